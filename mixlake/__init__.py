@@ -1,0 +1,1 @@
+"""The `mixlake` command line: a thin layer over the curation, queries, training and evals packages."""

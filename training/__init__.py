@@ -1,0 +1,1 @@
+"""Training: QLoRA over a materialized mix, run registry and exposure ledger."""
