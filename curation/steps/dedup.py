@@ -1,0 +1,416 @@
+"""Duplicate marking: exact (normalised-text hash), near (MinHash LSH), semantic (SemDeDup).
+
+Each method is a step writing two columns: `is_dup_<method>` (bool: in a group and not its
+representative) and `dup_group_<method>` (int64 group number, null for rows without
+duplicates). After a method runs, `is_dup` is recomputed as "any method marked the row", so a
+mix can exclude `is_dup` or look at one method's column.
+
+The representative of a group is its row with the highest `quality_heuristic_v1` when that
+column exists, ties (and lakes without it) broken by the smallest id. Nothing is deleted.
+
+Groups are computed over every row that `where` selects, in `prepare`. Rows added later and
+filled by a plain rerun are grouped among all rows, but the marks of rows computed before are
+not revisited: run with `replace=True` (`--replace`) after large ingests.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import lance
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curation.errors import CurationError
+from curation.lake import Lake
+from curation.steps.base import RowProgress, StepReport, apply
+
+QUALITY_COLUMN = "quality_heuristic_v1"
+METHODS = ("exact", "near", "semantic")
+
+_PUNCT_RE = re.compile(r"[^\w\s]+")
+_SPACE_RE = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """Lowercase, strip punctuation and collapse whitespace (the exact-dedup key)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _SPACE_RE.sub(" ", _PUNCT_RE.sub(" ", text)).strip()
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, a: int) -> int:
+        root = a
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[a] != root:
+            self.parent[a], a = root, self.parent[a]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def labels(self) -> np.ndarray:
+        """The group root of every row."""
+        return np.array([self.find(i) for i in range(len(self.parent))], dtype=np.int64)
+
+
+class _DedupStep:
+    """Shared machinery: `prepare` groups rows, `__call__` looks the marks up by id."""
+
+    method = ""
+    input_columns: tuple[str, ...] = ("id",)
+    read_columns: tuple[str, ...] = ("text",)
+
+    def __init__(self) -> None:
+        self.name = f"is_dup_{self.method}"
+        self._marks: dict[str, tuple[bool, int | None]] = {}
+        self.groups = 0
+        self.rows_in_groups = 0
+        self.rows_marked = 0
+        self.rank_by = "id"
+
+    def output_schema(self) -> pa.Schema:
+        """`is_dup_<method>` then `dup_group_<method>`."""
+        return pa.schema(
+            [pa.field(self.name, pa.bool_()), pa.field(f"dup_group_{self.method}", pa.int64())]
+        )
+
+    def method_params(self) -> dict[str, Any]:
+        """Parameters of the method itself."""
+        return {}
+
+    def params(self) -> dict[str, Any]:
+        """The method parameters and how representatives are ranked."""
+        return {**self.method_params(), "rank_by": self.rank_by}
+
+    def use_quality(self, schema: pa.Schema) -> None:
+        """Rank representatives by quality when the lake has the column."""
+        self.rank_by = QUALITY_COLUMN if QUALITY_COLUMN in schema.names else "id"
+
+    def prepare(self, records: lance.LanceDataset, where: str | None) -> None:
+        """Read the rows, find the groups, choose one representative per group."""
+        columns = ["id", *self.read_columns]
+        if self.rank_by != "id":
+            columns.append(self.rank_by)
+        table = records.to_table(columns=columns, filter=where)
+        ids = table.column("id").to_pylist()
+        labels = self.group_labels(table)
+        quality = (
+            np.nan_to_num(table.column(self.rank_by).to_numpy(zero_copy_only=False), nan=-1.0)
+            if self.rank_by != "id"
+            else np.zeros(len(ids))
+        )
+        members: dict[int, list[int]] = {}
+        for row, label in enumerate(labels):
+            members.setdefault(int(label), []).append(row)
+        groups = sorted(
+            (rows for rows in members.values() if len(rows) > 1),
+            key=lambda rows: min(ids[r] for r in rows),
+        )
+        self._marks = {i: (False, None) for i in ids}
+        for number, rows in enumerate(groups):
+            keep = min(rows, key=lambda r: (-float(quality[r]), ids[r]))
+            for r in rows:
+                self._marks[ids[r]] = (r != keep, number)
+        self.groups = len(groups)
+        self.rows_in_groups = sum(len(g) for g in groups)
+        self.rows_marked = self.rows_in_groups - len(groups)
+
+    def group_labels(self, table: pa.Table) -> np.ndarray:
+        """One label per row; rows with equal labels are duplicates."""
+        raise CurationError(f"dedup method {self.method!r} has no grouping")
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Look up the marks computed in `prepare`."""
+        marks = [self._marks.get(i, (False, None)) for i in batch.column("id").to_pylist()]
+        return pa.RecordBatch.from_arrays(
+            [
+                pa.array([m[0] for m in marks], pa.bool_()),
+                pa.array([m[1] for m in marks], pa.int64()),
+            ],
+            schema=self.output_schema(),
+        )
+
+
+class ExactDedup(_DedupStep):
+    """Rows whose normalised text (lowercase, no punctuation, single spaces) is identical."""
+
+    method = "exact"
+
+    def group_labels(self, table: pa.Table) -> np.ndarray:
+        """Label = index of the first row with the same normalised text."""
+        first: dict[str, int] = {}
+        return np.array(
+            [
+                first.setdefault(normalize_text(t), i)
+                for i, t in enumerate(table.column("text").to_pylist())
+            ],
+            dtype=np.int64,
+        )
+
+
+class NearDedup(_DedupStep):
+    """MinHash LSH over word shingles (datasketch): estimated Jaccard ≥ `threshold`."""
+
+    method = "near"
+
+    def __init__(
+        self, threshold: float = 0.8, shingle: int = 5, num_perm: int = 128, seed: int = 1
+    ) -> None:
+        """Mark rows whose shingle sets have Jaccard similarity ≥ `threshold`."""
+        if not 0.0 < threshold <= 1.0:
+            raise CurationError(f"near dedup --threshold must be in (0, 1], got {threshold}")
+        if shingle < 1:
+            raise CurationError(f"near dedup --shingle must be ≥ 1, got {shingle}")
+        super().__init__()
+        self.threshold, self.shingle, self.num_perm, self.seed = threshold, shingle, num_perm, seed
+
+    def method_params(self) -> dict[str, Any]:
+        """Threshold, shingle size (words), permutations, seed."""
+        return {
+            "threshold": self.threshold,
+            "shingle": self.shingle,
+            "num_perm": self.num_perm,
+            "seed": self.seed,
+        }
+
+    def group_labels(self, table: pa.Table) -> np.ndarray:
+        """Index every row in a datasketch `MinHashLSH`, then union the rows that share a
+        bucket when their signatures' Jaccard estimate reaches the threshold."""
+        from datasketch import MinHashLSH
+
+        texts = table.column("text").to_pylist()
+        minhashes = list(minhash_generator(texts, self.shingle, self.num_perm, self.seed))
+        try:
+            lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
+        except ValueError as e:
+            raise CurationError(
+                f"near dedup --threshold {self.threshold} with {self.num_perm} permutations: {e};"
+                " lower the threshold or raise num_perm"
+            ) from None
+        with lsh.insertion_session() as session:
+            for row, m in enumerate(minhashes):
+                session.insert(row, m, check_duplication=False)
+        found = _UnionFind(len(texts))
+        for table_ in lsh.hashtables:
+            for key in table_.keys():  # noqa: SIM118 (a datasketch storage, not a dict)
+                members = sorted(table_.get(key))
+                for other in members[1:]:
+                    if found.find(other) != found.find(members[0]) and (
+                        minhashes[members[0]].jaccard(minhashes[other]) >= self.threshold
+                    ):
+                        found.union(members[0], other)
+        return found.labels()
+
+
+def shingles(text: str, size: int) -> list[str]:
+    """Word n-grams of the normalised text (the whole text when it has fewer words)."""
+    words = normalize_text(text).split()
+    if len(words) <= size:
+        return [" ".join(words)]
+    return [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+
+
+def minhash_generator(texts: list[str], shingle: int, num_perm: int, seed: int) -> Iterator[Any]:
+    """datasketch MinHashes of the texts' shingles, hashed with xxh32 instead of SHA-1.
+
+    `MinHash.generator` copies one template per row, so permutations are drawn once, and
+    `update_batch` applies them to all shingles of a row at once.
+    """
+    import xxhash
+    from datasketch import MinHash
+
+    return MinHash.generator(
+        ([s.encode() for s in shingles(t, shingle)] for t in texts),
+        num_perm=num_perm,
+        seed=seed,
+        hashfunc=xxhash.xxh32_intdigest,
+    )
+
+
+class SemanticDedup(_DedupStep):
+    """SemDeDup: k-means on embeddings, then cosine ≥ `threshold` within each cluster."""
+
+    method = "semantic"
+    read_columns = ("embedding",)
+
+    def __init__(
+        self,
+        threshold: float = 0.95,
+        clusters: int | None = None,
+        seed: int = 0,
+        column: str = "embedding",
+    ) -> None:
+        """Mark rows whose embeddings have cosine similarity ≥ `threshold`."""
+        if not 0.0 < threshold <= 1.0:
+            raise CurationError(f"semantic dedup --threshold must be in (0, 1], got {threshold}")
+        super().__init__()
+        self.threshold, self.clusters, self.seed, self.column = threshold, clusters, seed, column
+        self.read_columns = (column,)
+
+    def method_params(self) -> dict[str, Any]:
+        """Threshold, number of clusters (None: about 200 rows per cluster), seed, column."""
+        return {
+            "threshold": self.threshold,
+            "clusters": self.clusters,
+            "seed": self.seed,
+            "column": self.column,
+        }
+
+    def prepare(self, records: lance.LanceDataset, where: str | None) -> None:
+        """Only rows that have an embedding take part."""
+        if self.column not in records.schema.names:
+            raise CurationError(f"semantic dedup needs {self.column}; run `mixlake embed` first")
+        has = f"{self.column} IS NOT NULL"
+        super().prepare(records, f"({where}) AND {has}" if where else has)
+
+    def group_labels(self, table: pa.Table) -> np.ndarray:
+        """Union pairs above the cosine threshold inside each k-means cluster."""
+        vectors = embedding_matrix(table.column(self.column))
+        n = len(vectors)
+        found = _UnionFind(n)
+        if n < 2:
+            return found.labels()
+        k = self.clusters or max(1, n // 200)
+        assign = kmeans_labels(vectors, min(k, n), self.seed)
+        for c in np.unique(assign):
+            rows = np.flatnonzero(assign == c)
+            sims = vectors[rows] @ vectors[rows].T
+            a_idx, b_idx = np.nonzero(np.triu(sims >= self.threshold, k=1))
+            for a, b in zip(a_idx, b_idx, strict=True):
+                found.union(int(rows[a]), int(rows[b]))
+        return found.labels()
+
+
+def embedding_matrix(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A fixed-size-list column as a row-normalised float32 matrix."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    dim = arr.type.list_size
+    vectors = arr.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
+
+
+def kmeans_labels(vectors: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Seeded MiniBatchKMeans cluster labels."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=1024)
+    return np.asarray(model.fit_predict(vectors))
+
+
+class DupFlagStep:
+    """`is_dup`: true when any dedup method marked the row (null when none has run on it)."""
+
+    name = "is_dup"
+
+    def __init__(self, methods: tuple[str, ...]) -> None:
+        """Combine the `is_dup_<method>` columns of `methods`."""
+        self.methods = methods
+        self.input_columns = tuple(f"is_dup_{m}" for m in methods)
+
+    def params(self) -> dict[str, Any]:
+        """The methods combined."""
+        return {"any_of": list(self.methods)}
+
+    def output_schema(self) -> pa.Schema:
+        """One bool column."""
+        return pa.schema([pa.field("is_dup", pa.bool_())])
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """OR of the method flags; null only when every method left the row null."""
+        cols = [batch.column(c) for c in self.input_columns]
+        combined = cols[0]
+        for c in cols[1:]:
+            combined = pc.or_kleene(combined, c)
+        all_null = cols[0].is_null()
+        for c in cols[1:]:
+            all_null = pc.and_(all_null, c.is_null())
+        filled = pc.fill_null(combined, False)
+        out = pc.if_else(all_null, pa.nulls(len(filled), pa.bool_()), filled)
+        return pa.RecordBatch.from_arrays([out], schema=self.output_schema())
+
+
+@dataclass(frozen=True)
+class DedupReport:
+    """What `dedup` did: groups found, rows in groups, rows marked, and `is_dup` overall."""
+
+    method: str
+    step: StepReport
+    groups: int
+    rows_in_groups: int
+    rows_marked: int
+    is_dup_rows: int
+    is_dup_version: int | None
+
+
+def make_dedup_step(method: str, threshold: float | None = None, **options: Any) -> _DedupStep:
+    """The step for `method` (exact, near or semantic) with its options."""
+    if method == "exact":
+        return ExactDedup()
+    if method == "near":
+        return NearDedup(threshold if threshold is not None else 0.8, **options)
+    if method == "semantic":
+        return SemanticDedup(threshold if threshold is not None else 0.95, **options)
+    raise CurationError(f"unknown dedup method {method!r}; use exact, near or semantic")
+
+
+def dedup(
+    lake: Lake,
+    method: str,
+    *,
+    threshold: float | None = None,
+    where: str | None = None,
+    replace: bool = False,
+    progress: RowProgress | None = None,
+    **options: Any,
+) -> DedupReport:
+    """Mark duplicates with one method and recompute `is_dup`.
+
+    Args:
+        lake: the lake.
+        method: `exact`, `near` (MinHash LSH) or `semantic` (embedding cosine in clusters).
+        threshold: Jaccard (near, default 0.8) or cosine (semantic, default 0.95) threshold.
+        where: only rows matching this SQL predicate take part.
+        replace: recompute when the columns exist with other parameters.
+        progress: callback (rows done, rows total).
+        **options: method options: `shingle`, `num_perm`, `seed` (near); `clusters`, `seed`,
+            `column` (semantic).
+
+    Raises:
+        CurationError: unknown method, bad threshold, missing embeddings, or columns made
+            with other parameters and no `replace`.
+    """
+    step = make_dedup_step(method, threshold, **options)
+    step.use_quality(lake.dataset("records").schema)
+    report = apply(step, lake, where=where, replace=replace, progress=progress)
+    ds = lake.dataset("records")
+    if report.no_op:
+        step.prepare(ds, where)  # a no-op rerun still reports the groups it found
+    methods = tuple(m for m in METHODS if f"is_dup_{m}" in ds.schema.names)
+    flag_version = None
+    if not report.no_op or "is_dup" not in ds.schema.names:
+        flag = apply(DupFlagStep(methods), lake, replace=True, progress=progress)
+        flag_version = flag.version
+        ds = lake.dataset("records")
+    return DedupReport(
+        method=method,
+        step=report,
+        groups=step.groups,
+        rows_in_groups=step.rows_in_groups,
+        rows_marked=step.rows_marked,
+        is_dup_rows=int(ds.count_rows(filter="is_dup")),
+        is_dup_version=flag_version,
+    )
