@@ -1,0 +1,132 @@
+"""The rows a component could take: its SQL run in DuckDB at the pinned records version."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from queries.spec import ComponentSpec
+
+_FULL_QUERY = re.compile(r"^\s*(\(|select\b|with\b|from\b)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A component's candidate rows, in id order (or `order_by` order).
+
+    Attributes:
+        spec: the component.
+        ids: record ids.
+        row_addr: Lance row addresses at the pinned version.
+        tokens: `n_tokens` (0 where null or absent).
+        null_tokens: where `n_tokens` is null.
+        strata: values of `stratify_by` (None without it).
+        text_hash: md5 of `text`, for the exact-text leakage check.
+        contaminated: the `contaminated` flag (all False without the column).
+        overlap: rows dropped because an earlier component claimed them.
+    """
+
+    spec: ComponentSpec
+    ids: pa.Array
+    row_addr: np.ndarray
+    tokens: np.ndarray
+    null_tokens: np.ndarray
+    strata: pa.Array
+    text_hash: pa.Array
+    contaminated: np.ndarray
+    overlap: int = 0
+
+    @property
+    def rows(self) -> int:
+        """Number of candidate rows."""
+        return len(self.ids)
+
+    def subset(self, keep: np.ndarray) -> Candidates:
+        """Only the rows where `keep` is true (order kept); the rest count as overlap."""
+        mask = pa.array(keep, pa.bool_())
+        return replace(
+            self,
+            ids=self.ids.filter(mask),
+            row_addr=self.row_addr[keep],
+            tokens=self.tokens[keep],
+            null_tokens=self.null_tokens[keep],
+            strata=self.strata.filter(mask),
+            text_hash=self.text_hash.filter(mask),
+            contaminated=self.contaminated[keep],
+            overlap=self.overlap + int((~keep).sum()),
+        )
+
+
+def component_query(comp: ComponentSpec) -> str:
+    """The component's SQL as a query returning at least `id` (a bare predicate is wrapped)."""
+    sql = comp.sql.strip().rstrip(";")
+    if _FULL_QUERY.match(sql):
+        return sql
+    return f"SELECT id FROM records WHERE ({sql})"
+
+
+def read_candidates(
+    con: duckdb.DuckDBPyConnection, comp: ComponentSpec, exclude: list[str], columns: set[str]
+) -> Candidates:
+    """Run one component's SQL (with the global excludes) and read its candidates.
+
+    `con` must have `records` and `__mix_addr(__addr_id, __row_addr)` registered.
+
+    Raises:
+        duckdb.Error: the SQL failed (the caller names the component).
+    """
+    tokens = "r.n_tokens" if "n_tokens" in columns else "NULL::BIGINT"
+    contaminated = "coalesce(r.contaminated, false)" if "contaminated" in columns else "false"
+    stratum = f"({comp.stratify_by})::VARCHAR" if comp.stratify_by else "NULL::VARCHAR"
+    where = "".join(f" AND NOT coalesce(({p})::BOOLEAN, false)" for p in exclude)
+    order = f"{comp.order_by}, r.id" if comp.order_by else "r.id"
+    query = f"""
+        WITH __comp AS ({component_query(comp)})
+        SELECT r.id AS id, a.__row_addr AS row_addr, {tokens} AS tokens,
+               {stratum} AS stratum, md5(r.text) AS text_hash, {contaminated} AS contaminated
+        FROM records r JOIN __mix_addr a ON r.id = a.__addr_id
+        WHERE r.id IN (SELECT __comp.id FROM __comp){where}
+        ORDER BY {order}
+    """
+    t = con.sql(query).to_arrow_table()
+    tok = t.column("tokens").combine_chunks()
+    null_tok = pc.is_null(tok).to_numpy(zero_copy_only=False)
+    return Candidates(
+        spec=comp,
+        ids=t.column("id").combine_chunks(),
+        row_addr=t.column("row_addr").to_numpy().astype(np.uint64),
+        tokens=pc.fill_null(pc.cast(tok, pa.int64()), 0).to_numpy(zero_copy_only=False),
+        null_tokens=null_tok,
+        strata=t.column("stratum").combine_chunks(),
+        text_hash=t.column("text_hash").combine_chunks(),
+        contaminated=t.column("contaminated").to_numpy().astype(bool),
+    )
+
+
+def missing_field_rows(
+    con: duckdb.DuckDBPyConnection, comp: ComponentSpec, field: str, columns: set[str]
+) -> tuple[int, str | None]:
+    """(rows of the component lacking a prompt-template field, an example id)."""
+    checks = []
+    if field in columns:
+        checks.append(f'r."{field}" IS NULL')
+    if "meta" in columns:
+        path = "$." + '"' + field.replace('"', "") + '"'
+        checks.append(f"coalesce(json_extract(r.meta, '{path}')::VARCHAR, 'null') = 'null'")
+    if field in ("user", "assistant") and "messages" in columns:
+        checks.append(
+            f"NOT coalesce(list_contains(list_transform(r.messages, m -> m.role), '{field}'), false)"
+        )
+    if not checks:
+        return -1, None
+    row = con.execute(
+        f"""WITH __comp AS ({component_query(comp)})
+            SELECT count(*), min(r.id) FROM records r
+            WHERE r.id IN (SELECT __comp.id FROM __comp) AND {" AND ".join(checks)}"""
+    ).fetchone()
+    return (int(row[0]), row[1]) if row else (0, None)

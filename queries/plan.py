@@ -1,0 +1,543 @@
+"""Selecting a mix: run each component's SQL at the pinned version, size it, sample it, split it.
+
+Everything here reads; nothing writes. `check_mix` returns the plan with its problems;
+`materialize_mix` (in `queries.materialize`) writes what `select_mix` chose.
+
+Determinism: candidates are read in id order (or `order_by` order), every random choice comes
+from a numpy Generator seeded with `[seed, crc32(component)]`, and splits come from a hash of
+the id alone, so the same spec on the same version gives the same ordered ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curation import CurationError, Lake
+from curation.query import connect
+from queries.candidates import Candidates, missing_field_rows, read_candidates
+from queries.errors import QueryError
+from queries.spec import ComponentSpec, MixSpec
+
+TOKENS = "n_tokens"
+CONTAMINATED = "contaminated"
+_STEP_HINTS = {
+    "n_tokens": "run `mixlake tokens` first",
+    "quality_heuristic_v1": "run the quality step first",
+    "is_dup": "run the dedup step first",
+    "contaminated": "run the decontamination step first",
+    "cluster": "run the cluster step first",
+}
+_SHUFFLE_KEY = 0x6D6978  # "mix": the global-shuffle stream, apart from every component's
+
+
+@dataclass(frozen=True)
+class ComponentPlan:
+    """What one component has and what the mix takes from it.
+
+    Attributes:
+        name: the component.
+        available: rows its SQL selects after `exclude` and after rows claimed by earlier
+            components.
+        available_tokens: their `n_tokens` (None without the column).
+        overlap: rows its SQL also selected but an earlier component claimed.
+        target: rows (or tokens, for `total_tokens` mixes) its weight asks for.
+        taken: rows in the mix (repeats counted).
+        unique: distinct records in the mix.
+        taken_tokens: `n_tokens` in the mix (None without the column).
+        note: why the weight is not met, when it is not (e.g. capped by `max_rows`).
+    """
+
+    name: str
+    available: int
+    available_tokens: int | None
+    overlap: int
+    target: int
+    taken: int
+    unique: int
+    taken_tokens: int | None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class MixPlan:
+    """The result of checking a spec against a records version.
+
+    Attributes:
+        spec: the spec.
+        records_version: the resolved version (None if it could not be resolved).
+        components: one plan per component (empty when the SQL failed).
+        problems: errors; materialization refuses to run while there are any.
+        warnings: things worth knowing that do not stop materialization.
+        splits: split → rows.
+        split_tokens: split → tokens (empty without `n_tokens`).
+    """
+
+    spec: MixSpec
+    records_version: int | None
+    components: tuple[ComponentPlan, ...] = ()
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    splits: dict[str, int] = field(default_factory=dict)
+    split_tokens: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the spec can be materialized."""
+        return not self.problems
+
+    @property
+    def rows(self) -> int:
+        """Rows in the mix."""
+        return sum(c.taken for c in self.components)
+
+    @property
+    def tokens(self) -> int | None:
+        """Tokens in the mix (None without `n_tokens`)."""
+        if any(c.taken_tokens is None for c in self.components) or not self.components:
+            return None
+        return sum(c.taken_tokens or 0 for c in self.components)
+
+    def raise_if_problems(self) -> None:
+        """Raise QueryError listing every problem, one per line."""
+        if self.problems:
+            raise QueryError("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen rows in mix order (position = index)."""
+
+    ids: pa.Array
+    row_addr: np.ndarray
+    component: pa.Array
+    split: pa.Array
+    repeat: np.ndarray
+    tokens: np.ndarray | None
+    text_hash: pa.Array
+
+    def table(self) -> pa.Table:
+        """The `mix__<name>` table."""
+        n = len(self.ids)
+        return pa.table(
+            {
+                "position": pa.array(np.arange(n, dtype=np.int64)),
+                "id": self.ids,
+                "row_addr": pa.array(self.row_addr, pa.uint64()),
+                "component": self.component,
+                "split": self.split,
+                "repeat": pa.array(self.repeat, pa.int32()),
+            }
+        )
+
+    def checksum(self) -> str:
+        """sha256 over `id<TAB>split<TAB>component` lines in position order."""
+        return mix_checksum(self.ids, self.split, self.component)
+
+
+def mix_checksum(ids: pa.Array, split: pa.Array, component: pa.Array) -> str:
+    """The checksum of a mix: sha256 over `id\\tsplit\\tcomponent\\n` in position order."""
+    h = hashlib.sha256()
+    lines = pc.binary_join_element_wise(ids, split, component, "\t")
+    chunk = 65536
+    for start in range(0, len(lines), chunk):
+        h.update(("\n".join(lines.slice(start, chunk).to_pylist()) + "\n").encode())
+    return h.hexdigest()
+
+
+def check_mix(lake: Lake, spec: MixSpec) -> MixPlan:
+    """Validate a spec against the lake without writing anything.
+
+    Returns the plan: per-component rows and tokens available vs. taken, rows per split,
+    and every problem (unknown column, SQL error, weight that cannot be met, leakage) with
+    the spec file and component name.
+    """
+    return select_mix(lake, spec)[0]
+
+
+def select_mix(lake: Lake, spec: MixSpec) -> tuple[MixPlan, Selection | None]:
+    """Plan and choose the rows of a mix; the Selection is None when there are problems."""
+    try:
+        version = lake.resolve(spec.records)
+    except CurationError as e:
+        return MixPlan(spec, None, problems=(f"{spec.where}: records: {e}",)), None
+    con = connect(lake, version)
+    columns = set(lake.records(version).schema.names)
+    problems = _static_problems(con, spec, columns)
+    if problems:
+        return MixPlan(spec, version, problems=tuple(problems)), None
+    exclude = list(spec.exclude)
+    if CONTAMINATED in columns and spec.on_contaminated == "exclude":
+        exclude.append(CONTAMINATED)
+    addr = lake.records(version).to_table(columns=["id"], with_row_address=True)
+    con.register("__mix_addr", addr.rename_columns(["__addr_id", "__row_addr"]))
+    cands: list[Candidates] = []
+    for comp in spec.components:
+        try:
+            cands.append(read_candidates(con, comp, exclude, columns))
+        except duckdb.Error as e:
+            problems.append(f"{spec.where}: component {comp.name!r}: {_sql_reason(e, comp)}")
+    if spec.format.template == "prompt":
+        problems += _field_problems(con, spec, columns)
+    if problems:
+        return MixPlan(spec, version, problems=tuple(problems)), None
+    return _plan(spec, version, cands, TOKENS in columns, CONTAMINATED in columns)
+
+
+def _static_problems(con: duckdb.DuckDBPyConnection, spec: MixSpec, columns: set[str]) -> list[str]:
+    w = spec.where
+    out = []
+    needs_tokens = spec.total_tokens is not None or any(c.max_tokens for c in spec.components)
+    if needs_tokens and TOKENS not in columns:
+        out.append(
+            f"{w}: total_tokens/max_tokens need the {TOKENS} column: run `mixlake tokens` first"
+        )
+    for i, pred in enumerate(spec.exclude):
+        reason = _expression_error(con, f"({pred})::BOOLEAN")
+        if reason:
+            out.append(f"{w}: exclude[{i}] {pred!r}: {reason}")
+    for c in spec.components:
+        for key in ("order_by", "stratify_by"):
+            expr = getattr(c, key)
+            if expr:
+                probe = _strip_direction(expr) if key == "order_by" else expr
+                reason = _expression_error(con, probe)
+                if reason:
+                    out.append(f"{w}: component {c.name!r}: {key} {expr!r}: {reason}")
+    return out
+
+
+def _field_problems(con: duckdb.DuckDBPyConnection, spec: MixSpec, columns: set[str]) -> list[str]:
+    out = []
+    for comp in spec.components:
+        for name in spec.format.fields():
+            missing, example = missing_field_rows(con, comp, name, columns)
+            if missing < 0:
+                out.append(f"{spec.where}: format: field {{{name}}} is not a column of records")
+            elif missing:
+                out.append(
+                    f"{spec.where}: component {comp.name!r}: {missing} rows have no field "
+                    f"{{{name}}} for the prompt template (not a column, not a key of meta; "
+                    f"e.g. id {example}); filter them out in its sql"
+                )
+    return out
+
+
+def _expression_error(con: duckdb.DuckDBPyConnection, expr: str) -> str | None:
+    try:
+        con.execute(f"SELECT {expr} FROM records LIMIT 0")
+    except duckdb.Error as e:
+        return _first_line(e)
+    return None
+
+
+def _strip_direction(expr: str) -> str:
+    parts = [
+        re.sub(r"\s+(ASC|DESC)(\s+NULLS\s+(FIRST|LAST))?\s*$", "", p, flags=re.I)
+        for p in expr.split(",")
+    ]
+    return ", ".join(parts)
+
+
+def _sql_reason(e: duckdb.Error, comp: ComponentSpec) -> str:
+    text = _first_line(e)
+    if re.search(r'"?\bid\b"?.*not found', text) or 'column "id"' in text:
+        return f"its SELECT must return the id column ({text})"
+    return f"SQL error: {text}"
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    text = lines[0][:300] if lines else type(e).__name__
+    unknown = re.search(r'Referenced column "([^"]+)" not found', text)
+    if unknown:
+        col = unknown.group(1)
+        hint = _STEP_HINTS.get(col, "check the name with `mixlake show` or `mixlake sql`")
+        return f"unknown column {col!r} in records ({hint})"
+    return text
+
+
+def _plan(
+    spec: MixSpec, version: int, cands: list[Candidates], has_tokens: bool, has_contam: bool
+) -> tuple[MixPlan, Selection | None]:
+    w = spec.where
+    problems: list[str] = []
+    warnings: list[str] = []
+    cands = _claim_overlaps(cands)
+    for c in cands:
+        if c.overlap:
+            warnings.append(
+                f"component {c.spec.name!r}: {c.overlap} rows also match an earlier component "
+                "and count there (components claim rows in spec order)"
+            )
+    targets = _targets(spec, cands)
+    picks: list[tuple[np.ndarray, np.ndarray]] = []
+    plans: list[ComponentPlan] = []
+    for c, target in zip(cands, targets, strict=True):
+        order = _order(spec, c)
+        index, repeat, note, problem = _take(spec, c, order, target, has_tokens)
+        if problem:
+            problems.append(f"{w}: component {c.spec.name!r}: {problem}")
+        picks.append((index, repeat))
+        taken_tokens = int(c.tokens[index].sum()) if has_tokens else None
+        plans.append(
+            ComponentPlan(
+                name=c.spec.name,
+                available=c.rows,
+                available_tokens=int(c.tokens.sum()) if has_tokens else None,
+                overlap=c.overlap,
+                target=target,
+                taken=len(index),
+                unique=len(np.unique(index)),
+                taken_tokens=taken_tokens,
+                note=note,
+            )
+        )
+        if has_tokens and spec.total_tokens is not None and c.null_tokens[index].any():
+            problems.append(
+                f"{w}: component {c.spec.name!r}: {int(c.null_tokens[index].sum())} selected "
+                f"rows have no {TOKENS}; run `mixlake tokens` first"
+            )
+    selection = _assemble(spec, cands, picks, has_tokens)
+    split_rows = _count_by(selection.split, None)
+    split_tok = _count_by(selection.split, selection.tokens) if has_tokens else {}
+    problems += [f"{w}: {p}" for p in _leaks(selection)]
+    if has_contam and spec.on_contaminated != "exclude":
+        flagged = sum(int(c.contaminated[i].sum()) for c, (i, _) in zip(cands, picks, strict=True))
+        if flagged:
+            line = (
+                f"{flagged} selected rows are flagged contaminated (overlap with an eval set); "
+                "set on_contaminated: exclude to drop them"
+            )
+            (problems if spec.on_contaminated == "fail" else warnings).append(f"{w}: {line}")
+    plan = MixPlan(
+        spec,
+        version,
+        tuple(plans),
+        tuple(problems),
+        tuple(warnings),
+        split_rows,
+        split_tok,
+    )
+    return plan, (None if problems else selection)
+
+
+def _claim_overlaps(cands: list[Candidates]) -> list[Candidates]:
+    out = []
+    claimed: pa.Array | None = None
+    for c in cands:
+        if claimed is not None and c.rows:
+            keep = pc.invert(pc.is_in(c.ids, value_set=claimed)).to_numpy(zero_copy_only=False)
+            c = c.subset(keep)
+        out.append(c)
+        claimed = c.ids if claimed is None else pa.concat_arrays([claimed, c.ids])
+    return out
+
+
+def _targets(spec: MixSpec, cands: list[Candidates]) -> list[int]:
+    """Per-component target rows (largest remainder, so they sum exactly) or tokens."""
+    weights = np.array([c.spec.weight for c in cands], dtype=np.float64)
+    shares = weights / weights.sum()
+    total = spec.total_rows if spec.total_rows is not None else spec.total_tokens
+    assert total is not None
+    exact = shares * total
+    base = np.floor(exact).astype(np.int64)
+    rest = int(total - base.sum())
+    if spec.total_rows is not None and rest > 0:
+        order = np.argsort(-(exact - base), kind="stable")[:rest]
+        base[order] += 1
+    return [int(x) for x in base]
+
+
+def _order(spec: MixSpec, c: Candidates) -> np.ndarray:
+    """Candidate indices in the order the component takes them."""
+    if c.spec.order_by:
+        return np.arange(c.rows)
+    rng = np.random.default_rng([spec.seed, zlib.crc32(c.spec.name.encode())])
+    if not c.spec.stratify_by:
+        return rng.permutation(c.rows)
+    return _balanced(rng, c.strata)
+
+
+def _balanced(rng: np.random.Generator, strata: pa.Array) -> np.ndarray:
+    """Round-robin over strata (each shuffled): every stratum gets an equal share until it
+    runs out, so the sample is as even across strata as the data allows."""
+    n = len(strata)
+    labels: dict[str | None, int] = {}
+    keys = np.fromiter(
+        (labels.setdefault(v, len(labels)) for v in strata.to_pylist()), dtype=np.int64, count=n
+    )
+    shuffled = rng.permutation(n)
+    stratum = keys[shuffled]
+    # rank of each row inside its stratum, in shuffled order
+    sort = np.argsort(stratum, kind="stable")
+    boundaries = np.r_[0, np.flatnonzero(np.diff(stratum[sort])) + 1]
+    counts = np.diff(np.r_[boundaries, n])
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[sort] = np.arange(n) - np.repeat(boundaries, counts)
+    # which stratum goes first in each round: a seeded order, not the order of first sight
+    tiebreak = rng.permutation(len(labels))[stratum]
+    return shuffled[np.lexsort((tiebreak, ranks))]
+
+
+def _take(
+    spec: MixSpec, c: Candidates, order: np.ndarray, target: int, has_tokens: bool
+) -> tuple[np.ndarray, np.ndarray, str | None, str | None]:
+    """(candidate index per taken row, repeat number, note, problem)."""
+    comp = c.spec
+    empty = np.zeros(0, dtype=np.int64)
+    if c.rows == 0:
+        return empty, empty, None, "selects no rows (after exclude and earlier components)"
+    capacity = c.rows * comp.max_repeats
+    expanded = np.tile(order, comp.max_repeats)
+    tokens = c.tokens[expanded] if has_tokens else None
+    note = None
+    if spec.total_rows is not None:
+        want = target
+        if comp.max_rows is not None and comp.max_rows < want:
+            want, note = comp.max_rows, f"capped by max_rows {comp.max_rows}"
+        k = min(want, capacity)
+        if tokens is not None and comp.max_tokens is not None:
+            within = int(np.searchsorted(np.cumsum(tokens), comp.max_tokens, side="right"))
+            if within < k:
+                k, note = within, f"capped by max_tokens {comp.max_tokens}"
+    else:
+        assert tokens is not None
+        want = target
+        if comp.max_tokens is not None and comp.max_tokens < want:
+            want, note = comp.max_tokens, f"capped by max_tokens {comp.max_tokens}"
+        cum = np.cumsum(tokens)
+        # smallest prefix reaching the target: overshoots by less than one row
+        k = min(int(np.searchsorted(cum, want, side="left")) + 1, capacity)
+        if comp.max_rows is not None and comp.max_rows < k:
+            k, note = comp.max_rows, f"capped by max_rows {comp.max_rows}"
+        if cum[-1] < want and note is None:
+            return (
+                expanded,
+                np.repeat(np.arange(comp.max_repeats), c.rows),
+                None,
+                _short(spec, c, f"{want} tokens", f"{int(c.tokens.sum())} tokens"),
+            )
+    if spec.total_rows is not None and k < want and note is None:
+        return (
+            expanded[:k],
+            np.arange(k) // c.rows,
+            None,
+            _short(spec, c, f"{want} rows", f"{c.rows} rows"),
+        )
+    return expanded[:k], np.arange(k) // c.rows, note, None
+
+
+def _short(spec: MixSpec, c: Candidates, want: str, have: str) -> str:
+    share = c.spec.weight / sum(x.weight for x in spec.components)
+    if c.spec.max_repeats > 1:
+        fix = f"raise max_repeats above {c.spec.max_repeats}, lower its weight or the total"
+    else:
+        need = want.split()[0]
+        have_n = have.split()[0]
+        reps = math.ceil(int(need) / max(int(have_n), 1))
+        fix = f"lower its weight or the total, or allow upsampling with max_repeats: {reps}"
+    return (
+        f"weight {c.spec.weight:g} ({share:.0%}) needs {want} but it has {have} "
+        f"(x{c.spec.max_repeats} repeats); {fix}"
+    )
+
+
+def _assemble(
+    spec: MixSpec,
+    cands: list[Candidates],
+    picks: list[tuple[np.ndarray, np.ndarray]],
+    has_tokens: bool,
+) -> Selection:
+    ids = [c.ids.take(pa.array(i, pa.int64())) for c, (i, _) in zip(cands, picks, strict=True)]
+    addr = [c.row_addr[i] for c, (i, _) in zip(cands, picks, strict=True)]
+    comp = [np.full(len(i), n, dtype=np.int64) for n, (i, _) in enumerate(picks)]
+    names = pa.array([c.spec.name for c in cands], pa.string())
+    all_ids = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+    total = len(all_ids)
+    perm = np.random.default_rng([spec.seed, _SHUFFLE_KEY]).permutation(total)
+    take = pa.array(perm, pa.int64())
+    shuffled_ids = all_ids.take(take)
+    tokens = None
+    if has_tokens:
+        tokens = np.concatenate([c.tokens[i] for c, (i, _) in zip(cands, picks, strict=True)])[perm]
+    return Selection(
+        ids=shuffled_ids,
+        row_addr=np.concatenate(addr).astype(np.uint64)[perm],
+        component=names.take(pa.array(np.concatenate(comp)[perm], pa.int64())),
+        split=assign_splits(shuffled_ids, spec.splits),
+        repeat=np.concatenate([r for _, r in picks]).astype(np.int32)[perm],
+        tokens=tokens,
+        text_hash=pa.concat_arrays(
+            [
+                c.text_hash.take(pa.array(i, pa.int64()))
+                for c, (i, _) in zip(cands, picks, strict=True)
+            ]
+        ).take(take),
+    )
+
+
+def assign_splits(ids: pa.Array, splits: tuple[tuple[str, float], ...]) -> pa.Array:
+    """Split of each id from a hash of the id alone, so a record keeps its split in every mix
+    that uses the same split fractions."""
+    names = [n for n, _ in splits]
+    if len(names) == 1:
+        return pa.array([names[0]] * len(ids), pa.string())
+    bounds = np.cumsum([f for _, f in splits])[:-1]
+    values = np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "big") / 2.0**64
+            for i in ids.to_pylist()
+        ),
+        dtype=np.float64,
+        count=len(ids),
+    )
+    which = np.searchsorted(bounds, values, side="right")
+    return pa.array(names, pa.string()).take(pa.array(which, pa.int64()))
+
+
+def _count_by(labels: pa.Array, weights: np.ndarray | None) -> dict[str, int]:
+    t = pa.table({"k": labels, "w": weights if weights is not None else np.ones(len(labels))})
+    agg = t.group_by("k").aggregate([("w", "sum")]).to_pylist()
+    return {r["k"]: int(r["w_sum"]) for r in sorted(agg, key=lambda r: str(r["k"]))}
+
+
+def _leaks(sel: Selection) -> list[str]:
+    """Ids or exact texts that land in two splits."""
+    out = []
+    for key, label in ((sel.ids, "id"), (sel.text_hash, "exact text")):
+        t = pa.table({"k": key, "s": sel.split}).group_by("k").aggregate([("s", "count_distinct")])
+        bad = t.filter(pc.greater(t.column("s_count_distinct"), 1))
+        if bad.num_rows:
+            example = bad.column("k")[0].as_py()
+            out.append(
+                f"leakage: {bad.num_rows} {label}(s) land in two splits (e.g. {example}); "
+                "exclude duplicates (exclude: [is_dup]) or drop one copy"
+            )
+    return out
+
+
+def describe(plan: MixPlan) -> dict[str, Any]:
+    """The plan as plain data (what `mixes.components` stores)."""
+    return {
+        c.name: {
+            "available": c.available,
+            "available_tokens": c.available_tokens,
+            "overlap": c.overlap,
+            "target": c.target,
+            "rows": c.taken,
+            "unique": c.unique,
+            "tokens": c.taken_tokens,
+            "note": c.note,
+        }
+        for c in plan.components
+    }
