@@ -19,9 +19,15 @@ import pyarrow as pa
 
 from curation.errors import CurationError
 from curation.lake import Lake
-from curation.normalize import KIND_HINTS, MAP_TARGETS, RowRejected, normalize_row
+from curation.normalize import KIND_HINTS, MAP_TARGETS, Normalized, RowRejected, normalize_row
 from curation.readers import BadRow, read_rows, resolve_input
-from curation.schema import RECORDS_SCHEMA, REJECTS_SCHEMA, record_id
+from curation.schema import (
+    MESSAGE_TYPE,
+    MESSAGES_TYPE,
+    RECORDS_SCHEMA,
+    REJECTS_SCHEMA,
+    record_id,
+)
 
 ON_ERROR = ("fail", "skip")
 
@@ -111,60 +117,45 @@ def ingest(
     failure: list[BaseException] = []
     now = dt.datetime.now(dt.UTC)
 
-    def rows() -> Iterator[dict[str, Any]]:
-        for path, file_fmt in inputs:
-
-            def on_bytes(n: int, _file: str = str(path)) -> None:
-                if progress:
-                    progress(_file, n)
-
-            for location, raw in read_rows(path, file_fmt, on_bytes):
-                report.rows_read += 1
-                try:
-                    if isinstance(raw, BadRow):
-                        raise RowRejected(raw.reason)
-                    norm = normalize_row(raw, mapping, kind)
-                except RowRejected as e:
-                    where = f"{path}:{location}"
-                    if on_error == "fail":
-                        raise CurationError(f"{where}: {e}") from None
-                    report.rejected += 1
-                    report.reject_reasons[str(e).split(" (")[0]] += 1
-                    rejects.append(_reject(report, str(path), location, str(e), raw, now))
-                    continue
-                rid = record_id(norm.kind, norm.text, norm.messages, norm.rejected)
-                if rid in seen:
-                    if seen[rid]:
-                        report.duplicates_in_input += 1
-                    else:
-                        report.already_present += 1
-                    continue
-                seen[rid] = True
-                report.by_kind[norm.kind] += 1
-                yield {
-                    "id": rid,
-                    "source": source,
-                    "kind": norm.kind,
-                    "text": norm.text,
-                    "messages": None
-                    if norm.messages is None
-                    else [{"role": r, "content": c} for r, c in norm.messages],
-                    "rejected": norm.rejected,
-                    "meta": norm.meta,
-                    "batch": report.batch,
-                    "ingested_at": now,
-                }
-
     def batches() -> Iterator[pa.RecordBatch]:
+        # The hot loop: one pass per row, columns filled directly (no per-row dicts).
+        normalize, make_id = normalize_row, record_id
+        columns = _Columns()
         try:
-            chunk: list[dict[str, Any]] = []
-            for row in rows():
-                chunk.append(row)
-                if len(chunk) >= batch_rows:
-                    yield _to_batch(chunk)
-                    chunk = []
-            if chunk:
-                yield _to_batch(chunk)
+            for path, file_fmt in inputs:
+
+                def on_bytes(n: int, _file: str = str(path)) -> None:
+                    if progress:
+                        progress(_file, n)
+
+                for location, raw in read_rows(path, file_fmt, on_bytes):
+                    report.rows_read += 1
+                    try:
+                        if isinstance(raw, BadRow):
+                            raise RowRejected(raw.reason)
+                        norm = normalize(raw, mapping, kind)
+                    except RowRejected as e:
+                        if on_error == "fail":
+                            raise CurationError(f"{path}:{location}: {e}") from None
+                        report.rejected += 1
+                        report.reject_reasons[str(e).split(" (")[0]] += 1
+                        rejects.append(_reject(report, str(path), location, str(e), raw, now))
+                        continue
+                    rid = make_id(norm.kind, norm.text, norm.messages, norm.rejected)
+                    if rid in seen:
+                        if seen[rid]:
+                            report.duplicates_in_input += 1
+                        else:
+                            report.already_present += 1
+                        continue
+                    seen[rid] = True
+                    report.by_kind[norm.kind] += 1
+                    columns.add(rid, norm)
+                    if len(columns.ids) >= batch_rows:
+                        yield columns.to_batch(source, report.batch, now)
+                        columns = _Columns()
+            if columns.ids:
+                yield columns.to_batch(source, report.batch, now)
         except BaseException as e:  # kept to re-raise after Lance aborts the write
             failure.append(e)
             raise
@@ -217,8 +208,77 @@ def _write(
         raise CurationError(f"writing records failed: {e}") from e
 
 
-def _to_batch(rows: list[dict[str, Any]]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist(rows, schema=RECORDS_SCHEMA)
+class _Columns:
+    """The columns of one Arrow batch of new records, filled row by row."""
+
+    __slots__ = (
+        "contents",
+        "ids",
+        "kinds",
+        "metas",
+        "no_messages",
+        "offsets",
+        "rejected",
+        "roles",
+        "texts",
+    )
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.kinds: list[str] = []
+        self.texts: list[str] = []
+        self.offsets: list[int] = [0]
+        self.no_messages: list[bool] = []
+        self.roles: list[str] = []
+        self.contents: list[str] = []
+        self.rejected: list[str | None] = []
+        self.metas: list[str | None] = []
+
+    def add(self, rid: str, norm: Normalized) -> None:
+        """Append one normalised record."""
+        self.ids.append(rid)
+        self.kinds.append(norm.kind)
+        self.texts.append(norm.text)
+        messages = norm.messages
+        if messages is None:
+            self.no_messages.append(True)
+        else:
+            self.no_messages.append(False)
+            for role, content in messages:
+                self.roles.append(role)
+                self.contents.append(content)
+        self.offsets.append(len(self.roles))
+        self.rejected.append(norm.rejected)
+        self.metas.append(norm.meta)
+
+    def to_batch(self, source: str, batch: str, now: dt.datetime) -> pa.RecordBatch:
+        """The batch, in RECORDS_SCHEMA."""
+        n = len(self.ids)
+        string = pa.string()
+        turns = pa.StructArray.from_arrays(
+            [pa.array(self.roles, string), pa.array(self.contents, string)],
+            fields=list(MESSAGE_TYPE),
+        )
+        messages = pa.ListArray.from_arrays(
+            pa.array(self.offsets, pa.int32()),
+            turns,
+            type=MESSAGES_TYPE,
+            mask=pa.array(self.no_messages, pa.bool_()),
+        )
+        return pa.RecordBatch.from_arrays(
+            [
+                pa.array(self.ids, string),
+                pa.repeat(pa.scalar(source, string), n),
+                pa.array(self.kinds, string),
+                pa.array(self.texts, string),
+                messages,
+                pa.array(self.rejected, string),
+                pa.array(self.metas, string),
+                pa.repeat(pa.scalar(batch, string), n),
+                pa.repeat(pa.scalar(now, RECORDS_SCHEMA.field("ingested_at").type), n),
+            ],
+            schema=RECORDS_SCHEMA,
+        )
 
 
 def _existing_ids(records: lance.LanceDataset) -> dict[str, bool]:

@@ -14,8 +14,7 @@ Everything not consumed by the shape goes to `meta` as a JSON object.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -49,9 +48,12 @@ MAP_TARGETS = (
 KIND_HINTS = ("auto", "text", "chat", "preference")
 
 
-@dataclass(frozen=True)
-class Normalized:
-    """The core columns of one record, before id and provenance are added."""
+class Normalized(NamedTuple):
+    """The core columns of one record, before id and provenance are added.
+
+    A NamedTuple rather than a frozen dataclass: one is built per input row, and this is
+    the ingest hot path (construction is about 3x cheaper).
+    """
 
     kind: str
     text: str
@@ -67,29 +69,43 @@ class RowRejected(ValueError):
 def normalize_row(
     row: Any, mapping: dict[str, str] | None = None, kind_hint: str = "auto"
 ) -> Normalized:
-    """Normalise one raw row; raise RowRejected with the reason if it cannot be."""
+    """Normalise one raw row; raise RowRejected with the reason if it cannot be.
+
+    Args:
+        row: one parsed input row (anything; only a dict can succeed).
+        mapping: core field → input field renames applied first, e.g. {"text": "body"}.
+        kind_hint: `auto`, or the kind the row must turn out to be.
+
+    Returns:
+        The record's kind, text, messages, rejected answer and meta (JSON of extra fields).
+
+    Raises:
+        RowRejected: the row has no recognised shape or a field of the wrong type or empty.
+    """
     if not isinstance(row, dict):
         raise RowRejected(f"expected a JSON object, got {_type_name(row)}")
-    obj = dict(row)
-    for target, field in (mapping or {}).items():
-        if field in obj:
-            obj[target] = obj.pop(field)
+    obj: dict[str, Any] = row
+    if mapping:
+        obj = dict(row)  # the caller's row is never modified
+        for target, field in mapping.items():
+            if field in obj:
+                obj[target] = obj.pop(field)
     used: tuple[str, ...]
+    messages: list[tuple[str, str]] | None
+    rejected: str | None = None
     if "chosen" in obj and "rejected" in obj:
         kind, (messages, rejected) = "preference", _preference(obj)
-        used = ("prompt", "chosen", "rejected", "system")
+        used = _USED_PREFERENCE
     elif "messages" in obj:
-        kind, messages, rejected = "chat", _messages(obj["messages"], "messages"), None
-        used = ("messages",)
+        kind, messages, used = "chat", _messages(obj["messages"], "messages"), _USED_MESSAGES
     elif "conversations" in obj:
-        kind, messages, rejected = "chat", _messages(obj["conversations"], "conversations"), None
-        used = ("conversations",)
+        kind, messages = "chat", _messages(obj["conversations"], "conversations")
+        used = _USED_CONVERSATIONS
     elif "instruction" in obj and "output" in obj:
-        kind, messages, rejected = "chat", _instruction(obj), None
-        used = ("instruction", "input", "output", "system")
+        kind, messages, used = "chat", _instruction(obj), _USED_INSTRUCTION
     elif "prompt" in obj and ("completion" in obj or "response" in obj):
         answer_key = "completion" if "completion" in obj else "response"
-        kind, rejected = "chat", None
+        kind = "chat"
         messages = [
             *_system(obj),
             ("user", _text(obj, "prompt")),
@@ -97,7 +113,7 @@ def normalize_row(
         ]
         used = ("prompt", answer_key, "system")
     elif "text" in obj:
-        kind, messages, rejected, used = "text", None, None, ("text",)
+        kind, messages, used = "text", None, _USED_TEXT
     else:
         fields = ", ".join(sorted(map(str, obj))) or "none"
         raise RowRejected(
@@ -105,10 +121,20 @@ def normalize_row(
         )
     if kind_hint != "auto" and kind != kind_hint:
         raise RowRejected(f"expected a {kind_hint} record, found {kind} fields")
-    text = _text(obj, "text") if messages is None else "\n\n".join(c for _, c in messages)
+    if messages is None:
+        text = _text(obj, "text")
+    else:
+        text = "\n\n".join([c for _, c in messages])
     extra = {k: v for k, v in obj.items() if k not in used}
     meta = orjson.dumps(extra, default=str, option=orjson.OPT_SORT_KEYS).decode() if extra else None
     return Normalized(kind, text, messages, rejected, meta)
+
+
+_USED_PREFERENCE = ("prompt", "chosen", "rejected", "system")
+_USED_MESSAGES = ("messages",)
+_USED_CONVERSATIONS = ("conversations",)
+_USED_INSTRUCTION = ("instruction", "input", "output", "system")
+_USED_TEXT = ("text",)
 
 
 def _type_name(value: Any) -> str:
@@ -121,7 +147,7 @@ def _text(obj: dict[str, Any], key: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str):
         raise RowRejected(f"field {key!r} must be a string, got {_type_name(value)}")
-    if not value.strip():
+    if not value or value.isspace():
         raise RowRejected(f"field {key!r} is empty")
     return value
 
@@ -141,17 +167,22 @@ def _messages(value: Any, key: str) -> list[tuple[str, str]]:
     if not value:
         raise RowRejected(f"field {key!r} is empty")
     out = []
+    aliases = ROLE_ALIASES
+    blank = True
     for i, message in enumerate(value):
-        if not isinstance(message, dict):
+        if type(message) is not dict:
             raise RowRejected(f"{key}[{i}] must be an object, got {_type_name(message)}")
-        role = message.get("role", message.get("from"))
-        content = message.get("content", message.get("value"))
-        if not isinstance(role, str) or role.lower() not in ROLE_ALIASES:
+        role = message["role"] if "role" in message else message.get("from")
+        content = message["content"] if "content" in message else message.get("value")
+        canonical = aliases.get(role.lower()) if isinstance(role, str) else None
+        if canonical is None:
             raise RowRejected(f"{key}[{i}] has an unknown role {role!r}")
         if not isinstance(content, str):
             raise RowRejected(f"{key}[{i}].content must be a string, got {_type_name(content)}")
-        out.append((ROLE_ALIASES[role.lower()], content))
-    if not any(c.strip() for _, c in out):
+        if blank and content and not content.isspace():
+            blank = False
+        out.append((canonical, content))
+    if blank:
         raise RowRejected(f"field {key!r} has no non-empty message")
     return out
 

@@ -2,6 +2,8 @@
 
 A location is a line number for line-based files (JSONL, CSV), an item number for JSON arrays
 and a row number for Parquet and Hugging Face folders, so errors can say exactly where.
+In columnar files (Parquet, Arrow) a null field counts as absent, and so does an empty CSV
+cell: one file can then mix shapes, as JSONL can.
 Readers stream (bounded memory) except JSON arrays, which must be parsed whole.
 """
 
@@ -118,17 +120,17 @@ def _read_jsonl(p: Path, progress: Progress) -> Iterator[Row]:
     with open(p, "rb") as raw:
         f: IO[bytes] = gzip.GzipFile(fileobj=raw) if p.name.endswith(".gz") else raw  # type: ignore[assignment]
         last = 0
+        loads = orjson.loads
         for number, line in enumerate(f, start=1):
             if number % 4096 == 0:
                 pos = raw.tell()
                 progress(pos - last)
                 last = pos
-            if not line.strip():
-                continue
             try:
-                yield number, orjson.loads(line)
+                yield number, loads(line)
             except orjson.JSONDecodeError as e:
-                yield number, BadRow(_json_reason(line, e), _raw_text(line))
+                if line.strip():  # blank lines are skipped, checked only on failure
+                    yield number, BadRow(_json_reason(line, e), _raw_text(line))
         progress(raw.tell() - last)
 
 
@@ -183,33 +185,57 @@ def _read_parquet(p: Path, progress: Progress) -> Iterator[Row]:
         progress(int(size * batch.num_rows / total))
         for row in batch.to_pylist():
             number += 1
-            yield number, row
+            yield number, _present(row)
+
+
+def _present(row: dict[str, Any]) -> dict[str, Any]:
+    """Drop null fields: in a columnar file a null means the row lacks that field.
+
+    A Parquet or Arrow file with rows of several shapes has the union of their columns, so
+    without this a text row would carry `instruction: null` and be taken for an instruction.
+    """
+    return {k: v for k, v in row.items() if v is not None}
 
 
 def _read_csv(p: Path, progress: Progress) -> Iterator[Row]:
     delimiter = "\t" if p.name.lower().removesuffix(".gz").endswith(".tsv") else ","
     with _open_binary(p) as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        # surrogateescape keeps undecodable bytes, so the bad row (not a chunk) is reported.
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.DictReader(text, delimiter=delimiter)
         line = 1
         try:
             for row in reader:
                 if None in row:
                     extra = row.pop(None)  # type: ignore[call-overload]
-                    yield (
-                        line + 1,
-                        BadRow(
-                            f"{len(extra)} more field(s) than the header has", repr(extra)[:10_000]
-                        ),
+                    bad: BadRow | None = BadRow(
+                        f"{len(extra)} more field(s) than the header has", repr(extra)[:10_000]
                     )
                 else:
-                    yield line + 1, {k: v for k, v in row.items() if v is not None}
+                    bad = _undecodable(row)
+                if bad is not None:
+                    yield line + 1, bad
+                else:
+                    # An empty cell is a missing field, so one CSV can hold several shapes.
+                    yield line + 1, {k: v for k, v in row.items() if v}
                 line = reader.line_num
-        except UnicodeDecodeError as u:
-            raise CurationError(f"{p}:{line + 1}: not valid UTF-8 ({u.reason})") from None
         except csv.Error as e:
             raise CurationError(f"{p}:{reader.line_num}: bad CSV ({e})") from None
     progress(p.stat().st_size)
+
+
+def _undecodable(row: dict[str, Any]) -> BadRow | None:
+    for key, value in row.items():
+        for cell in (key, value):
+            try:
+                cell.encode("utf-8")
+            except UnicodeEncodeError as u:
+                byte = ord(cell[u.start]) - 0xDC00
+                raw = repr(row).encode("utf-8", "replace").decode()[:10_000]
+                return BadRow(f"not valid UTF-8 (byte 0x{byte:02x} in {key!r})", raw)
+            except AttributeError:  # None from a short row
+                continue
+    return None
 
 
 def _read_hf(p: Path, progress: Progress) -> Iterator[Row]:
@@ -230,7 +256,7 @@ def _read_hf(p: Path, progress: Progress) -> Iterator[Row]:
             for batch in reader:
                 for row in batch.to_pylist():
                     number += 1
-                    yield number, row
+                    yield number, _present(row)
         progress(arrow_file.stat().st_size)
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
+from hashlib import blake2b as _blake2b
 
 import orjson
 import pyarrow as pa
@@ -63,7 +63,8 @@ def record_id(
     is one record. Chat records hash their (role, content) turns, not the rendered text, so a
     conversation hashes the same whatever file format it came from.
     """
-    body: list[object] = [kind, text if messages is None else [list(m) for m in messages]]
+    # orjson writes tuples and lists alike, so (role, content) pairs need no conversion.
+    body: list[object] = [kind, text if messages is None else list(messages)]
     if rejected is not None:
         body.append(rejected)
-    return hashlib.blake2b(orjson.dumps(body), digest_size=16).hexdigest()
+    return _blake2b(orjson.dumps(body), digest_size=16).hexdigest()

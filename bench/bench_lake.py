@@ -1,0 +1,196 @@
+"""Lake benchmark: ingest throughput and memory, rollback time, filtered SQL count.
+
+Everything runs on generated data (1M records by default; `MIXLAKE_BENCH_ROWS` overrides) in
+one run, each figure next to the obvious alternative measured in the same run:
+
+- ingest rows/s vs plain `pyarrow.json.read_json` + `lance.write_dataset` of the same file
+  (both in a fresh subprocess, so peak RSS is each one's own);
+- rollback time at 10k and at the full size (a manifest write: must not grow with rows);
+- a filtered count at the full size: `Lake.sql` (DuckDB over the Lance dataset) vs plain
+  DuckDB over a Parquet copy of the same table.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+ROWS = 1_000_000
+WORDS = (  # noqa: SIM905
+    "the quick brown fox jumps over a lazy dog while data lake model train eval mix row "
+    "column version river bank night morning coffee garden tiny answer question"
+).split()
+
+_INGEST = """
+import resource, sys, time
+from curation import Lake
+lake = Lake.create(sys.argv[2])
+t = time.perf_counter()
+report = lake.ingest([sys.argv[1]], source="bench")
+seconds = time.perf_counter() - t
+print(report.rows_added, seconds)
+"""
+_RAW = """
+import resource, sys, time
+import lance, pyarrow.json as pj
+t = time.perf_counter()
+table = pj.read_json(sys.argv[1])
+lance.write_dataset(table, sys.argv[2])
+seconds = time.perf_counter() - t
+print(table.num_rows, seconds)
+"""
+
+
+def generate(path: Path, rows: int, seed: int = 0) -> Path:
+    """Write `rows` JSONL records: 40% text, 40% chat `messages`, 20% Alpaca instruction."""
+    rng = random.Random(seed)
+
+    def words(k: int) -> str:
+        return " ".join(rng.choices(WORDS, k=k))
+
+    with path.open("wb") as f:
+        for i in range(rows):
+            r = i % 5
+            if r < 2:
+                row: dict[str, object] = {"text": f"{i} {words(40)}", "lang": "en"}
+            elif r < 4:
+                row = {
+                    "messages": [
+                        {"role": "user", "content": f"{i} {words(12)}"},
+                        {"role": "assistant", "content": words(30)},
+                    ],
+                    "lang": "en",
+                }
+            else:
+                row = {"instruction": f"{i} {words(8)}", "input": words(6), "output": words(20)}
+            f.write(orjson.dumps(row) + b"\n")
+    return path
+
+
+def _child(code: str, *args: str) -> tuple[int, float, float]:
+    """Run `code` in a fresh interpreter; return (rows, seconds, peak RSS in MiB)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark child failed: {done.stderr.strip()[-2000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    rows, seconds = done.stdout.split()
+    # ru_maxrss of children is the max over all waited-for children: only meaningful when the
+    # new child beat every earlier one, so children run from the smallest expected peak up.
+    return int(rows), float(seconds), max(peak, before) / 1024
+
+
+def _rollback_seconds(lake_dir: Path, rows: int, data: Path) -> tuple[float, int]:
+    """Time `rollback` on a lake of about `rows` rows; returns (seconds, rows)."""
+    from curation import Lake, rollback
+
+    lake = Lake(str(lake_dir))
+    target = lake.latest_version()
+    extra = generate(data.with_name(f"extra-{rows}.jsonl"), 1000, seed=rows + 7)
+    lake.ingest([extra], source="extra")
+    t = time.perf_counter()
+    rollback(lake, target)
+    seconds = time.perf_counter() - t
+    return seconds, lake.records().count_rows()
+
+
+def _best(fn: object, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def run(rows: int | None = None) -> str:
+    """Run the lake benchmark and return its Markdown section."""
+    import os
+
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from curation import Lake
+
+    n = rows or int(os.environ.get("MIXLAKE_BENCH_ROWS", ROWS))
+    work = Path(tempfile.mkdtemp(prefix="mixlake-bench-"))
+    try:
+        t = time.perf_counter()
+        data = generate(work / "data.jsonl", n)
+        gen_s = time.perf_counter() - t
+        size_mb = data.stat().st_size / 2**20
+        small = generate(work / "small.jsonl", 10_000, seed=1)
+
+        # Smallest peak first (see _child): the small ingest, ours, then the all-in-memory raw.
+        _child(_INGEST, str(small), str(work / "lake-10k"))
+        ours_rows, ours_s, ours_rss = _child(_INGEST, str(data), str(work / "lake"))
+        raw_rows, raw_s, raw_rss = _child(_RAW, str(data), str(work / "raw.lance"))
+        ours_rate, raw_rate = ours_rows / ours_s, raw_rows / raw_s
+
+        small_rb, small_n = _rollback_seconds(work / "lake-10k", 10_000, data)
+        big_rb, big_n = _rollback_seconds(work / "lake", n, data)
+
+        lake = Lake(str(work / "lake"))
+        query = (
+            "SELECT count(*) FROM records WHERE kind = 'chat' AND length(text) > 200 "
+            "AND text LIKE '%coffee%'"
+        )
+        parquet = work / "records.parquet"
+        pq.write_table(lake.records().to_table(), parquet)
+        plain = duckdb.connect()
+        plain_sql = query.replace("FROM records", f"FROM read_parquet('{parquet}')")
+        ours_count = lake.sql(query).column(0)[0].as_py()
+        plain_count = plain.execute(plain_sql).fetchone()[0]  # type: ignore[index]
+        if ours_count != plain_count:
+            raise RuntimeError(f"counts differ: lake {ours_count} vs parquet {plain_count}")
+        ours_q = _best(lambda: lake.sql(query))
+        plain_q = _best(lambda: plain.execute(plain_sql).fetchall())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    return "\n".join(
+        [
+            "## Lake: ingest, rollback, SQL",
+            "",
+            f"Data: {n:,} generated JSONL records ({size_mb:.0f} MiB; 40% text, 40% chat "
+            f"`messages`, 20% Alpaca instruction, each with an extra field that goes to `meta`), "
+            f"generated in {gen_s:.1f}s.",
+            "",
+            "| measurement | mixlake | alternative | ratio |",
+            "|---|---|---|---|",
+            f"| ingest {n:,} rows (rows/s) | {ours_rate:,.0f} (`Lake.ingest`, {ours_s:.1f}s) "
+            f"| {raw_rate:,.0f} (`pyarrow.json.read_json` + `lance.write_dataset`, "
+            f"{raw_s:.1f}s) | **{ours_rate / raw_rate:.2f}** |",
+            f"| peak RSS of that ingest (MiB) | {ours_rss:,.0f} (streams 8,192-row batches) "
+            f"| {raw_rss:,.0f} (whole file as one Arrow table) | {ours_rss / raw_rss:.2f} |",
+            f"| rollback (ms) | {small_rb * 1000:.0f} at {small_n:,} rows "
+            f"| {big_rb * 1000:.0f} at {big_n:,} rows | {big_rb / small_rb:.2f} |",
+            f"| filtered count at {n:,} rows (ms, best of 3; {ours_count:,} match) "
+            f"| {ours_q * 1000:.0f} (`Lake.sql` over Lance) "
+            f"| {plain_q * 1000:.0f} (DuckDB over a Parquet copy) | {ours_q / plain_q:.2f} |",
+            "",
+            f"Query: `{query}`.",
+            "",
+            "What the ingest ratio buys: the raw path parses in multithreaded C++ and stores "
+            "whatever it finds; `Lake.ingest` checks every row (shape, types, empty fields, "
+            "exact `file:line` errors), normalises the six input shapes into the core columns, "
+            "hashes the canonical record for its `id`, drops rows already in the lake and "
+            "writes one version, all in one streaming pass. Its peak RSS is the interpreter "
+            "plus one batch plus the set of ids seen (about 100 bytes per row), not the file.",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    print(run(int(sys.argv[1]) if len(sys.argv) > 1 else None))
