@@ -1,0 +1,207 @@
+"""Trainer callbacks: the progress bar (with tokens/s), the exposure ledger, per-row losses."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from transformers import TrainerCallback
+
+from training.data import TokenStream
+
+LOSSES_FILE = "row_losses.json"
+
+
+class StreamLedger:
+    """Maps the items the trainer consumed to optimizer steps, and collects per-row losses.
+
+    Item i (counting from 0 over the whole run) belongs to optimizer step
+    `i // items_per_step + 1`. The k-th training forward of this process holds items
+    `start + k·B … start + (k+1)·B − 1`.
+    """
+
+    def __init__(self, stream: TokenStream, items_per_step: int, micro_batch: int) -> None:
+        self.stream = stream
+        self.items_per_step = items_per_step
+        self.micro_batch = micro_batch
+        self.forwards = 0
+        self.pruned_tokens = 0
+        self.losses: dict[tuple[int, str], list[float]] = {}
+
+    def step_of(self, index: int) -> int:
+        """The optimizer step (1-based) that consumes item `index`."""
+        return index // self.items_per_step + 1
+
+    def exposures(self, run_id: str, after_step: int, upto_step: int) -> pa.Table:
+        """Exposure rows for steps in (after_step, upto_step]."""
+        cols: dict[str, list[Any]] = {k: [] for k in ("record_id", "position", "step", "epoch")}
+        for item in self.stream.produced:
+            step = self.step_of(item.index)
+            if after_step < step <= upto_step:
+                for m in item.members:
+                    cols["record_id"].append(m.record_id)
+                    cols["position"].append(m.position)
+                    cols["step"].append(step)
+                    cols["epoch"].append(m.epoch)
+        n = len(cols["record_id"])
+        return pa.table({"run_id": [run_id] * n, **cols})
+
+    def tokens_upto(self, step: int) -> int:
+        """Tokens in the items of steps up to `step` produced by this process."""
+        return self.pruned_tokens + sum(
+            len(i.input_ids) for i in self.stream.produced if self.step_of(i.index) <= step
+        )
+
+    def prune(self, upto_step: int) -> None:
+        """Forget items of steps up to `upto_step` (already written), keeping their token count."""
+        keep = [i for i in self.stream.produced if self.step_of(i.index) > upto_step]
+        gone = len(self.stream.produced) - len(keep)
+        self.pruned_tokens += sum(len(i.input_ids) for i in self.stream.produced[:gone])
+        self.stream.produced[:] = keep
+
+    def on_forward(self, log_probs: Any, label_mask: Any) -> None:
+        """Record the per-row loss of one training micro-batch."""
+        first = self.stream.start_item + self.forwards * self.micro_batch
+        self.forwards += 1
+        produced = self.stream.produced
+        base = produced[0].index if produced else 0
+        lp = log_probs.detach().float().cpu()
+        mask = label_mask.detach().float().cpu()
+        for row in range(lp.shape[0]):
+            k = first + row - base
+            if not 0 <= k < len(produced):
+                continue
+            offset = 0
+            for m in produced[k].members:
+                lo, hi = max(offset - 1, 0), max(offset + m.length - 1, 0)
+                n = float(mask[row, lo:hi].sum())
+                if n > 0:
+                    loss = -float(lp[row, lo:hi].sum()) / n
+                    self.losses.setdefault((m.epoch, m.record_id), []).append(loss)
+                offset += m.length
+
+    def final_epoch_losses(self) -> dict[str, float]:
+        """Mean loss per record id over its occurrences in the last epoch trained."""
+        if not self.losses:
+            return {}
+        last = max(epoch for epoch, _ in self.losses)
+        return {rid: sum(v) / len(v) for (epoch, rid), v in self.losses.items() if epoch == last}
+
+    def save_losses(self, folder: Path) -> None:
+        """Persist the losses so a resumed run keeps them."""
+        data = [[e, rid, v] for (e, rid), v in self.losses.items()]
+        (folder / LOSSES_FILE).write_text(json.dumps(data))
+
+    def load_losses(self, folder: Path) -> None:
+        """Load losses saved by `save_losses`."""
+        path = folder / LOSSES_FILE
+        if path.is_file():
+            for e, rid, v in json.loads(path.read_text()):
+                self.losses[(int(e), str(rid))] = list(v)
+
+
+def loss_hook(ledger: StreamLedger) -> Callable[..., None]:
+    """A forward hook feeding training forwards' per-token log-probs to the ledger."""
+
+    def hook(module: Any, args: Any, kwargs: Any, output: Any) -> None:
+        if module.training and getattr(output, "log_probs", None) is not None:
+            ledger.on_forward(output.log_probs, output.label_mask)
+
+    return hook
+
+
+class LedgerCallback(TrainerCallback):
+    """Writes exposures (and saves losses) at every checkpoint and at the end."""
+
+    def __init__(
+        self, ledger: StreamLedger, flush: Callable[[int, int], None], start_step: int
+    ) -> None:
+        self.ledger = ledger
+        self.flush = flush
+        self.written = start_step
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Checkpoint written: persist what the steps up to it consumed."""
+        self.flush(self.written, state.global_step)
+        self.ledger.save_losses(Path(args.output_dir))
+        self.written = state.global_step
+        self.ledger.prune(state.global_step)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Training finished: persist the rest."""
+        if state.global_step > self.written:
+            self.flush(self.written, state.global_step)
+            self.written = state.global_step
+        self.ledger.save_losses(Path(args.output_dir))
+
+
+class ProgressCallback(TrainerCallback):
+    """A rich progress bar: step, loss, tokens/s."""
+
+    def __init__(self, ledger: StreamLedger, start_step: int, enabled: bool = True) -> None:
+        self.ledger = ledger
+        self.start_step = start_step
+        self.enabled = enabled
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self.t0 = 0.0
+        self.tokens = 0
+        self.loss: float | None = None
+        self.tokens_per_s = 0.0
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Open the bar."""
+        self.t0 = time.perf_counter()
+        if not self.enabled:
+            return
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]} · {task.fields[tps]} tok/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task(
+            "training", total=state.max_steps, completed=state.global_step, loss="-", tps="-"
+        )
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Advance the bar and update tokens/s."""
+        self.tokens = self.ledger.tokens_upto(state.global_step)
+        elapsed = max(time.perf_counter() - self.t0, 1e-9)
+        self.tokens_per_s = self.tokens / elapsed
+        if self.progress is not None:
+            self.progress.update(
+                self.task,
+                completed=state.global_step,
+                loss="-" if self.loss is None else f"{self.loss:.3f}",
+                tps=f"{self.tokens_per_s:,.0f}",
+            )
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        """Remember the latest loss."""
+        if logs and "loss" in logs:
+            self.loss = float(logs["loss"])
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Close the bar."""
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

@@ -1,0 +1,207 @@
+"""Model loading: 4-bit (bitsandbytes nf4) base + LoRA (peft) for training and inference.
+
+Base models are local folders or the alias `smollm2` (prepared once from the shipped GGUF by
+`curation.models`); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from training.config import TrainConfig
+from training.errors import TrainingError
+
+SMOLLM2 = "smollm2"
+
+
+def check_base_model(name_or_path: str) -> None:
+    """Fail fast (before anything is loaded) on a base model that cannot exist.
+
+    Raises:
+        TrainingError: not the alias `smollm2` and not a folder with a `config.json`.
+    """
+    if name_or_path == SMOLLM2:
+        return
+    path = Path(name_or_path).expanduser()
+    if not path.is_dir():
+        raise TrainingError(
+            f"config key base_model: {name_or_path!r} is not an existing folder (give the alias "
+            f"`{SMOLLM2}` or a local Hugging Face model folder; nothing is downloaded)"
+        )
+    if not (path / "config.json").is_file():
+        raise TrainingError(
+            f"config key base_model: {path} has no config.json (not a Hugging Face model folder)"
+        )
+
+
+def resolve_base(name_or_path: str) -> Path:
+    """The local folder of a base model (`smollm2` is prepared on first use)."""
+    from curation import CurationError
+    from curation.models import resolve_model
+
+    check_base_model(name_or_path)
+    try:
+        return resolve_model(name_or_path)
+    except CurationError as e:
+        raise TrainingError(f"base model {name_or_path!r}: {e}") from None
+
+
+def pick_device(device: str) -> str:
+    """`auto` → cuda when available, else cpu; `cuda` without a GPU is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("config key device: cuda asked for but no GPU is visible")
+    return device
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """The tokenizer of a model folder, with a pad token (eos when the model has none)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError, TypeError) as e:
+        raise TrainingError(f"tokenizer in {folder}: {_first_line(e)}") from e
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def quantization_config(
+    quant_type: str = "nf4", double_quant: bool = True, compute_dtype: str = "bfloat16"
+) -> Any:
+    """A bitsandbytes 4-bit config."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=quant_type,
+        bnb_4bit_use_double_quant=double_quant,
+        bnb_4bit_compute_dtype=getattr(torch, compute_dtype),
+    )
+
+
+def _load_base(folder: Path, load_in_4bit: bool, device: str, config: TrainConfig | None) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype_name = config.bnb_4bit_compute_dtype if config else "bfloat16"
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype_name), "device_map": device}
+    if load_in_4bit:
+        kwargs["quantization_config"] = (
+            quantization_config(
+                config.bnb_4bit_quant_type,
+                config.bnb_4bit_use_double_quant,
+                config.bnb_4bit_compute_dtype,
+            )
+            if config
+            else quantization_config()
+        )
+    try:
+        return AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    except (OSError, ValueError) as e:
+        raise TrainingError(f"base model {folder}: {_first_line(e)}") from e
+
+
+def load_for_training(config: TrainConfig) -> tuple[Any, Any]:
+    """Load the base model (4-bit when configured) with fresh LoRA adapters, and its tokenizer.
+
+    Returns:
+        `(peft_model, tokenizer)`; only the LoRA weights are trainable.
+
+    Raises:
+        TrainingError: missing model folder, or `target_modules` absent from the model.
+    """
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    folder = resolve_base(config.base_model)
+    device = pick_device(config.device)
+    tokenizer = load_tokenizer(folder)
+    model = _load_base(folder, config.load_in_4bit, device, config)
+    if config.load_in_4bit:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [m for m in config.target_modules if m not in names]
+    if missing:
+        linear = sorted(n for n in names if n.endswith("proj"))
+        raise TrainingError(
+            f"config key target_modules: {', '.join(missing)} not in {config.base_model} "
+            f"(its projections: {', '.join(linear) or 'none'})"
+        )
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora), tokenizer
+
+
+def load_for_inference(
+    base: str, adapter: str | Path | None = None, load_in_4bit: bool = False, device: str = "auto"
+) -> tuple[Any, Any]:
+    """Load a base model (optionally 4-bit) with an optional trained LoRA adapter, for generation.
+
+    Args:
+        base: `smollm2` or a local model folder.
+        adapter: a folder written by `train` (`<run>/adapter`), or None for the base model.
+        load_in_4bit: quantize the base as in training (nf4); plain bf16 otherwise.
+        device: auto, cpu or cuda.
+
+    Returns:
+        `(model, tokenizer)` with the model in eval mode.
+
+    Raises:
+        TrainingError: missing model or adapter folder.
+    """
+    folder = resolve_base(base)
+    tokenizer = load_tokenizer(folder)
+    model = _load_base(folder, load_in_4bit, pick_device(device), None)
+    if adapter is not None:
+        from peft import PeftModel
+
+        path = Path(adapter)
+        if not (path / "adapter_config.json").is_file():
+            raise TrainingError(f"adapter {path}: no adapter_config.json (not a LoRA adapter)")
+        model = PeftModel.from_pretrained(model, path)
+    model.eval()
+    return model, tokenizer
+
+
+def adapter_base(adapter: str | Path) -> str:
+    """The base model an adapter was trained on, as recorded in its run.json."""
+    import json
+
+    run_file = Path(adapter).parent / "run.json"
+    if not run_file.is_file():
+        raise TrainingError(f"adapter {adapter}: no run.json beside it; give the base model")
+    return str(json.loads(run_file.read_text())["config"]["base_model"])
+
+
+def generate(
+    model: Any, tokenizer: Any, messages: list[dict[str, str]], max_new_tokens: int
+) -> str:
+    """Greedy chat completion of `messages` with the tokenizer's chat template."""
+    import torch
+
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    with torch.no_grad():
+        out = model.generate(
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    return str(tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__

@@ -1,0 +1,399 @@
+"""`train`: QLoRA (bitsandbytes 4-bit + peft LoRA) with trl's SFTTrainer over a streamed mix.
+
+Everything that can be wrong with the config, the mix or the base model path is checked
+before any model is loaded. The run is registered in `runs` when it starts and updated when
+it ends; exposures are written at every checkpoint; the per-row loss of the final epoch goes
+back to `records` as `train_loss_<run_id>`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from curation import Lake
+from training.config import TrainConfig
+from training.data import TokenStream, eval_examples
+from training.errors import TrainingError
+from training.models import check_base_model, load_for_training, resolve_base
+from training.runs import Run, new_run_id, save_run, write_exposures, write_train_loss
+from training.runs import exposures as read_exposures
+from training.sources import ExampleSource, open_source
+
+if TYPE_CHECKING:
+    from training.callbacks import ProgressCallback
+
+RUN_FILE = "run.json"
+ADAPTER = "adapter"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What `train` did."""
+
+    run_id: str
+    status: str
+    steps: int
+    run_dir: Path
+    adapter_path: Path | None
+    metrics: dict[str, Any]
+    best_metrics: dict[str, Any]
+    exposures: int
+    train_loss_column: str | None
+    resumed_from_step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def git_commit() -> str | None:
+    """The commit of the code that trains (with `+dirty` for local changes), if in a repo."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--", "."],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "") if head else None
+
+
+def check_source(source: ExampleSource, config: TrainConfig) -> int:
+    """Fail on an empty split or rows that are not SFT examples; returns the split's rows."""
+    n = len(source.ids(config.split))
+    if n == 0:
+        raise TrainingError(
+            f"mix {source.info.mix!r} has no rows in split {config.split!r} ({source.info.origin})"
+        )
+    first = source.fetch(config.split, [0])[0]
+    if "chosen" in first or "rejected" in first:
+        raise TrainingError(
+            f"mix {source.info.mix!r} is a preference mix (chosen/rejected); SFT needs chat, "
+            "instruction or text rows"
+        )
+    if not (first.get("messages") or first.get("text") or first.get("completion")):
+        raise TrainingError(
+            f"mix {source.info.mix!r}: rows of split {config.split!r} have no messages, "
+            "prompt/completion or text to train on"
+        )
+    return n
+
+
+def _find_resumable(output_dir: Path) -> tuple[Path, int]:
+    candidates = []
+    for run_file in output_dir.glob(f"*/{RUN_FILE}"):
+        info = json.loads(run_file.read_text())
+        ckpts = _checkpoints(run_file.parent)
+        if info.get("status") != "finished" and ckpts:
+            candidates.append((run_file.stat().st_mtime, run_file.parent, ckpts[-1][0]))
+    if not candidates:
+        raise TrainingError(
+            f"--resume: no unfinished run with a checkpoint under {output_dir} (checkpoints are "
+            "written every save_steps)"
+        )
+    _, folder, step = max(candidates)
+    return folder, step
+
+
+def _checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    found = []
+    for p in folder.glob("checkpoint-*"):
+        suffix = p.name.removeprefix("checkpoint-")
+        if suffix.isdigit() and (p / "trainer_state.json").is_file():
+            found.append((int(suffix), p))
+    return sorted(found)
+
+
+def plan_steps(config: TrainConfig, stream: TokenStream) -> tuple[int, int]:
+    """(optimizer steps, items in all) for the config over this stream."""
+    if config.max_steps > 0:
+        return config.max_steps, config.max_steps * config.effective_batch
+    total = stream.items_per_epoch() * config.num_train_epochs
+    return max(1, math.ceil(total / config.effective_batch)), total
+
+
+def train(
+    config: TrainConfig, lake: Lake | None = None, resume: bool = False, progress: bool = True
+) -> RunResult:
+    """Fine-tune `config.base_model` with QLoRA on a mix (or an exported mix file).
+
+    Args:
+        config: the run's configuration.
+        lake: the lake holding the mix (and receiving `runs`, `exposures` and the per-row
+            loss column). Optional with `data_file`: then the run is only recorded in its folder.
+        resume: continue the latest unfinished run under `output_dir` from its last checkpoint.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        The run's id, status, adapter folder and metrics.
+
+    Raises:
+        TrainingError: bad config, missing mix or base model, empty split, or nothing to resume.
+    """
+    check_base_model(config.base_model)
+    source = open_source(config, lake)
+    check_source(source, config)
+    output_dir = Path(config.output_dir)
+    start_step = 0
+    if resume:
+        run_dir, start_step = _find_resumable(output_dir)
+        previous = json.loads((run_dir / RUN_FILE).read_text())
+        if previous["source"]["checksum"] != source.info.checksum:
+            raise TrainingError(
+                f"--resume: run {previous['run_id']} trained on mix checksum "
+                f"{previous['source']['checksum']}, this config gives {source.info.checksum}"
+            )
+        run_id = str(previous["run_id"])
+        started = dt.datetime.fromisoformat(previous["started_at"])
+    else:
+        run_id = new_run_id()
+        run_dir = output_dir / run_id
+        started = _now()
+    folder = resolve_base(config.base_model)
+    from training.models import load_tokenizer
+
+    tokenizer = load_tokenizer(folder)
+    stream = TokenStream(
+        source,
+        config.split,
+        tokenizer,
+        config.max_length,
+        config.packing,
+        config.completion_only_loss,
+        total_items=0,
+    )
+    max_steps, total_items = plan_steps(config, stream)
+    stream.total_items = total_items
+    stream.start_item = start_step * config.effective_batch
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run = Run(
+        run_id=run_id,
+        mix=source.info.mix,
+        mix_version=source.info.mix_version,
+        mix_checksum=source.info.checksum,
+        records_version=source.info.records_version,
+        config=config.to_yaml(),
+        git_commit=git_commit(),
+        status="running",
+        metrics={},
+        best_metrics={},
+        adapter_path=None,
+        started_at=started,
+        finished_at=None,
+    )
+    _write_run_file(run_dir, run, source, lake)
+    if lake is not None:
+        save_run(lake, run)
+        if source.info.records_version is not None:
+            lake.pin(f"run-{run_id}", int(source.info.records_version))
+    try:
+        result = _fit(config, lake, source, stream, run, run_dir, max_steps, start_step, progress)
+    except BaseException as e:
+        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        failed = _replace(run, status=status, finished_at=_now(), metrics={"error": str(e)[:300]})
+        _write_run_file(run_dir, failed, source, lake)
+        if lake is not None:
+            save_run(lake, failed)
+        raise
+    return result
+
+
+def _fit(
+    config: TrainConfig,
+    lake: Lake | None,
+    source: ExampleSource,
+    stream: TokenStream,
+    run: Run,
+    run_dir: Path,
+    max_steps: int,
+    start_step: int,
+    progress: bool,
+) -> RunResult:
+    import datasets
+    from trl import SFTConfig, SFTTrainer
+
+    from training.callbacks import LedgerCallback, ProgressCallback, StreamLedger, loss_hook
+    from training.models import pick_device
+
+    model, tokenizer = load_for_training(config)
+    stream.tokenizer = tokenizer
+    device = pick_device(config.device)
+    ledger = StreamLedger(stream, config.effective_batch, config.per_device_train_batch_size)
+    if start_step:
+        ledger.load_losses(run_dir)
+    model.register_forward_hook(loss_hook(ledger), with_kwargs=True)
+
+    def flush(after: int, upto: int) -> None:
+        if lake is not None:
+            write_exposures(lake, run.run_id, ledger.exposures(run.run_id, after, upto), after)
+
+    evals = []
+    if config.eval_split and source.ids(config.eval_split):
+        evals = eval_examples(
+            source, config.eval_split, tokenizer, config.max_length, config.completion_only_loss
+        )
+    use_eval = bool(evals)
+    args = SFTConfig(
+        output_dir=str(run_dir),
+        max_steps=max_steps,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        per_device_eval_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler_type,
+        warmup_steps=config.warmup_steps,
+        optim=config.optim,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        eval_strategy="steps" if use_eval and config.eval_steps else "no",
+        eval_steps=config.eval_steps or None,
+        seed=config.seed,
+        max_length=config.max_length,
+        packing=False,
+        completion_only_loss=False,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        ignore_data_skip=True,
+        use_cpu=device == "cpu",
+        bf16=device == "cuda" and config.bnb_4bit_compute_dtype == "bfloat16",
+        fp16=device == "cuda" and config.bnb_4bit_compute_dtype == "float16",
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        log_level="error",
+    )
+    train_data = datasets.IterableDataset.from_generator(stream.examples)
+    eval_data = datasets.Dataset.from_list(evals) if use_eval else None
+    bar = ProgressCallback(ledger, start_step, enabled=progress)
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=eval_data,
+        processing_class=tokenizer,
+        callbacks=[LedgerCallback(ledger, flush, start_step), bar],
+    )
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.utils import logging as hf_logging
+
+    trainer.remove_callback(PrinterCallback)
+
+    hf_logging.set_verbosity_error()
+    checkpoint = _checkpoints(run_dir)[-1][1] if start_step else None
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    evaluated_last = any(
+        "eval_loss" in h and h.get("step") == trainer.state.global_step
+        for h in trainer.state.log_history
+    )
+    final_eval = trainer.evaluate() if use_eval and not evaluated_last else {}
+    adapter = run_dir / ADAPTER
+    model.save_pretrained(adapter)
+    tokenizer.save_pretrained(adapter)
+    history = [
+        {k: v for k, v in h.items() if k in ("step", "epoch", "loss", "eval_loss", "learning_rate")}
+        for h in trainer.state.log_history
+        if "loss" in h or "eval_loss" in h
+    ]
+    metrics, best = _metrics(history, final_eval, bar, trainer.state.global_step)
+    column = None
+    losses = ledger.final_epoch_losses()
+    if lake is not None and losses:
+        write_train_loss(lake, run.run_id, losses)
+        column = f"train_loss_{run.run_id}"
+    exposed = read_exposures(lake, run.run_id).num_rows if lake is not None else 0
+    done = _replace(
+        run,
+        status="finished",
+        metrics={**metrics, "history": history},
+        best_metrics=best,
+        adapter_path=str(adapter.resolve()),
+        finished_at=_now(),
+    )
+    _write_run_file(run_dir, done, source, lake)
+    if lake is not None:
+        save_run(lake, done)
+    return RunResult(
+        run.run_id,
+        "finished",
+        trainer.state.global_step,
+        run_dir,
+        adapter,
+        metrics,
+        best,
+        exposed,
+        column,
+        start_step,
+        history,
+    )
+
+
+def _metrics(
+    history: list[dict[str, Any]], final_eval: dict[str, Any], bar: ProgressCallback, steps: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    train_losses = [h["loss"] for h in history if "loss" in h]
+    eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
+    if "eval_loss" in final_eval:
+        eval_losses.append(final_eval["eval_loss"])
+    metrics: dict[str, Any] = {
+        "steps": steps,
+        "tokens": bar.tokens,
+        "tokens_per_s": bar.tokens_per_s,
+    }
+    best: dict[str, Any] = {}
+    if train_losses:
+        metrics["train_loss"] = train_losses[-1]
+        best["train_loss"] = min(train_losses)
+    if eval_losses:
+        metrics["eval_loss"] = eval_losses[-1]
+        best["eval_loss"] = min(eval_losses)
+    return metrics, best
+
+
+def _replace(run: Run, **changes: Any) -> Run:
+    import dataclasses
+
+    return dataclasses.replace(run, **changes)
+
+
+def _write_run_file(run_dir: Path, run: Run, source: ExampleSource, lake: Lake | None) -> None:
+    data = {
+        "run_id": run.run_id,
+        "status": run.status,
+        "config": yaml.safe_load(run.config),
+        "source": {
+            "mix": source.info.mix,
+            "mix_version": source.info.mix_version,
+            "checksum": source.info.checksum,
+            "records_version": source.info.records_version,
+            "origin": source.info.origin,
+        },
+        "lake": lake.uri if lake is not None else None,
+        "git_commit": run.git_commit,
+        "metrics": run.metrics,
+        "best_metrics": run.best_metrics,
+        "adapter_path": run.adapter_path,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+    (run_dir / RUN_FILE).write_text(json.dumps(data, indent=2, default=str))
