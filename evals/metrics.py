@@ -1,0 +1,198 @@
+"""Metric functions: text overlap, numbers parsed from answers, choices, perplexity, bootstrap.
+
+Pure functions over Python values, each checked in the tests against a hand-computed value.
+Text overlap uses the maintained implementations (`rouge-score`, `sacrebleu`) rather than our own.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation)
+# A number as people write it in an answer: optional sign and currency, thousands separators,
+# decimals, an exponent, and a k/m/b multiplier ("$1,234.50", "-3.5e2", "about 42", "2.5k").
+_NUMBER = re.compile(
+    r"(?P<sign>[-+−])?\s*[$€£¥]?\s*(?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)"
+    r"(?P<exp>[eE][-+]?\d+)?\s*(?P<mult>[kKmMbB](?![a-zA-Z]))?"
+)
+_MULTIPLIERS = {"k": 1e3, "m": 1e6, "b": 1e9}
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation and articles, collapse whitespace (SQuAD-style)."""
+    text = _ARTICLES.sub(" ", text.lower().translate(_PUNCT))
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    """1.0 when the normalised prediction equals the normalised reference, else 0.0."""
+    return float(normalize_answer(prediction) == normalize_answer(reference))
+
+
+@lru_cache(maxsize=1)
+def _rouge() -> Any:
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F-measure (longest common subsequence of words), in [0, 1]."""
+    return float(_rouge().score(reference, prediction)["rougeL"].fmeasure)
+
+
+def sentence_bleu(prediction: str, reference: str) -> float:
+    """Sentence BLEU (sacrebleu, exponential smoothing), in [0, 100]."""
+    import sacrebleu
+
+    return float(sacrebleu.sentence_bleu(prediction, [reference]).score)
+
+
+def corpus_bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Corpus BLEU over aligned predictions and references (sacrebleu), in [0, 100]."""
+    import sacrebleu
+
+    return float(sacrebleu.corpus_bleu(list(predictions), [list(references)]).score)
+
+
+def sentence_chrf(prediction: str, reference: str) -> float:
+    """Sentence chrF (character n-gram F-score, sacrebleu), in [0, 100]."""
+    import sacrebleu
+
+    return float(sacrebleu.sentence_chrf(prediction, [reference]).score)
+
+
+def corpus_chrf(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Corpus chrF over aligned predictions and references (sacrebleu), in [0, 100]."""
+    import sacrebleu
+
+    return float(sacrebleu.corpus_chrf(list(predictions), [list(references)]).score)
+
+
+def parse_number(text: str | float | int | None) -> float | None:
+    """The first number written in `text`, or None.
+
+    Handles currency signs, thousands separators, decimals, exponents, a unicode minus and
+    k/m/b multipliers: `"$1,234.50"` → 1234.5, `"about 42"` → 42, `"-3.5e2"` → -350,
+    `"2.5k"` → 2500.
+    """
+    if text is None:
+        return None
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return float(text) if math.isfinite(float(text)) else None
+    found = _NUMBER.search(str(text))
+    if found is None:
+        return None
+    value = float(found["num"].replace(",", "") + (found["exp"] or ""))
+    if found["mult"]:
+        value *= _MULTIPLIERS[found["mult"].lower()]
+    return -value if found["sign"] in ("-", "−") else value
+
+
+def mae(predictions: Sequence[float], references: Sequence[float]) -> float:
+    """Mean absolute error."""
+    p, r = _pair(predictions, references)
+    return float(np.mean(np.abs(p - r)))
+
+
+def rmse(predictions: Sequence[float], references: Sequence[float]) -> float:
+    """Root mean squared error."""
+    p, r = _pair(predictions, references)
+    return float(np.sqrt(np.mean((p - r) ** 2)))
+
+
+def within_tolerance(
+    prediction: float | None, reference: float, *, absolute: float = 0.0, relative: float = 0.05
+) -> float:
+    """1.0 when |prediction − reference| ≤ max(absolute, relative·|reference|); a missing
+    prediction is a miss."""
+    if prediction is None:
+        return 0.0
+    return float(abs(prediction - reference) <= max(absolute, relative * abs(reference)))
+
+
+def hit_rate(
+    predictions: Sequence[float | None],
+    references: Sequence[float],
+    *,
+    absolute: float = 0.0,
+    relative: float = 0.05,
+) -> float:
+    """Share of predictions within tolerance of their reference (missing ones are misses)."""
+    if not references:
+        raise ValueError("hit_rate of no rows")
+    hits = [
+        within_tolerance(p, r, absolute=absolute, relative=relative)
+        for p, r in zip(predictions, references, strict=True)
+    ]
+    return float(np.mean(hits))
+
+
+def choice_correct(option_scores: Sequence[float], answer: int) -> float:
+    """1.0 when the highest-scoring option (first on ties) is the answer."""
+    return float(int(np.argmax(np.asarray(option_scores, dtype=float))) == answer)
+
+
+def perplexity(mean_loss: float) -> float:
+    """Perplexity from a mean token cross-entropy (natural log): exp(loss)."""
+    return float(math.exp(min(mean_loss, 700.0)))
+
+
+def token_weighted_perplexity(losses: Sequence[float], tokens: Sequence[int]) -> float:
+    """Corpus perplexity: exp of the token-weighted mean of per-row mean losses."""
+    weights = np.asarray(tokens, dtype=float)
+    return perplexity(float(np.sum(np.asarray(losses) * weights) / np.sum(weights)))
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a bootstrap confidence interval."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+
+    def excludes_zero(self) -> bool:
+        """Whether the interval lies strictly on one side of zero."""
+        return self.low > 0 or self.high < 0
+
+
+def bootstrap_ci(
+    values: Sequence[float],
+    *,
+    statistic: Callable[[np.ndarray], float] = np.mean,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """Percentile bootstrap confidence interval of `statistic` over `values` (seeded).
+
+    For a paired comparison pass the per-row differences (B − A).
+    """
+    data = np.asarray(values, dtype=float)
+    if data.size == 0:
+        raise ValueError("bootstrap of no values")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, data.size, size=(resamples, data.size))
+    stats = np.apply_along_axis(statistic, 1, data[idx])
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(stats, [tail, 1.0 - tail])
+    return Interval(float(statistic(data)), float(low), float(high), int(data.size))
+
+
+def _pair(predictions: Sequence[float], references: Sequence[float]) -> tuple[Any, Any]:
+    p = np.asarray(predictions, dtype=float)
+    r = np.asarray(references, dtype=float)
+    if p.shape != r.shape or p.size == 0:
+        raise ValueError(f"need equal, non-empty sequences (got {p.size} and {r.size})")
+    return p, r

@@ -1,0 +1,42 @@
+"""Loading the model of an eval target, through training's model loading (base + LoRA adapter).
+
+On CPU the model is cast to float32: bf16 matmuls are slower than fp32 on most CPUs, and the
+losses compare better across targets in one precision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evals.errors import EvalError
+from evals.targets import Target
+from training.errors import TrainingError
+
+
+def load_model(target: Target, device: str = "auto") -> tuple[Any, Any]:
+    """Load `(model, tokenizer)` for a target, in eval mode, with a pad token.
+
+    Raises:
+        EvalError: the base model or the run's adapter cannot be loaded.
+    """
+    from training.models import load_for_inference
+
+    try:
+        model, tokenizer = load_for_inference(
+            target.base, adapter=target.adapter, load_in_4bit=False, device=device
+        )
+    except TrainingError as e:
+        raise EvalError(f"eval target {target.label}: {e}") from None
+    if _device_type(model) == "cpu":
+        model = model.float()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.eval()
+    return model, tokenizer
+
+
+def _device_type(model: Any) -> str:
+    try:
+        return str(next(model.parameters()).device.type)
+    except (StopIteration, AttributeError):
+        return "cpu"

@@ -1,0 +1,210 @@
+"""Model passes shared by the suites: masked token loss, greedy generation, option likelihood.
+
+Everything runs batched under `torch.inference_mode()`. Rows are sorted by length before
+batching so padding stays small; results come back in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from evals.data import EvalExample, Message
+
+Progress = Callable[[int], None]
+"""Called with the number of rows just finished."""
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Summed token loss over the scored span(s) of one text, and how many tokens it covers."""
+
+    loss_sum: float
+    tokens: int
+
+    @property
+    def mean_loss(self) -> float | None:
+        """Mean token loss, or None when no scored token survived truncation."""
+        return self.loss_sum / self.tokens if self.tokens else None
+
+
+def render_chat(tokenizer: Any, messages: Sequence[Message], generation_prompt: bool) -> str:
+    """Render chat turns with the tokenizer's chat template (or `role: content` lines when the
+    tokenizer has none)."""
+    if getattr(tokenizer, "chat_template", None):
+        return str(
+            tokenizer.apply_chat_template(
+                list(messages), tokenize=False, add_generation_prompt=generation_prompt
+            )
+        )
+    text = "".join(f"{m['role']}: {m['content']}\n" for m in messages)
+    return text + ("assistant: " if generation_prompt else "")
+
+
+def loss_text(tokenizer: Any, ex: EvalExample) -> tuple[str, list[Span] | None, bool]:
+    """The text of an example, the character spans whose tokens are scored (None: all), and
+    whether the tokenizer should add its special tokens (not for chat-rendered text).
+
+    Chats are scored on assistant turns, prompt/completion examples on the completion,
+    plain text on every token.
+    """
+    if ex.messages:
+        full = render_chat(tokenizer, ex.messages, False)
+        spans: list[Span] = []
+        for i, m in enumerate(ex.messages):
+            if m["role"] != "assistant":
+                continue
+            start = render_chat(tokenizer, ex.messages[:i], True)
+            end = render_chat(tokenizer, ex.messages[: i + 1], False)
+            if full.startswith(start) and full.startswith(end):
+                spans.append((len(start), len(end)))
+        return full, spans or None, False
+    if ex.prompt is not None and ex.completion:
+        return (
+            ex.prompt + ex.completion,
+            [(len(ex.prompt), len(ex.prompt) + len(ex.completion))],
+            True,
+        )
+    return ex.text if ex.text is not None else (ex.prompt or ""), None, True
+
+
+def score_texts(
+    model: Any,
+    tokenizer: Any,
+    items: Sequence[tuple[str, list[Span] | None, bool]],
+    *,
+    batch_size: int = 4,
+    max_length: int = 512,
+    progress: Progress | None = None,
+) -> list[Scored]:
+    """Summed next-token loss over the scored spans of each text (truncated to `max_length`)."""
+    import torch
+
+    encoded = [
+        _encode(tokenizer, text, spans, special, max_length) for text, spans, special in items
+    ]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    pad = _pad_id(tokenizer)
+    out: list[Scored | None] = [None] * len(encoded)
+    device = _device(model)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            width = max(len(encoded[i][0]) for i in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            scored = torch.zeros((len(chunk), width), dtype=torch.bool)
+            for row, i in enumerate(chunk):
+                tokens, keep = encoded[i]
+                ids[row, : len(tokens)] = torch.tensor(tokens)
+                mask[row, : len(tokens)] = 1
+                scored[row, : len(tokens)] = torch.tensor(keep)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            losses = torch.nn.functional.cross_entropy(
+                logits[:, :-1].float().transpose(1, 2), ids[:, 1:].to(device), reduction="none"
+            )
+            keep_mask = scored[:, 1:].to(device)
+            sums = (losses * keep_mask).sum(dim=1).tolist()
+            counts = keep_mask.sum(dim=1).tolist()
+            for row, i in enumerate(chunk):
+                out[i] = Scored(float(sums[row]), int(counts[row]))
+            if progress:
+                progress(len(chunk))
+    return [s for s in out if s is not None]
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[list[Message] | str],
+    *,
+    max_new_tokens: int = 64,
+    batch_size: int = 4,
+    max_length: int = 512,
+    progress: Progress | None = None,
+) -> list[str]:
+    """Greedy answers to chat or string prompts (left-padded batches), in input order."""
+    import torch
+
+    texts = [render_chat(tokenizer, p, True) if isinstance(p, list) else p for p in prompts]
+    special = [not isinstance(p, list) for p in prompts]
+    encoded = [
+        tokenizer(t, add_special_tokens=s)["input_ids"][-max_length:]
+        for t, s in zip(texts, special, strict=True)
+    ]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    pad = _pad_id(tokenizer)
+    out = [""] * len(encoded)
+    device = _device(model)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            width = max(len(encoded[i]) for i in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, i in enumerate(chunk):
+                ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
+                mask[row, width - len(encoded[i]) :] = 1
+            generated = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=pad,
+            )
+            for row, i in enumerate(chunk):
+                new = generated[row, width:]
+                out[i] = tokenizer.decode(new, skip_special_tokens=True).strip()
+            if progress:
+                progress(len(chunk))
+    return out
+
+
+def option_items(
+    tokenizer: Any, prompt: list[Message] | str, options: Sequence[str]
+) -> list[tuple[str, list[Span] | None, bool]]:
+    """One scoring item per option: the rendered prompt followed by the option, scored on the
+    option's characters only."""
+    chat = isinstance(prompt, list)
+    head = render_chat(tokenizer, prompt, True) if isinstance(prompt, list) else prompt
+    sep = "" if chat or head.endswith((" ", "\n")) else " "
+    return [
+        (head + sep + opt, [(len(head + sep), len(head + sep + opt))], not chat) for opt in options
+    ]
+
+
+def _encode(
+    tokenizer: Any, text: str, spans: list[Span] | None, special: bool, max_length: int
+) -> tuple[list[int], list[bool]]:
+    enc = tokenizer(
+        text,
+        add_special_tokens=special,
+        return_offsets_mapping=spans is not None,
+        truncation=True,
+        max_length=max_length,
+    )
+    ids = list(enc["input_ids"])
+    if spans is None:
+        return ids, [True] * len(ids)
+    keep = [
+        end > begin and any(a <= begin < b for a, b in spans)
+        for begin, end in enc["offset_mapping"]
+    ]
+    return ids, keep
+
+
+def _pad_id(tokenizer: Any) -> int:
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+def _device(model: Any) -> Any:
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        return "cpu"

@@ -1,0 +1,312 @@
+"""Eval suites: each a small class with a `name`, the per-row metrics it writes back, a check
+that runs before any model loads, and `run` over a loaded model.
+
+- `heldout`: per-row mean token loss (assistant/completion tokens when there are any, else all
+  tokens) and perplexity; overall token-weighted loss and perplexity.
+- `generation`: greedy answers scored against references: exact match, ROUGE-L, BLEU, chrF.
+- `numeric`: numbers parsed from greedy answers: hit within tolerance, absolute error; MAE,
+  RMSE and hit rate next to the mean-predictor and random baselines.
+- `choice`: multiple-choice accuracy by the log-likelihood of each option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from evals import metrics
+from evals.data import EvalExample
+from evals.errors import EvalError
+from evals.scoring import Progress, generate, loss_text, option_items, score_texts
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Knobs shared by the suites."""
+
+    batch_size: int = 4
+    """Rows per forward pass / generate call."""
+    max_length: int = 512
+    """Tokens kept per row (longer rows are truncated at the end)."""
+    max_new_tokens: int = 64
+    """Greedy tokens generated per answer (generation, numeric)."""
+    relative_tolerance: float = 0.05
+    """numeric: a hit is within this fraction of the reference …"""
+    absolute_tolerance: float = 0.0
+    """… or within this absolute distance, whichever is larger."""
+    seed: int = 0
+    """Seed of the random baseline and the bootstrap."""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.max_length < 8 or self.max_new_tokens < 1:
+            raise EvalError("batch size, max length and max new tokens must be positive")
+
+
+@dataclass
+class SuiteOutput:
+    """Per-row metrics (aligned with `ids`; None = not computed) and run-level metrics."""
+
+    ids: list[str]
+    per_row: dict[str, list[float | None]]
+    run_level: dict[str, float]
+    predictions: list[str] = field(default_factory=list)
+
+
+class Suite:
+    """Base of the suites. `metrics` are the per-row columns; the first is never null."""
+
+    name: ClassVar[str]
+    metrics: ClassVar[tuple[str, ...]]
+    lower_is_better: ClassVar[frozenset[str]] = frozenset()
+
+    def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
+        """The examples this suite can score; raises EvalError (before any model loads) when
+        none can."""
+        return list(examples)
+
+    def run(
+        self,
+        model: Any,
+        tokenizer: Any,
+        examples: Sequence[EvalExample],
+        options: EvalOptions,
+        progress: Progress | None = None,
+    ) -> SuiteOutput:
+        """Evaluate a loaded model on the selected examples."""
+        raise EvalError(f"suite {self.name} cannot run")
+
+
+class Heldout(Suite):
+    """Loss and perplexity on held-out rows."""
+
+    name = "heldout"
+    metrics = ("loss", "perplexity")
+    lower_is_better = frozenset({"loss", "perplexity"})
+
+    def run(
+        self,
+        model: Any,
+        tokenizer: Any,
+        examples: Sequence[EvalExample],
+        options: EvalOptions,
+        progress: Progress | None = None,
+    ) -> SuiteOutput:
+        items = [loss_text(tokenizer, ex) for ex in examples]
+        scored = score_texts(
+            model,
+            tokenizer,
+            items,
+            batch_size=options.batch_size,
+            max_length=options.max_length,
+            progress=progress,
+        )
+        kept = [(ex.id, s) for ex, s in zip(examples, scored, strict=True) if s.tokens]
+        if not kept:
+            raise EvalError(
+                "heldout: no row kept a scored token after truncation; raise --max-length"
+            )
+        losses = [s.loss_sum / s.tokens for _, s in kept]
+        tokens = [s.tokens for _, s in kept]
+        run = {
+            "loss": float(np.sum([s.loss_sum for _, s in kept]) / np.sum(tokens)),
+            "perplexity": metrics.token_weighted_perplexity(losses, tokens),
+            "mean_row_loss": float(np.mean(losses)),
+            "rows": float(len(kept)),
+            "tokens": float(np.sum(tokens)),
+        }
+        return SuiteOutput(
+            ids=[i for i, _ in kept],
+            per_row={
+                "loss": list[float | None](losses),
+                "perplexity": [metrics.perplexity(v) for v in losses],
+            },
+            run_level=run,
+        )
+
+
+class Generation(Suite):
+    """Greedy answers scored against references."""
+
+    name = "generation"
+    metrics = ("exact_match", "rouge_l", "bleu", "chrf")
+
+    def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
+        return _with_references(self.name, examples)
+
+    def run(
+        self,
+        model: Any,
+        tokenizer: Any,
+        examples: Sequence[EvalExample],
+        options: EvalOptions,
+        progress: Progress | None = None,
+    ) -> SuiteOutput:
+        prompts, refs = _prompts_and_refs(examples)
+        preds = generate(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=options.max_new_tokens,
+            batch_size=options.batch_size,
+            max_length=options.max_length,
+            progress=progress,
+        )
+        per_row: dict[str, list[float | None]] = {
+            "exact_match": [metrics.exact_match(p, r) for p, r in zip(preds, refs, strict=True)],
+            "rouge_l": [metrics.rouge_l(p, r) for p, r in zip(preds, refs, strict=True)],
+            "bleu": [metrics.sentence_bleu(p, r) for p, r in zip(preds, refs, strict=True)],
+            "chrf": [metrics.sentence_chrf(p, r) for p, r in zip(preds, refs, strict=True)],
+        }
+        run = {
+            "exact_match": float(np.mean(per_row["exact_match"])),  # type: ignore[arg-type]
+            "rouge_l": float(np.mean(per_row["rouge_l"])),  # type: ignore[arg-type]
+            "bleu": metrics.corpus_bleu(preds, refs),
+            "chrf": metrics.corpus_chrf(preds, refs),
+            "rows": float(len(preds)),
+        }
+        return SuiteOutput([ex.id for ex in examples], per_row, run, preds)
+
+
+class Numeric(Suite):
+    """Numbers parsed from greedy answers, against the trivial baselines."""
+
+    name = "numeric"
+    metrics = ("hit", "abs_error", "prediction")
+    lower_is_better = frozenset({"abs_error"})
+
+    def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
+        with_refs = _with_references(self.name, examples)
+        numeric = [
+            ex for ex in with_refs if metrics.parse_number(ex.prompt_and_reference()[1]) is not None
+        ]
+        if not numeric:
+            raise EvalError(
+                f"suite numeric: none of the {len(with_refs)} references parses as a number"
+            )
+        return numeric
+
+    def run(
+        self,
+        model: Any,
+        tokenizer: Any,
+        examples: Sequence[EvalExample],
+        options: EvalOptions,
+        progress: Progress | None = None,
+    ) -> SuiteOutput:
+        prompts, ref_texts = _prompts_and_refs(examples)
+        refs = [float(metrics.parse_number(r) or 0.0) for r in ref_texts]
+        answers = generate(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=options.max_new_tokens,
+            batch_size=options.batch_size,
+            max_length=options.max_length,
+            progress=progress,
+        )
+        preds = [metrics.parse_number(a) for a in answers]
+        tol = {"absolute": options.absolute_tolerance, "relative": options.relative_tolerance}
+        hits = [metrics.within_tolerance(p, r, **tol) for p, r in zip(preds, refs, strict=True)]
+        errors = [None if p is None else abs(p - r) for p, r in zip(preds, refs, strict=True)]
+        parsed = [(p, r) for p, r in zip(preds, refs, strict=True) if p is not None]
+        mean_pred = [float(np.mean(refs))] * len(refs)
+        rng = np.random.default_rng(options.seed)
+        random_pred = list(rng.uniform(min(refs), max(refs), size=len(refs)))
+        run = {
+            "hit_rate": float(np.mean(hits)),
+            "parsed_rate": len(parsed) / len(refs),
+            "baseline_mean_mae": metrics.mae(mean_pred, refs),
+            "baseline_mean_rmse": metrics.rmse(mean_pred, refs),
+            "baseline_mean_hit_rate": metrics.hit_rate(mean_pred, refs, **tol),  # type: ignore[arg-type]
+            "baseline_random_mae": metrics.mae(random_pred, refs),
+            "baseline_random_hit_rate": metrics.hit_rate(random_pred, refs, **tol),  # type: ignore[arg-type]
+            "rows": float(len(refs)),
+        }
+        if parsed:
+            run["mae"] = metrics.mae([p for p, _ in parsed], [r for _, r in parsed])
+            run["rmse"] = metrics.rmse([p for p, _ in parsed], [r for _, r in parsed])
+        per_row: dict[str, list[float | None]] = {
+            "hit": list(hits),
+            "abs_error": errors,
+            "prediction": list(preds),
+        }
+        return SuiteOutput([ex.id for ex in examples], per_row, run, answers)
+
+
+class Choice(Suite):
+    """Multiple-choice accuracy by option log-likelihood."""
+
+    name = "choice"
+    metrics = ("correct",)
+
+    def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
+        usable = [ex for ex in examples if ex.choices and ex.answer is not None]
+        if not usable:
+            raise EvalError(
+                f"suite choice needs rows with options and an answer (meta `choices` or "
+                f"`options`, and `answer`); none of the {len(examples)} rows has them"
+            )
+        return usable
+
+    def run(
+        self,
+        model: Any,
+        tokenizer: Any,
+        examples: Sequence[EvalExample],
+        options: EvalOptions,
+        progress: Progress | None = None,
+    ) -> SuiteOutput:
+        correct: list[float | None] = []
+        chance = []
+        for ex in examples:
+            prompt, _ = ex.prompt_and_reference()
+            assert ex.choices is not None and ex.answer is not None
+            scored = score_texts(
+                model,
+                tokenizer,
+                option_items(tokenizer, prompt, ex.choices),
+                batch_size=options.batch_size,
+                max_length=options.max_length,
+            )
+            correct.append(metrics.choice_correct([-s.loss_sum for s in scored], ex.answer))
+            chance.append(1.0 / len(ex.choices))
+            if progress:
+                progress(1)
+        run = {
+            "accuracy": float(np.mean(correct)),  # type: ignore[arg-type]
+            "baseline_chance": float(np.mean(chance)),
+            "rows": float(len(correct)),
+        }
+        return SuiteOutput([ex.id for ex in examples], {"correct": correct}, run)
+
+
+SUITES: dict[str, Suite] = {s.name: s for s in (Heldout(), Generation(), Numeric(), Choice())}
+
+
+def get_suite(name: str) -> Suite:
+    """The suite called `name`.
+
+    Raises:
+        EvalError: no such suite (the message lists the known ones).
+    """
+    if name not in SUITES:
+        raise EvalError(f"unknown suite {name!r}; known suites: {', '.join(SUITES)}")
+    return SUITES[name]
+
+
+def _with_references(suite: str, examples: Sequence[EvalExample]) -> list[EvalExample]:
+    kept = [ex for ex in examples if ex.prompt_and_reference()[1] not in (None, "")]
+    if not kept:
+        raise EvalError(
+            f"suite {suite} needs references, and none of the {len(examples)} rows has one "
+            "(an assistant turn, a completion, or a meta field such as canonical_solution)"
+        )
+    return kept
+
+
+def _prompts_and_refs(examples: Sequence[EvalExample]) -> tuple[list[Any], list[str]]:
+    pairs = [ex.prompt_and_reference() for ex in examples]
+    return [p for p, _ in pairs], [str(r) for _, r in pairs]

@@ -1,0 +1,295 @@
+"""Write-back: per-row metrics as `records` columns, run-level metrics as rows of `evals`.
+
+Per-row metrics of target T and suite S become columns `eval_<T>_<S>_<metric>`, written by
+`curation.steps.apply` with a step mapping record id → value, as one new version. Rows that were
+not evaluated stay null. Writing the same results again is a no-op; results for rows still null
+are filled in; results that differ from the stored ones need `replace`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lance
+import pyarrow as pa
+
+from curation.errors import CurationError
+from curation.lake import Lake
+from curation.steps.base import RowProgress, apply
+from evals.errors import EvalError
+
+EVALS_TABLE = "evals"
+EVALS_SCHEMA = pa.schema(
+    [
+        pa.field("run_id", pa.string()),
+        pa.field("suite", pa.string()),
+        pa.field("metric", pa.string()),
+        pa.field("value", pa.float64()),
+        pa.field("mix", pa.string()),
+        pa.field("mix_checksum", pa.string()),
+        pa.field("records_version", pa.int64()),
+        pa.field("git_commit", pa.string()),
+        pa.field("at", pa.timestamp("us", tz="UTC")),
+        pa.field("split", pa.string()),
+    ]
+)
+_TOLERANCE = 1e-6
+
+
+def column_name(label: str, suite: str, metric: str) -> str:
+    """The `records` column of one per-row metric: `eval_<target>_<suite>_<metric>`."""
+    return f"eval_{label}_{suite}_{metric}"
+
+
+class EvalColumnsStep:
+    """A column step that writes given per-row values, looked up by record id."""
+
+    input_columns: tuple[str, ...] = ()
+
+    def __init__(
+        self, label: str, suite: str, metrics: Sequence[str], values: Mapping[str, Sequence[Any]]
+    ) -> None:
+        self.name = f"eval_{label}_{suite}"
+        self.label, self.suite, self.metric_names = label, suite, tuple(metrics)
+        self.values = values
+
+    def params(self) -> dict[str, Any]:
+        """Target, suite and metrics: the same for every write of these columns."""
+        return {"target": self.label, "suite": self.suite, "metrics": list(self.metric_names)}
+
+    def output_schema(self) -> pa.Schema:
+        """One float64 column per metric."""
+        return pa.schema(
+            [
+                pa.field(column_name(self.label, self.suite, m), pa.float64())
+                for m in self.metric_names
+            ]
+        )
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Values of the batch's ids (null for ids without results)."""
+        missing = [None] * len(self.metric_names)
+        rows = [self.values.get(i, missing) for i in batch.column("id").to_pylist()]
+        arrays = [
+            pa.array([r[k] for r in rows], pa.float64()) for k in range(len(self.metric_names))
+        ]
+        return pa.RecordBatch.from_arrays(arrays, schema=self.output_schema())
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    """What a write-back did: rows written, rows already there, and the version (None: no-op)."""
+
+    columns: tuple[str, ...]
+    rows_written: int
+    rows_unchanged: int
+    version: int | None
+
+
+def write_rows(
+    lake: Lake,
+    label: str,
+    suite: str,
+    metrics: Sequence[str],
+    ids: Sequence[str],
+    per_row: Mapping[str, Sequence[float | None]],
+    *,
+    message: str,
+    replace: bool = False,
+    progress: RowProgress | None = None,
+) -> WriteReport:
+    """Write per-row metrics of one target and suite as `records` columns, in one version.
+
+    Args:
+        lake: the lake.
+        label: the target label (run id or `base_<model>`).
+        suite: the suite name.
+        metrics: metric names, in column order; the first must be non-null for every id.
+        ids: record ids evaluated.
+        per_row: metric → values aligned with `ids`.
+        message: the version message.
+        replace: overwrite stored values that differ from these.
+        progress: optional callback (rows done, rows total).
+
+    Raises:
+        EvalError: stored values differ and `replace` is not set; or the columns exist with
+            other metrics.
+    """
+    new = {i: [_clean(per_row[m][k]) for m in metrics] for k, i in enumerate(ids)}
+    new = {i: v for i, v in new.items() if v[0] is not None}
+    names = tuple(column_name(label, suite, m) for m in metrics)
+    ds = lake.dataset("records")
+    present = [n for n in names if n in ds.schema.names]
+    stored = _stored(ds, names, list(new)) if len(present) == len(names) else {}
+    todo = {
+        i: v for i, v in new.items() if (i in stored and stored[i][0] is None) or i not in stored
+    }
+    changed = [
+        i
+        for i, v in new.items()
+        if stored.get(i, [None])[0] is not None and not _same(stored[i], v)
+    ]
+    unchanged = len(new) - len(todo) - len(changed)
+    if changed and not replace:
+        raise EvalError(
+            f"{len(changed)} rows already have different values in {names[0]} (e.g. id "
+            f"{changed[0]}); pass --replace to overwrite them"
+        )
+    if present and len(present) != len(names) and not replace:
+        raise EvalError(
+            f"columns {present} exist but {sorted(set(names) - set(present))} do not; "
+            "pass --replace to rewrite this target's columns"
+        )
+    if not todo and not changed and len(present) == len(names):
+        return WriteReport(names, 0, unchanged, None)
+    values: dict[str, Sequence[Any]] = dict(new)
+    rewrite = bool(changed) or (bool(present) and len(present) != len(names))
+    if rewrite:
+        # Keep the other rows' stored values: the step rewrites the whole column.
+        kept = _stored(ds, names, None) if len(present) == len(names) else {}
+        values = {**kept, **new}
+    else:
+        values = {i: new[i] for i in todo}
+    step = EvalColumnsStep(label, suite, metrics, values)
+    try:
+        report = apply(
+            step, lake, where=_id_predicate(list(values)), replace=rewrite, progress=progress
+        )
+    except CurationError as e:
+        raise EvalError(f"writing {step.name}: {e}") from None
+    if report.version is not None:
+        lake.journal(
+            "records",
+            report.version,
+            "eval",
+            message,
+            {"target": label, "suite": suite, "columns": list(names), "rows": len(values)},
+            0,
+            0,
+        )
+    return WriteReport(names, len(values) if rewrite else len(todo), unchanged, report.version)
+
+
+def append_run_metrics(
+    lake: Lake,
+    label: str,
+    suite: str,
+    run_level: Mapping[str, float],
+    *,
+    mix: str | None,
+    mix_checksum: str | None,
+    records_version: int,
+    split: str | None,
+) -> int:
+    """Append run-level metrics to the `evals` table; returns rows appended (0 when the same
+    values are already the latest for this target, suite, mix, split and records version)."""
+    now = dt.datetime.now(dt.UTC)
+    if _already_there(lake, label, suite, run_level, mix, split, records_version):
+        return 0
+    commit = git_commit()
+    rows = [
+        {
+            "run_id": label,
+            "suite": suite,
+            "metric": name,
+            "value": float(value),
+            "mix": mix,
+            "mix_checksum": mix_checksum,
+            "records_version": records_version,
+            "git_commit": commit,
+            "at": now,
+            "split": split,
+        }
+        for name, value in run_level.items()
+    ]
+    table = pa.Table.from_pylist(rows, schema=EVALS_SCHEMA)
+    uri = lake.table_uri(EVALS_TABLE)
+    lance.write_dataset(table, uri, mode="append" if lake.has_table(EVALS_TABLE) else "create")
+    return len(rows)
+
+
+def read_evals(lake: Lake) -> pa.Table:
+    """Every run-level result, oldest first (an empty table when nothing was evaluated)."""
+    if not lake.has_table(EVALS_TABLE):
+        return EVALS_SCHEMA.empty_table()
+    return lake.dataset(EVALS_TABLE).to_table().sort_by("at")
+
+
+def git_commit() -> str | None:
+    """The short commit of the code running the eval (None outside a git checkout)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _already_there(
+    lake: Lake,
+    label: str,
+    suite: str,
+    run_level: Mapping[str, float],
+    mix: str | None,
+    split: str | None,
+    version: int,
+) -> bool:
+    table = read_evals(lake).to_pylist()
+    latest: dict[str, float] = {}
+    for r in table:
+        if (r["run_id"], r["suite"], r["mix"], r["split"], r["records_version"]) == (
+            label,
+            suite,
+            mix,
+            split,
+            version,
+        ):
+            latest[r["metric"]] = r["value"]
+    return bool(latest) and all(
+        m in latest and _same([latest[m]], [float(v)]) for m, v in run_level.items()
+    )
+
+
+def _stored(
+    ds: lance.LanceDataset, names: Sequence[str], ids: list[str] | None
+) -> dict[str, list[Any]]:
+    if ids is not None and not ids:
+        return {}
+    filt = _id_predicate(ids) if ids is not None else f"{names[0]} IS NOT NULL"
+    table = ds.to_table(columns=["id", *names], filter=filt)
+    cols = [table.column(n).to_pylist() for n in names]
+    return {i: [c[k] for c in cols] for k, i in enumerate(table.column("id").to_pylist())}
+
+
+def _id_predicate(ids: Sequence[str]) -> str:
+    for i in ids:
+        if not all(c in "0123456789abcdef" for c in i):
+            raise EvalError(f"bad record id {i!r}: ids are lowercase hex")
+    return "id IN (" + ", ".join(f"'{i}'" for i in ids) + ")"
+
+
+def _clean(value: float | None) -> float | None:
+    if value is None:
+        return None
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    for x, y in zip(a, b, strict=False):
+        if (x is None) != (y is None):
+            return False
+        if x is not None and not math.isclose(x, y, rel_tol=_TOLERANCE, abs_tol=_TOLERANCE):
+            return False
+    return True
