@@ -79,7 +79,11 @@ def read_candidates(
 
     Raises:
         duckdb.Error: the SQL failed (the caller names the component).
+        ValueError: a full SELECT that returns no `id` column.
     """
+    returned = con.sql(f"SELECT * FROM ({component_query(comp)}) AS __probe LIMIT 0").columns
+    if "id" not in returned:
+        raise ValueError(f"its SELECT must return the id column (it returns {', '.join(returned)})")
     tokens = "r.n_tokens" if "n_tokens" in columns else "NULL::BIGINT"
     contaminated = "coalesce(r.contaminated, false)" if "contaminated" in columns else "false"
     stratum = f"({comp.stratify_by})::VARCHAR" if comp.stratify_by else "NULL::VARCHAR"
@@ -109,13 +113,21 @@ def read_candidates(
 
 
 def missing_field_rows(
-    con: duckdb.DuckDBPyConnection, comp: ComponentSpec, field: str, columns: set[str]
+    con: duckdb.DuckDBPyConnection,
+    comp: ComponentSpec,
+    field: str,
+    columns: set[str],
+    *,
+    meta: bool = True,
 ) -> tuple[int, str | None]:
-    """(rows of the component lacking a prompt-template field, an example id)."""
+    """(rows of the component lacking a field, an example id); -1 when no row can have it.
+
+    A field is present when its column is not null or (with `meta`) `meta` has the key.
+    """
     checks = []
     if field in columns:
         checks.append(f'r."{field}" IS NULL')
-    if "meta" in columns:
+    if meta and "meta" in columns:
         path = "$." + '"' + field.replace('"', "") + '"'
         checks.append(f"coalesce(json_extract(r.meta, '{path}')::VARCHAR, 'null') = 'null'")
     if field in ("user", "assistant") and "messages" in columns:

@@ -26,7 +26,7 @@ from curation import CurationError, Lake
 from curation.query import connect
 from queries.candidates import Candidates, missing_field_rows, read_candidates
 from queries.errors import QueryError
-from queries.spec import ComponentSpec, MixSpec
+from queries.spec import MixSpec
 
 TOKENS = "n_tokens"
 CONTAMINATED = "contaminated"
@@ -185,9 +185,13 @@ def select_mix(lake: Lake, spec: MixSpec) -> tuple[MixPlan, Selection | None]:
         try:
             cands.append(read_candidates(con, comp, exclude, columns))
         except duckdb.Error as e:
-            problems.append(f"{spec.where}: component {comp.name!r}: {_sql_reason(e, comp)}")
+            problems.append(f"{spec.where}: component {comp.name!r}: SQL error: {_first_line(e)}")
+        except ValueError as e:
+            problems.append(f"{spec.where}: component {comp.name!r}: {e}")
     if spec.format.template == "prompt":
         problems += _field_problems(con, spec, columns)
+    elif spec.format.template in ("chat", "instruction"):
+        problems += _message_problems(con, spec, columns)
     if problems:
         return MixPlan(spec, version, problems=tuple(problems)), None
     return _plan(spec, version, cands, TOKENS in columns, CONTAMINATED in columns)
@@ -232,6 +236,21 @@ def _field_problems(con: duckdb.DuckDBPyConnection, spec: MixSpec, columns: set[
     return out
 
 
+def _message_problems(
+    con: duckdb.DuckDBPyConnection, spec: MixSpec, columns: set[str]
+) -> list[str]:
+    out = []
+    for comp in spec.components:
+        missing, example = missing_field_rows(con, comp, "messages", columns, meta=False)
+        if missing:
+            out.append(
+                f"{spec.where}: component {comp.name!r}: {missing} rows have no messages "
+                f"(text records, e.g. id {example}); template {spec.format.template} needs "
+                "chat records: add kind = 'chat' to its sql, or use template text or prompt"
+            )
+    return out
+
+
 def _expression_error(con: duckdb.DuckDBPyConnection, expr: str) -> str | None:
     try:
         con.execute(f"SELECT {expr} FROM records LIMIT 0")
@@ -246,13 +265,6 @@ def _strip_direction(expr: str) -> str:
         for p in expr.split(",")
     ]
     return ", ".join(parts)
-
-
-def _sql_reason(e: duckdb.Error, comp: ComponentSpec) -> str:
-    text = _first_line(e)
-    if re.search(r'"?\bid\b"?.*not found', text) or 'column "id"' in text:
-        return f"its SELECT must return the id column ({text})"
-    return f"SQL error: {text}"
 
 
 def _first_line(e: BaseException) -> str:
