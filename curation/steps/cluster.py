@@ -78,7 +78,9 @@ class ClusterStep:
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Look up each row's label."""
         labels = [self._labels.get(i) for i in batch.column("id").to_pylist()]
-        return pa.RecordBatch.from_arrays([pa.array(labels, pa.int32())], schema=self.output_schema())
+        return pa.RecordBatch.from_arrays(
+            [pa.array(labels, pa.int32())], schema=self.output_schema()
+        )
 
 
 def _normalised(m: np.ndarray) -> np.ndarray:
@@ -135,7 +137,10 @@ def describe_clusters(
     ids = table.column("id").to_pylist()
     vectors = embedding_matrix(table.column(column))
     tfidf = TfidfVectorizer(
-        max_features=20000, stop_words="english", sublinear_tf=True, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b"
+        max_features=20000,
+        stop_words="english",
+        sublinear_tf=True,
+        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
     )
     try:
         matrix = tfidf.fit_transform(texts)
@@ -206,7 +211,11 @@ def cluster(
             step.centroids = _stored_centroids(lake, step.params())
     has = f"{column} IS NOT NULL"
     report = apply(
-        step, lake, where=f"({where}) AND {has}" if where else has, replace=replace, progress=progress
+        step,
+        lake,
+        where=f"({where}) AND {has}" if where else has,
+        replace=replace,
+        progress=progress,
     )
     if report.no_op and lake.has_table("clusters"):
         table = lake.dataset("clusters").to_table()
@@ -222,7 +231,9 @@ def cluster(
         }
         table = table.replace_schema_metadata(meta)
         uri = lake.table_uri("clusters")
-        lance.write_dataset(table, uri, mode="overwrite" if lake.has_table("clusters") else "create")
+        lance.write_dataset(
+            table, uri, mode="overwrite" if lake.has_table("clusters") else "create"
+        )
     infos = tuple(
         sorted(
             (
@@ -233,7 +244,9 @@ def cluster(
                     r["representative"] or "",
                     (texts.get(r["representative"]) or "")[:120],
                 )
-                for r in table.select(["cluster", "size", "top_terms", "representative"]).to_pylist()
+                for r in table.select(
+                    ["cluster", "size", "top_terms", "representative"]
+                ).to_pylist()
             ),
             key=lambda c: (-c.size, c.cluster),
         )

