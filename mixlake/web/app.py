@@ -1,0 +1,114 @@
+"""The FastAPI application: state, error handlers, static files and the two routers."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from curation import Lake
+from mixlake.web.errors import WebError, message_of, package_errors, status_of
+from mixlake.web.history import Confirmer
+
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass
+class WebState:
+    """What every request needs: the lake location, whether writes are on, the confirmer."""
+
+    lake_uri: str
+    allow_writes: bool = False
+    confirmer: Confirmer = field(default_factory=Confirmer)
+
+    def lake(self) -> Lake:
+        """Open the lake (cheap: reads the latest manifest)."""
+        return Lake(self.lake_uri)
+
+    def require_writes(self, action: str) -> None:
+        """Raise a 403 unless the server was started with `--allow-writes`."""
+        if not self.allow_writes:
+            raise WebError(
+                f"{action}: the UI is read-only; restart with `mixlake serve --allow-writes`", 403
+            )
+
+
+def create_app(lake_uri: str, *, allow_writes: bool = False) -> FastAPI:
+    """Build the web app over the lake at `lake_uri`.
+
+    Args:
+        lake_uri: the lake to serve (it must exist).
+        allow_writes: enable tag, rollback and delete-by-batch (each still confirmed).
+
+    Raises:
+        CurationError: no lake at `lake_uri`.
+    """
+    Lake(lake_uri)
+    app = FastAPI(
+        title="mixlake", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json"
+    )
+    app.state.web = WebState(lake_uri, allow_writes)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    from mixlake.web.api import router as api_router
+    from mixlake.web.pages import router as pages_router
+
+    app.include_router(api_router)
+    app.include_router(pages_router)
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        return error_response(request, status_of(exc), message_of(exc))
+
+    kinds: list[type[Exception]] = [WebError, *package_errors()]
+    for kind in kinds:
+        app.add_exception_handler(kind, on_error)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(x) for x in err.get("loc", ())[1:]) or "request"
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        return error_response(request, 422, "; ".join(parts))
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return error_response(request, exc.status_code, str(exc.detail))
+
+    async def on_bug(request: Request, exc: Exception) -> Response:
+        return error_response(
+            request, 500, f"internal error: {type(exc).__name__}: {message_of(exc)}"
+        )
+
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Exception, on_bug)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    return app
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    """JSON `{"error", "status"}` under /api, else a small HTML page with the message."""
+    if request.url.path.startswith("/api"):
+        return JSONResponse({"error": message, "status": status}, status_code=status)
+    from mixlake.web.pages import render
+
+    try:
+        body = render(
+            request, "error.html", title=f"error {status}", status=status, message=message
+        )
+    except Exception:
+        body = f"<h1>error {status}</h1><p>{html.escape(message)}</p>"
+    return HTMLResponse(body, status_code=status)
+
+
+def state(request: Request) -> WebState:
+    """The `WebState` of the app serving `request`."""
+    got: Any = request.app.state.web
+    return got

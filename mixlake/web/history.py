@@ -1,0 +1,168 @@
+"""History for the UI: versions, tags, diffs, and the confirmed mutations (tag, rollback, delete)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from typing import Any
+
+from curation import Lake, delete, diff, rollback
+from curation.lake import VersionRef
+from mixlake.web.errors import WebError
+
+_BATCH = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MAX_IMPACT_IDS = 20000
+
+
+def versions(lake: Lake) -> list[dict[str, Any]]:
+    """Every version of `records`, newest first, with rows, tags and message."""
+    return [
+        {
+            "version": e.version,
+            "time": e.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
+            "rows": e.rows,
+            "operation": e.operation,
+            "message": e.message,
+            "tags": list(e.tags),
+        }
+        for e in lake.log()
+    ]
+
+
+def tags(lake: Lake) -> list[dict[str, Any]]:
+    """Tags (without pins) as name/version pairs."""
+    return [{"name": n, "version": v} for n, v in lake.tags().items()]
+
+
+def batches(lake: Lake) -> list[dict[str, Any]]:
+    """Ingest batches at the latest version, with their source and row count."""
+    con_rows = lake.sql(
+        "SELECT batch, any_value(source) AS source, count(*) AS n, min(ingested_at) AS first_at "
+        "FROM records GROUP BY batch ORDER BY first_at"
+    ).to_pylist()
+    return [
+        {"batch": r["batch"], "source": r["source"], "rows": r["n"], "at": str(r["first_at"])[:19]}
+        for r in con_rows
+    ]
+
+
+def version_diff(lake: Lake, a: VersionRef, b: VersionRef, examples: int = 5) -> dict[str, Any]:
+    """Rows added and removed between two versions or tags, per source, with sample rows."""
+    if a in (None, "") or b in (None, ""):
+        raise WebError("a, b: give two versions or tags to compare")
+    if not 0 <= examples <= 50:
+        raise WebError(f"examples: must be between 0 and 50, got {examples}")
+    d = diff(lake, a, b, examples=examples)
+    return {
+        "a": d.a,
+        "b": d.b,
+        "added": d.added,
+        "removed": d.removed,
+        "by_source": [
+            {"source": s.source, "added": s.added, "removed": s.removed} for s in d.by_source
+        ],
+        "added_examples": d.added_examples,
+        "removed_examples": d.removed_examples,
+    }
+
+
+def _impact(
+    lake: Lake, where: str | None, batch: str | None, version: int | None
+) -> dict[str, Any]:
+    try:
+        from training.runs import impact
+    except ImportError:
+        return {"available": False, "runs": [], "mixes": []}
+    got = impact(lake, where=where, batch=batch, version=version)
+    return {"available": True, "rows": got.rows, "runs": got.runs, "mixes": got.mixes}
+
+
+def rollback_impact(lake: Lake, to: VersionRef) -> dict[str, Any]:
+    """What rolling back to `to` would do: rows dropped and re-added, and the mixes and runs
+    that used the rows it drops (through `training.runs.impact`, when training is installed)."""
+    if to in (None, ""):
+        raise WebError("to: give the version or tag to roll back to")
+    target = lake.resolve(to)
+    latest = lake.latest_version()
+    if target == latest:
+        raise WebError(f"records is already at version {target}; nothing to roll back", 409)
+    d = diff(lake, target, latest, examples=5, ids=True)
+    dropped = d.added_ids
+    out: dict[str, Any] = {
+        "to": target,
+        "latest": latest,
+        "rows_dropped": d.added,
+        "rows_restored": d.removed,
+        "dropped_examples": d.added_examples,
+        "restored_examples": d.removed_examples,
+    }
+    if not dropped:
+        out["impact"] = {"available": True, "rows": 0, "runs": [], "mixes": []}
+    elif len(dropped) > MAX_IMPACT_IDS:
+        out["impact"] = {"available": False, "runs": [], "mixes": [], "note": "too many rows"}
+    else:
+        where = "id IN (" + ", ".join(f"'{i}'" for i in dropped) + ")"
+        out["impact"] = _impact(lake, where, None, latest)
+    return out
+
+
+def delete_impact(lake: Lake, batch: str) -> dict[str, Any]:
+    """What deleting an ingest batch would remove, and which mixes and runs used those rows."""
+    _check_batch(batch)
+    found = lake.records().count_rows(filter=f"batch = '{batch}'")
+    if found == 0:
+        raise WebError(f"no batch {batch!r} in records at the latest version", 404)
+    return {"batch": batch, "rows": found, "impact": _impact(lake, None, batch, None)}
+
+
+def _check_batch(batch: str) -> None:
+    if not _BATCH.match(batch or ""):
+        raise WebError(f"batch: {batch!r} is not a batch id")
+
+
+class Confirmer:
+    """Confirmation tokens for mutations: an HMAC of the action and its arguments.
+
+    A mutation runs only when its POST carries the token shown on the confirmation step, so a
+    stray request (or a click on a stale page) cannot change the lake.
+    """
+
+    def __init__(self, secret: bytes | None = None) -> None:
+        self._secret = secret or secrets.token_bytes(32)
+
+    def token(self, action: str, arg: str, latest: int) -> str:
+        """The token for `action` on `arg` while `records` is at version `latest`."""
+        msg = f"{action}\0{arg}\0{latest}".encode()
+        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[:32]
+
+    def check(self, token: str | None, action: str, arg: str, latest: int) -> None:
+        """Raise a 400 unless `token` confirms this action on the lake as it is now."""
+        if not token:
+            raise WebError(f"{action}: not confirmed; open the confirmation step first")
+        if not hmac.compare_digest(token, self.token(action, arg, latest)):
+            raise WebError(
+                f"{action}: confirmation token does not match (the lake changed, or a stale "
+                "page); confirm again"
+            )
+
+
+def do_tag(lake: Lake, name: str, version: VersionRef) -> dict[str, Any]:
+    """Tag a version (the latest when `version` is empty)."""
+    number = lake.tag(name, version if version not in ("", None) else None)
+    return {"tag": name, "version": number}
+
+
+def do_rollback(lake: Lake, to: VersionRef) -> dict[str, Any]:
+    """Roll back to `to` as a new version."""
+    target = lake.resolve(to)
+    new = rollback(lake, target)
+    return {"to": target, "new_version": new}
+
+
+def do_delete(lake: Lake, batch: str) -> dict[str, Any]:
+    """Delete every row of one ingest batch as a new version."""
+    _check_batch(batch)
+    got = delete(lake, batch=batch)
+    return {"batch": batch, "rows_removed": got.rows_removed, "new_version": got.version}

@@ -1,0 +1,255 @@
+"""Records data for the UI: a filtered page at any version, one row in full, search, chart data."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from curation import Lake
+from curation.lake import VersionRef
+from curation.schema import CORE_COLUMNS
+from curation.steps import column_provenance
+from mixlake.web.errors import WebError
+from mixlake.web.sqlbox import locked_connection, run_select, where_clause
+
+MAX_LIMIT = 500
+SNIPPET = 160
+_ID = re.compile(r"^[0-9a-f]{8,64}$")
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+@dataclass(frozen=True)
+class RecordsPage:
+    """One page of `records` rows matching a predicate at a version."""
+
+    version: int
+    where: str
+    total: int
+    offset: int
+    limit: int
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+    def as_json(self) -> dict[str, Any]:
+        """The page as a JSON-ready dict."""
+        return {
+            "version": self.version,
+            "where": self.where,
+            "total": self.total,
+            "offset": self.offset,
+            "limit": self.limit,
+            "columns": self.columns,
+            "rows": self.rows,
+        }
+
+
+def resolve(lake: Lake, ref: VersionRef) -> int:
+    """A version reference (number, tag, "latest", None) as a number; unknown ones are 404."""
+    if isinstance(ref, str) and not ref.strip():
+        ref = None
+    return lake.resolve(ref)
+
+
+def extra_columns(schema: pa.Schema) -> list[str]:
+    """Non-core columns holding scalars (scores, flags, counts, labels), in schema order."""
+    out = []
+    for f in schema:
+        if f.name in CORE_COLUMNS:
+            continue
+        t = f.type
+        if (
+            pa.types.is_integer(t)
+            or pa.types.is_floating(t)
+            or pa.types.is_boolean(t)
+            or pa.types.is_string(t)
+            or pa.types.is_large_string(t)
+        ):
+            out.append(f.name)
+    return out
+
+
+def numeric_columns(schema: pa.Schema) -> list[str]:
+    """Non-core numeric columns (candidates for the score chart)."""
+    return [
+        f.name
+        for f in schema
+        if f.name not in CORE_COLUMNS
+        and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type))
+    ]
+
+
+def records_page(
+    lake: Lake, ref: VersionRef = None, where: str = "", limit: int = 50, offset: int = 0
+) -> RecordsPage:
+    """Rows of `records` at a version matching a read-only WHERE predicate, ordered by id.
+
+    Raises:
+        WebError: bad limit/offset or a rejected predicate (400); CurationError for an
+            unknown version or tag.
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        raise WebError(f"limit: must be between 1 and {MAX_LIMIT}, got {limit}")
+    if offset < 0:
+        raise WebError(f"offset: must be 0 or more, got {offset}")
+    version = resolve(lake, ref)
+    clause = where_clause(where)
+    con = locked_connection(lake, version)
+    schema = lake.records(version).schema
+    extras = extra_columns(schema)
+    cols = ["id", "source", "kind", f"left(text, {SNIPPET}) AS text"]
+    cols += [f'"{c}"' for c in extras]
+    total = run_select(con, f"SELECT count(*) AS n FROM records {clause}").column("n")[0].as_py()
+    table = run_select(
+        con,
+        f"SELECT {', '.join(cols)} FROM records {clause} ORDER BY id LIMIT ? OFFSET ?",
+        [limit, offset],
+    )
+    return RecordsPage(
+        version=version,
+        where=where.strip(),
+        total=int(total or 0),
+        offset=offset,
+        limit=limit,
+        columns=["id", "source", "kind", "text", *extras],
+        rows=[_jsonable_row(r) for r in table.to_pylist()],
+    )
+
+
+def record_detail(lake: Lake, record_id: str, ref: VersionRef = None) -> dict[str, Any]:
+    """One record in full: core fields, chat turns, and every extra column with its provenance.
+
+    Raises:
+        WebError: a malformed id (400) or no such record at that version (404).
+    """
+    if not _ID.match(record_id):
+        raise WebError(f"id: {record_id!r} is not a record id (hex, as in the `id` column)")
+    version = resolve(lake, ref)
+    ds = lake.records(version)
+    table = ds.to_table(filter=f"id = '{record_id}'")
+    if table.num_rows == 0:
+        raise WebError(f"no record {record_id} at records version {version}", 404)
+    row = table.to_pylist()[0]
+    extras = []
+    for f in ds.schema:
+        if f.name in CORE_COLUMNS:
+            continue
+        value = row.get(f.name)
+        if isinstance(value, list) and len(value) > 16:
+            value = f"[{len(value)} values]"
+        extras.append(
+            {"column": f.name, "value": _jsonable(value), "provenance": column_provenance(f)}
+        )
+    meta = row.get("meta")
+    return {
+        "version": version,
+        "id": row["id"],
+        "source": row["source"],
+        "kind": row["kind"],
+        "batch": row["batch"],
+        "ingested_at": str(row["ingested_at"]),
+        "text": row["text"],
+        "messages": row.get("messages") or [],
+        "rejected": row.get("rejected"),
+        "meta": _parse_json(meta),
+        "columns": extras,
+    }
+
+
+def column_values(lake: Lake, ref: VersionRef, where: str, expr: str) -> pa.Table:
+    """`source` and one expression's values for the rows a predicate selects (for charts)."""
+    version = resolve(lake, ref)
+    con = locked_connection(lake, version)
+    return run_select(con, f"SELECT source, {expr} AS v FROM records {where_clause(where)}")
+
+
+def check_column(lake: Lake, ref: VersionRef, column: str) -> str:
+    """A column name that exists in `records` at the version, quoted for SQL.
+
+    Raises:
+        WebError: 400 for a malformed name, 404 for a missing column.
+    """
+    if not _COLUMN.match(column):
+        raise WebError(f"column: {column!r} is not a column name")
+    names = lake.records(resolve(lake, ref)).schema.names
+    if column not in names:
+        raise WebError(f"no column {column!r} in records (columns: {', '.join(names)})", 404)
+    return f'"{column}"'
+
+
+def search_records(
+    lake: Lake, query: str, ref: VersionRef = None, k: int = 20, where: str = "", fts: bool = False
+) -> list[dict[str, Any]]:
+    """Semantic (or full-text) search through `curation.search.search`, when it is available.
+
+    Raises:
+        WebError: 400 for an empty query or bad k; 409 when search is not available yet.
+    """
+    if not query.strip():
+        raise WebError("q: give a search query")
+    if not 1 <= k <= 200:
+        raise WebError(f"k: must be between 1 and 200, got {k}")
+    try:
+        from curation.search import search
+    except ImportError:
+        raise WebError(
+            "search is not available in this build (curation.search missing)", 409
+        ) from None
+    if where.strip():
+        where_clause(where)
+    version = resolve(lake, ref)
+    if version != lake.latest_version():
+        raise WebError("search runs on the latest version only; clear the version box", 400)
+    hits = search(lake, query, k=k, where=where.strip() or None, fts=fts)
+    return [_hit_row(h) for h in _rows_of(hits)]
+
+
+def _rows_of(hits: Any) -> list[dict[str, Any]]:
+    if isinstance(hits, pa.Table):
+        return list(hits.to_pylist())
+    out = []
+    for h in hits:
+        if isinstance(h, dict):
+            out.append(h)
+        elif hasattr(h, "__dataclass_fields__"):
+            out.append({k: getattr(h, k) for k in h.__dataclass_fields__})
+        else:
+            out.append(dict(h))
+    return out
+
+
+def _hit_row(hit: dict[str, Any]) -> dict[str, Any]:
+    keep = {k: v for k, v in hit.items() if k not in ("embedding", "vector", "messages", "meta")}
+    if isinstance(keep.get("text"), str):
+        keep["text"] = keep["text"][:SNIPPET]
+    return {k: _jsonable(v) for k, v in keep.items()}
+
+
+def _parse_json(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def _jsonable_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in row.items()}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)

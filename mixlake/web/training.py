@@ -1,0 +1,229 @@
+"""Mixes, runs and evals for the UI, read through the tables of docs/architecture.md.
+
+Each function works whether or not the producing package has written anything yet: a lake with
+no `mixes`, `runs` or `evals` table gives empty lists, never an error.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from curation import Lake
+from mixlake.web.errors import WebError
+from mixlake.web.records import _jsonable
+
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}(@[0-9]{1,9})?$")
+_RUN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def _table(lake: Lake, name: str) -> pa.Table | None:
+    return lake.dataset(name).to_table() if lake.has_table(name) else None
+
+
+def mixes(lake: Lake) -> list[dict[str, Any]]:
+    """Every version of every mix (from the `mixes` table), by name then version."""
+    table = _table(lake, "mixes")
+    if table is None:
+        return []
+    keep = ["name", "mix_version", "records_version", "rows", "tokens", "checksum", "created_at"]
+    rows = table.select([c for c in keep if c in table.column_names]).to_pylist()
+    out = [{k: _jsonable(v) for k, v in r.items()} for r in rows]
+    return sorted(out, key=lambda r: (r["name"], r["mix_version"]))
+
+
+def mix_detail(lake: Lake, ref: str, samples: int = 5) -> dict[str, Any]:
+    """One mix: components, splits, spec and the first rendered examples as the trainer sees them.
+
+    Raises:
+        WebError: a malformed reference or bad `samples` (400).
+        QueryError: no such mix (mapped to 404).
+    """
+    if not _NAME.match(ref or ""):
+        raise WebError(f"mix: {ref!r} is not NAME or NAME@VERSION")
+    if not 0 <= samples <= 50:
+        raise WebError(f"samples: must be between 0 and 50, got {samples}")
+    from queries import open_mix
+
+    mix = open_mix(lake, ref)
+    examples = []
+    for i, example in enumerate(mix.examples()):
+        if i >= samples:
+            break
+        examples.append(_jsonable(example))
+    return {
+        "name": mix.name,
+        "version": mix.version,
+        "ref": mix.ref,
+        "checksum": mix.checksum,
+        "records_version": mix.records_version,
+        "rows": mix.row_count,
+        "tokens": mix.tokens,
+        "components": _jsonable(mix.components),
+        "splits": _jsonable(mix.splits),
+        "spec": getattr(mix.spec, "text", None) or mix.spec.to_yaml(),
+        "created_at": str(mix.created_at)[:19],
+        "examples": examples,
+    }
+
+
+def mix_diff(lake: Lake, a: str, b: str) -> dict[str, Any]:
+    """Rows added and removed per component between two mixes (`name` or `name@version`)."""
+    for label, ref in (("a", a), ("b", b)):
+        if not _NAME.match(ref or ""):
+            raise WebError(f"{label}: {ref!r} is not NAME or NAME@VERSION")
+    from queries import diff_mixes
+
+    d = diff_mixes(lake, a, b)
+    return {
+        "a": d.a,
+        "b": d.b,
+        "same": d.same,
+        "records_versions": list(d.records_versions),
+        "added": d.added,
+        "removed": d.removed,
+        "common": d.common,
+        "split_changes": d.split_changes,
+        "components": [
+            {
+                "component": c.component,
+                "rows_a": c.rows_a,
+                "rows_b": c.rows_b,
+                "added": c.added,
+                "removed": c.removed,
+            }
+            for c in d.components
+        ],
+    }
+
+
+def runs(lake: Lake) -> list[dict[str, Any]]:
+    """Every training run, newest first, with its headline metrics."""
+    table = _table(lake, "runs")
+    if table is None:
+        return []
+    out = []
+    for r in table.to_pylist():
+        metrics = _loads(r.get("metrics"))
+        out.append(
+            {
+                "run_id": r["run_id"],
+                "mix": r.get("mix"),
+                "mix_version": r.get("mix_version"),
+                "records_version": r.get("records_version"),
+                "status": r.get("status"),
+                "steps": metrics.get("steps"),
+                "train_loss": metrics.get("train_loss"),
+                "eval_loss": metrics.get("eval_loss"),
+                "started_at": str(r.get("started_at"))[:19],
+            }
+        )
+    return sorted(out, key=lambda r: r["started_at"], reverse=True)
+
+
+def run_detail(lake: Lake, run_id: str) -> dict[str, Any]:
+    """One run: config, metrics, best metrics, loss history and its eval metrics.
+
+    Raises:
+        WebError: a malformed id (400) or no such run (404).
+    """
+    if not _RUN.match(run_id or ""):
+        raise WebError(f"run: {run_id!r} is not a run id")
+    table = _table(lake, "runs")
+    rows = [] if table is None else [r for r in table.to_pylist() if r["run_id"] == run_id]
+    if not rows:
+        raise WebError(f"no run {run_id!r} in this lake", 404)
+    r = rows[0]
+    metrics = _loads(r.get("metrics"))
+    history = metrics.pop("history", []) if isinstance(metrics.get("history"), list) else []
+    return {
+        "run_id": run_id,
+        "mix": r.get("mix"),
+        "mix_version": r.get("mix_version"),
+        "mix_checksum": r.get("mix_checksum"),
+        "records_version": r.get("records_version"),
+        "status": r.get("status"),
+        "git_commit": r.get("git_commit"),
+        "config": r.get("config"),
+        "adapter_path": r.get("adapter_path"),
+        "started_at": str(r.get("started_at"))[:19],
+        "finished_at": str(r.get("finished_at"))[:19] if r.get("finished_at") else None,
+        "metrics": _jsonable(metrics),
+        "best_metrics": _jsonable(_loads(r.get("best_metrics"))),
+        "history": _jsonable(history),
+        "evals": [e for e in evals(lake) if e["run_id"] == run_id],
+    }
+
+
+def evals(lake: Lake) -> list[dict[str, Any]]:
+    """Rows of the `evals` table (run, suite, metric, value, mix, split, when)."""
+    table = _table(lake, "evals")
+    if table is None:
+        return []
+    keep = ["run_id", "suite", "metric", "value", "mix", "split", "records_version", "at"]
+    rows = table.select([c for c in keep if c in table.column_names]).to_pylist()
+    out = [{k: _jsonable(v) for k, v in r.items()} for r in rows]
+    return sorted(out, key=lambda r: (str(r.get("suite")), str(r.get("metric")), r["run_id"]))
+
+
+def eval_columns(lake: Lake) -> list[str]:
+    """Per-row eval metric columns (`eval_<target>_<suite>_<metric>`) in `records`."""
+    return [n for n in lake.records().schema.names if n.startswith("eval_")]
+
+
+def compare(lake: Lake, base: str, tuned: str, k: int = 5) -> dict[str, Any]:
+    """Per-row comparison of two eval columns: mean of each, wins, losses, ties, and the `k`
+    rows with the biggest gains and the biggest drops (tuned minus base).
+
+    Raises:
+        WebError: an unknown or non-numeric column (404/400), or bad k.
+    """
+    if not 1 <= k <= 50:
+        raise WebError(f"k: must be between 1 and 50, got {k}")
+    known = eval_columns(lake)
+    for label, col in (("base", base), ("tuned", tuned)):
+        if col not in known:
+            shown = ", ".join(known) or "none yet"
+            raise WebError(f"no eval column {col!r} for {label} (eval columns: {shown})", 404)
+    both = f'"{base}" IS NOT NULL AND "{tuned}" IS NOT NULL'
+    summary = lake.sql(
+        f"""SELECT count(*) AS n, avg("{base}") AS base_mean, avg("{tuned}") AS tuned_mean,
+                  count(*) FILTER ("{tuned}" > "{base}") AS wins,
+                  count(*) FILTER ("{tuned}" < "{base}") AS losses
+           FROM records WHERE {both}"""
+    ).to_pylist()[0]
+
+    def top(order: str) -> list[dict[str, Any]]:
+        got = lake.sql(
+            f"""SELECT id, source, left(text, 120) AS text, "{base}" AS base, "{tuned}" AS tuned,
+                      "{tuned}" - "{base}" AS delta
+               FROM records WHERE {both} ORDER BY delta {order}, id LIMIT {k}"""
+        ).to_pylist()
+        return [{key: _jsonable(v) for key, v in row.items()} for row in got]
+
+    n = int(summary["n"] or 0)
+    return {
+        "base": base,
+        "tuned": tuned,
+        "rows": n,
+        "base_mean": _jsonable(summary["base_mean"]),
+        "tuned_mean": _jsonable(summary["tuned_mean"]),
+        "wins": int(summary["wins"] or 0),
+        "losses": int(summary["losses"] or 0),
+        "ties": n - int(summary["wins"] or 0) - int(summary["losses"] or 0),
+        "biggest_wins": top("DESC") if n else [],
+        "biggest_losses": top("ASC") if n else [],
+    }
+
+
+def _loads(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        got = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return got if isinstance(got, dict) else {}
