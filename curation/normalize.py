@@ -14,6 +14,7 @@ Everything not consumed by the shape goes to `meta` as a JSON object.
 
 from __future__ import annotations
 
+import json
 from typing import Any, NamedTuple
 
 import orjson
@@ -126,8 +127,17 @@ def normalize_row(
     else:
         text = "\n\n".join([c for _, c in messages])
     extra = {k: v for k, v in obj.items() if k not in used}
-    meta = orjson.dumps(extra, default=str, option=orjson.OPT_SORT_KEYS).decode() if extra else None
-    return Normalized(kind, text, messages, rejected, meta)
+    return Normalized(kind, text, messages, rejected, _meta_json(extra) if extra else None)
+
+
+def _meta_json(extra: dict[str, Any]) -> str:
+    """Extra fields as compact JSON with sorted keys (values JSON cannot hold become strings)."""
+    try:
+        return orjson.dumps(extra, default=str, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # integers past 64 bits, non-string keys: the slower stdlib way
+        return json.dumps(
+            extra, default=str, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
 
 
 _USED_PREFERENCE = ("prompt", "chosen", "rejected", "system")
