@@ -48,7 +48,7 @@ class StreamLedger:
     def exposures(self, run_id: str, after_step: int, upto_step: int) -> pa.Table:
         """Exposure rows for steps in (after_step, upto_step]."""
         cols: dict[str, list[Any]] = {k: [] for k in ("record_id", "position", "step", "epoch")}
-        for item in self.stream.produced:
+        for item in sorted(self.stream.produced.values(), key=lambda i: i.index):
             step = self.step_of(item.index)
             if after_step < step <= upto_step:
                 for m in item.members:
@@ -62,30 +62,28 @@ class StreamLedger:
     def tokens_upto(self, step: int) -> int:
         """Tokens in the items of steps up to `step` produced by this process."""
         return self.pruned_tokens + sum(
-            len(i.input_ids) for i in self.stream.produced if self.step_of(i.index) <= step
+            len(i.input_ids) for i in self.stream.produced.values() if self.step_of(i.index) <= step
         )
 
     def prune(self, upto_step: int) -> None:
         """Forget items of steps up to `upto_step` (already written), keeping their token count."""
-        keep = [i for i in self.stream.produced if self.step_of(i.index) > upto_step]
-        gone = len(self.stream.produced) - len(keep)
-        self.pruned_tokens += sum(len(i.input_ids) for i in self.stream.produced[:gone])
-        self.stream.produced[:] = keep
+        produced = self.stream.produced
+        for index in [i for i in produced if self.step_of(i) <= upto_step]:
+            self.pruned_tokens += len(produced.pop(index).input_ids)
 
     def on_forward(self, log_probs: Any, label_mask: Any) -> None:
         """Record the per-row loss of one training micro-batch."""
         first = self.stream.start_item + self.forwards * self.micro_batch
         self.forwards += 1
         produced = self.stream.produced
-        base = produced[0].index if produced else 0
         lp = log_probs.detach().float().cpu()
         mask = label_mask.detach().float().cpu()
         for row in range(lp.shape[0]):
-            k = first + row - base
-            if not 0 <= k < len(produced):
+            item = produced.get(first + row)
+            if item is None:
                 continue
             offset = 0
-            for m in produced[k].members:
+            for m in item.members:
                 lo, hi = max(offset - 1, 0), max(offset + m.length - 1, 0)
                 n = float(mask[row, lo:hi].sum())
                 if n > 0:

@@ -42,6 +42,7 @@ class Member:
 
     record_id: str
     position: int
+    """The row's position in the mix (over all splits)."""
     epoch: int
     length: int
 
@@ -150,9 +151,10 @@ class TokenStream:
         self.total_items = total_items
         self.start_item = start_item
         self.ids = source.ids(split)
+        self.positions = source.positions(split)
         self.seed = source.info.seed
-        self.produced: list[Item] = []
-        """Every item handed out, in order (the trainer may read one batch ahead)."""
+        self.produced: dict[int, Item] = {}
+        """Items handed out, by index (the trainer may read ahead, or peek at the first one)."""
 
     @property
     def rows(self) -> int:
@@ -171,7 +173,11 @@ class TokenStream:
             chunk = [int(i) for i in order[lo : lo + CHUNK]]
             for idx, example in zip(chunk, self.source.fetch(self.split, chunk), strict=True):
                 enc = encode(example, self.tokenizer, self.max_length, self.completion_only)
-                yield idx, enc, Member(self.ids[idx], idx, epoch, len(enc.input_ids))
+                yield (
+                    idx,
+                    enc,
+                    Member(self.ids[idx], self.positions[idx], epoch, len(enc.input_ids)),
+                )
 
     def _epoch_items(
         self, epoch: int, skip: int
@@ -218,7 +224,7 @@ class TokenStream:
                 if index >= self.total_items:
                     return
                 item = Item(index, ids, labels, members)
-                self.produced.append(item)
+                self.produced[item.index] = item
                 yield item
                 index += 1
             epoch, skip = epoch + 1, 0

@@ -43,6 +43,10 @@ class ExampleSource(Protocol):
         """Record ids of `split` in mix order."""
         ...
 
+    def positions(self, split: str) -> list[int]:
+        """Mix positions (over all splits) of the rows of `split`, in mix order."""
+        ...
+
     def fetch(self, split: str, indices: Sequence[int]) -> list[Example]:
         """Rendered examples at these indices of `split` (in the order asked)."""
         ...
@@ -62,14 +66,17 @@ class FileSource:
             raise TrainingError(f"config key data_file: {self.path} does not exist")
         self._offsets: dict[str, list[int]] = {}
         self._ids: dict[str, list[str]] = {}
+        self._positions: dict[str, list[int]] = {}
         with self.path.open("rb") as f:
-            offset = 0
+            offset, position = 0, 0
             for number, line in enumerate(f, start=1):
                 if line.strip():
                     row = _parse(line, self.path, number)
                     split = str(row.get("split", "train"))
                     self._offsets.setdefault(split, []).append(offset)
                     self._ids.setdefault(split, []).append(str(row["id"]))
+                    self._positions.setdefault(split, []).append(position)
+                    position += 1
                 offset += len(line)
         manifest = _manifest(self.path)
         checksum = str(manifest.get("checksum") or _file_checksum(self._ids))
@@ -85,6 +92,10 @@ class FileSource:
     def ids(self, split: str) -> list[str]:
         """Record ids of `split` in file (mix) order."""
         return list(self._ids.get(split, []))
+
+    def positions(self, split: str) -> list[int]:
+        """Line numbers (0-based, blank lines skipped) of `split`'s rows: their mix positions."""
+        return list(self._positions.get(split, []))
 
     def fetch(self, split: str, indices: Sequence[int]) -> list[Example]:
         """Read the rows at these indices of `split` by seeking to their byte offsets."""
@@ -136,6 +147,11 @@ class MixSource:
         rows = self._split_rows(split)
         return [] if rows is None else [str(i) for i in rows.column("id").to_pylist()]
 
+    def positions(self, split: str) -> list[int]:
+        """Mix positions of `split`'s rows."""
+        rows = self._split_rows(split)
+        return [] if rows is None else [int(p) for p in rows.column("position").to_pylist()]
+
     def fetch(self, split: str, indices: Sequence[int]) -> list[Example]:
         """Rendered rows at these indices, read by row address at the pinned version."""
         import pyarrow as pa
@@ -184,6 +200,11 @@ def _parse(line: bytes, path: Path, number: int) -> Example:
         raise TrainingError(f"{path}:{number}: not valid JSON ({e})") from None
     if not isinstance(row, dict) or "id" not in row:
         raise TrainingError(f"{path}:{number}: an exported example needs an `id`")
+    if "chosen" in row or "rejected" in row:
+        raise TrainingError(
+            f"{path}:{number}: a preference row (chosen/rejected); SFT trains on chat, "
+            "prompt/completion or text rows"
+        )
     if not ("messages" in row or "text" in row or ("prompt" in row and "completion" in row)):
         raise TrainingError(
             f"{path}:{number}: an example needs `messages`, `prompt`+`completion` or `text`"
