@@ -72,7 +72,7 @@ def test_file_source_errors_name_file_and_line(tmp_path: Path) -> None:
     path.write_text('{"id": "a", "text": "ok"}\n{"id": "b", "text": \n')
     with pytest.raises(TrainingError, match=r"bad.jsonl:2: not valid JSON"):
         FileSource(path)
-    path.write_text('{"id": "a", "chosen": "x"}\n')
+    path.write_text('{"id": "a", "body": "x"}\n')
     with pytest.raises(TrainingError, match=r"bad.jsonl:1: an example needs"):
         FileSource(path)
     with pytest.raises(TrainingError, match="does not exist"):
