@@ -56,12 +56,33 @@ def export_mix(
     if fmt not in FORMATS:
         raise QueryError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     mix = open_mix(lake, name, version)
+    if split is not None and split not in mix.splits:
+        known = ", ".join(mix.splits) or "none"
+        raise QueryError(f"mix {mix.ref} has no split {split!r} (splits: {known})")
     total = mix.count(split)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     stats = {"redacted": 0}
     examples = _counted(_redacted(mix.examples(split), redact, stats), total, progress)
     tmp = out_path.with_name(out_path.name + ".partial")
+    try:
+        _write(fmt, examples, tmp)
+    except BaseException:
+        _remove(tmp)
+        raise
+    if out_path.is_dir() and fmt == "hf":
+        _remove(out_path)
+    tmp.replace(out_path)
+    manifest = out_path / "manifest.json" if fmt == "hf" else _sidecar(out_path)
+    manifest.write_bytes(
+        orjson.dumps(
+            _manifest(mix, fmt, split, redact, stats["redacted"]), option=orjson.OPT_INDENT_2
+        )
+    )
+    return manifest
+
+
+def _write(fmt: str, examples: Iterator[dict[str, Any]], tmp: Path) -> None:
     if fmt == "jsonl":
         with tmp.open("wb") as f:
             for ex in examples:
@@ -81,18 +102,15 @@ def export_mix(
                 datasets.Dataset(table).save_to_disk(str(tmp))
             finally:
                 datasets.enable_progress_bars()
-    if out_path.is_dir() and fmt == "hf":
-        import shutil
 
-        shutil.rmtree(out_path)
-    tmp.replace(out_path)
-    manifest = out_path / "manifest.json" if fmt == "hf" else _sidecar(out_path)
-    manifest.write_bytes(
-        orjson.dumps(
-            _manifest(mix, fmt, split, redact, stats["redacted"]), option=orjson.OPT_INDENT_2
-        )
-    )
-    return manifest
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _sidecar(out: Path) -> Path:

@@ -188,6 +188,8 @@ def select_mix(lake: Lake, spec: MixSpec) -> tuple[MixPlan, Selection | None]:
             problems.append(f"{spec.where}: component {comp.name!r}: SQL error: {_first_line(e)}")
         except ValueError as e:
             problems.append(f"{spec.where}: component {comp.name!r}: {e}")
+    if problems:
+        return MixPlan(spec, version, problems=tuple(problems)), None
     if spec.format.template == "prompt":
         problems += _field_problems(con, spec, columns)
     elif spec.format.template in ("chat", "instruction"):
@@ -288,7 +290,7 @@ def _plan(
     for c in cands:
         if c.overlap:
             warnings.append(
-                f"component {c.spec.name!r}: {c.overlap} rows also match an earlier component "
+                f"{w}: component {c.spec.name!r}: {c.overlap} rows also match an earlier component "
                 "and count there (components claim rows in spec order)"
             )
     targets = _targets(spec, cands)
