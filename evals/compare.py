@@ -1,0 +1,312 @@
+"""Compare two eval targets: run-level metrics side by side with a paired bootstrap interval,
+the rows with the biggest wins and losses, and a breakdown by source, cluster and quality.
+
+Everything is read from the lake: run-level metrics from `evals`, per-row metrics from the
+`eval_<target>_<suite>_<metric>` columns of `records`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curation.lake import Lake
+from evals.errors import EvalError
+from evals.metrics import Interval, bootstrap_ci
+from evals.suites import SUITES, get_suite
+from evals.targets import resolve_target
+from evals.writeback import column_name, read_evals
+
+QUALITY = "quality_heuristic_v1"
+CLUSTER = "cluster"
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One run-level metric of A and B; `ci` is the paired bootstrap interval of the per-row
+    mean difference B − A (None when the metric has no per-row column)."""
+
+    suite: str
+    mix: str | None
+    split: str | None
+    metric: str
+    a: float
+    b: float
+    ci: Interval | None
+
+    @property
+    def delta(self) -> float:
+        """B − A."""
+        return self.b - self.a
+
+
+@dataclass(frozen=True)
+class RowDiff:
+    """One row evaluated by both targets."""
+
+    id: str
+    source: str
+    text: str
+    a: float
+    b: float
+
+    @property
+    def delta(self) -> float:
+        """B − A."""
+        return self.b - self.a
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """Per-row metric means of A and B within one group (a source, cluster or quality bucket)."""
+
+    by: str
+    group: str
+    rows: int
+    a: float
+    b: float
+    b_wins: int
+
+    @property
+    def delta(self) -> float:
+        """Mean B − mean A."""
+        return self.b - self.a
+
+
+@dataclass
+class Comparison:
+    """The result of `compare`: labels, metrics, the per-row metric used for rows and groups."""
+
+    a: str
+    b: str
+    suite: str
+    metric: str
+    lower_is_better: bool
+    metrics: list[MetricRow] = field(default_factory=list)
+    wins: list[RowDiff] = field(default_factory=list)
+    losses: list[RowDiff] = field(default_factory=list)
+    breakdown: list[GroupRow] = field(default_factory=list)
+    deltas: list[float] = field(default_factory=list)
+
+
+def compare(
+    lake: Lake,
+    a: str,
+    b: str,
+    suite: str | None = None,
+    *,
+    metric: str | None = None,
+    mix: str | None = None,
+    split: str = "test",
+    top: int = 5,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Comparison:
+    """Compare targets A and B (run ids, `base_<model>` labels, or model names).
+
+    Args:
+        lake: the lake.
+        a: the reference target.
+        b: the target compared with it (deltas are B − A).
+        suite: restrict to one suite (default: the first suite both have per-row columns for).
+        metric: the per-row metric for wins/losses and the breakdown (default: the suite's first).
+        mix: restrict to the rows and results of this mix (its `split`), or `eval-set:NAME`.
+        split: the mix split used with `mix`.
+        top: rows shown as biggest wins and losses.
+        resamples: bootstrap resamples.
+        seed: bootstrap seed.
+
+    Raises:
+        EvalError: a target with no eval results, or no suite evaluated for both.
+    """
+    la, lb = _label(lake, a), _label(lake, b)
+    names = set(lake.records().schema.names)
+    suites = [s for s in SUITES if _has(names, la, s) and _has(names, lb, s)]
+    if suite is not None:
+        get_suite(suite)
+        if suite not in suites:
+            raise EvalError(
+                f"suite {suite} has no per-row results for both {la} and {lb}; evaluate them "
+                f"with `mixlake eval {la} --suite {suite}` first"
+            )
+        suites = [suite]
+    if not suites:
+        raise EvalError(f"no suite was evaluated for both {la} and {lb}; see `mixlake evals`")
+    the_suite = get_suite(suites[0])
+    metric = metric or the_suite.metrics[0]
+    if metric not in the_suite.metrics:
+        raise EvalError(
+            f"suite {the_suite.name} has no per-row metric {metric!r} "
+            f"(it has {', '.join(the_suite.metrics)})"
+        )
+    scope = _scope_ids(lake, mix, split)
+    out = Comparison(la, lb, the_suite.name, metric, metric in the_suite.lower_is_better)
+    out.metrics = _metric_rows(
+        lake, la, lb, suites, mix, split if mix else None, scope, resamples, seed
+    )
+    rows = _paired(lake, la, lb, the_suite.name, metric, names, scope)
+    if not rows:
+        raise EvalError(f"no row has {the_suite.name}/{metric} for both {la} and {lb}")
+    sign = -1.0 if out.lower_is_better else 1.0
+    ranked = sorted(rows, key=lambda r: sign * (r["b"] - r["a"]))
+    out.wins = [_diff(r) for r in reversed(ranked[-top:]) if sign * (r["b"] - r["a"]) > 0]
+    out.losses = [_diff(r) for r in ranked[:top] if sign * (r["b"] - r["a"]) < 0]
+    out.deltas = [r["b"] - r["a"] for r in rows]
+    out.breakdown = _breakdown(rows, sign)
+    return out
+
+
+def plot_comparison(comparison: Comparison, path: str | Path) -> Path:
+    """Draw the per-row delta histogram and the breakdown by group into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = comparison
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    left.hist(c.deltas, bins=30, color="#4477aa")
+    left.axvline(0, color="black", linewidth=0.8)
+    left.set_title(f"{c.suite}/{c.metric}: {c.b} − {c.a} per row (n={len(c.deltas)})")
+    left.set_xlabel("delta" + (" (negative = B better)" if c.lower_is_better else ""))
+    labels = [f"{g.by}={g.group}" for g in c.breakdown]
+    y = np.arange(len(labels))
+    right.barh(y - 0.2, [g.a for g in c.breakdown], height=0.4, label=c.a)
+    right.barh(y + 0.2, [g.b for g in c.breakdown], height=0.4, label=c.b)
+    right.set_yticks(y, labels, fontsize=8)
+    right.invert_yaxis()
+    right.set_title(f"mean {c.metric} by group")
+    right.legend()
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _label(lake: Lake, target: str) -> str:
+    evaluated = set(read_evals(lake).column("run_id").to_pylist())
+    if target in evaluated:
+        return target
+    names = lake.records().schema.names
+    if any(n.startswith(f"eval_{target}_") for n in names):
+        return target
+    label = resolve_target(lake, target).label
+    if label not in evaluated and not any(n.startswith(f"eval_{label}_") for n in names):
+        raise EvalError(f"{target} has no eval results yet; run `mixlake eval {target} --suite …`")
+    return label
+
+
+def _has(names: set[str], label: str, suite: str) -> bool:
+    return column_name(label, suite, get_suite(suite).metrics[0]) in names
+
+
+def _scope_ids(lake: Lake, mix: str | None, split: str) -> set[str] | None:
+    if mix is None:
+        return None
+    if mix.startswith("eval-set:"):
+        source = mix.removeprefix("eval-set:").replace("'", "")
+        table = lake.records().to_table(columns=["id"], filter=f"source = '{source}'")
+        return set(table["id"].to_pylist())
+    from queries import open_mix
+    from queries.errors import QueryError
+
+    try:
+        return set(open_mix(lake, mix).rows(split)["id"].to_pylist())
+    except QueryError as e:
+        raise EvalError(f"--mix {mix}: {e}") from None
+
+
+def _metric_rows(
+    lake: Lake,
+    la: str,
+    lb: str,
+    suites: list[str],
+    mix: str | None,
+    split: str | None,
+    scope: set[str] | None,
+    resamples: int,
+    seed: int,
+) -> list[MetricRow]:
+    latest: dict[tuple[str, str, Any, Any, str], float] = {}
+    for r in read_evals(lake).to_pylist():
+        wanted = r["run_id"] in (la, lb) and r["suite"] in suites
+        if wanted and (mix is None or r["mix"] == mix) and (split is None or r["split"] == split):
+            latest[(r["run_id"], r["suite"], r["mix"], r["split"], r["metric"])] = r["value"]
+    names = set(lake.records().schema.names)
+    out = []
+    for (run, suite, m, s, metric), a_value in sorted(latest.items(), key=lambda kv: str(kv[0])):
+        if run != la or (lb, suite, m, s, metric) not in latest:
+            continue
+        ci = None
+        if metric in get_suite(suite).metrics:
+            ids = scope if scope is not None else _mix_ids(lake, m, s)
+            pairs = _paired(lake, la, lb, suite, metric, names, ids)
+            if pairs:
+                deltas = [p["b"] - p["a"] for p in pairs]
+                ci = bootstrap_ci(deltas, resamples=resamples, seed=seed)
+        out.append(MetricRow(suite, m, s, metric, a_value, latest[(lb, suite, m, s, metric)], ci))
+    return out
+
+
+def _mix_ids(lake: Lake, mix: str | None, split: str | None) -> set[str] | None:
+    if mix is None:
+        return None
+    try:
+        return _scope_ids(lake, mix, split or "test")
+    except EvalError:
+        return None  # the mix was removed since: pair every row instead
+
+
+def _paired(
+    lake: Lake,
+    la: str,
+    lb: str,
+    suite: str,
+    metric: str,
+    names: set[str],
+    scope: set[str] | None,
+) -> list[dict[str, Any]]:
+    ca, cb = column_name(la, suite, metric), column_name(lb, suite, metric)
+    extra = [c for c in (CLUSTER, QUALITY) if c in names]
+    table = lake.records().to_table(
+        columns=["id", "source", "text", ca, cb, *extra],
+        filter=f"{ca} IS NOT NULL AND {cb} IS NOT NULL",
+    )
+    rows = [
+        {**r, "a": r[ca], "b": r[cb]}
+        for r in table.to_pylist()
+        if scope is None or r["id"] in scope
+    ]
+    return rows
+
+
+def _diff(r: dict[str, Any]) -> RowDiff:
+    return RowDiff(r["id"], r["source"], str(r["text"])[:200], float(r["a"]), float(r["b"]))
+
+
+def _breakdown(rows: list[dict[str, Any]], sign: float) -> list[GroupRow]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[("source", str(r["source"]))].append(r)
+        if r.get(CLUSTER) is not None:
+            groups[("cluster", str(r[CLUSTER]))].append(r)
+        if r.get(QUALITY) is not None:
+            groups[("quality", _bucket(float(r[QUALITY])))].append(r)
+    out = []
+    for (by, group), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        a = float(np.mean([m["a"] for m in members]))
+        b = float(np.mean([m["b"] for m in members]))
+        wins = sum(1 for m in members if sign * (m["b"] - m["a"]) > 0)
+        out.append(GroupRow(by, group, len(members), a, b, wins))
+    return out
+
+
+def _bucket(q: float) -> str:
+    low = min(int(max(q, 0.0) * 4), 3) / 4
+    return f"{low:.2f}–{low + 0.25:.2f}"
