@@ -79,6 +79,9 @@ class SentenceEmbedder:
                 )
             self.name = str(path.resolve())
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # our own progress bar is the one to watch
 
         try:
             self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
@@ -102,13 +105,26 @@ class SentenceEmbedder:
         return np.asarray(out, dtype=np.float32)
 
 
-def load_embedder(name: str, device: str = "cpu") -> Embedder:
-    """Rebuild the embedder that a column's provenance names (`model` parameter)."""
+_loaded: dict[tuple[str, str], SentenceEmbedder] = {}
+
+
+def load_embedder(name: str | None = None, device: str = "cpu") -> Embedder:
+    """The embedder a column's provenance names (`model` parameter), loaded once per process.
+
+    Args:
+        name: `all-MiniLM-L6-v2` (default), a sentence-transformers folder, or `fake-hash-N`
+            (the test embedder).
+        device: `cpu` or `cuda`.
+    """
+    name = name or MINILM
     if name.startswith("fake-hash-"):
         from curation.testing import FakeEmbedder
 
         return FakeEmbedder(int(name.removeprefix("fake-hash-")))
-    return SentenceEmbedder(name, device=device)
+    key = (name, device)
+    if key not in _loaded:
+        _loaded[key] = SentenceEmbedder(name, device=device)
+    return _loaded[key]
 
 
 class EmbedStep:
@@ -185,7 +201,7 @@ def embed(
     Raises:
         CurationError: model missing, bad predicate, or the column made by another model.
     """
-    the_embedder = embedder if embedder is not None else SentenceEmbedder(model, device=device)
+    the_embedder = embedder if embedder is not None else load_embedder(model, device)
     report = apply(
         EmbedStep(the_embedder, column),
         lake,

@@ -262,12 +262,16 @@ def write_table(result: pa.Table, fmt: str, out: Path | None) -> None:
 
 def stats_cmd(
     by: Annotated[str, typer.Option(help="Group by this column ('' for overall).")] = "source",
-    plot: Annotated[Path | None, typer.Option(help="Draw the length histogram into a PNG.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="A .png: the length histogram; a folder: one PNG per chart."),
+    ] = None,
     version: VersionOpt = None,
     tag: TagOpt = None,
     lake: LakeOpt = None,
 ) -> None:
-    """Rows, kinds, characters, messages and length percentiles per source."""
+    """Rows, kinds, characters, messages and length percentiles per source, plus token
+    totals, score distributions and dup/PII/contamination rates when those columns exist."""
     the_lake = open_lake(lake)
     ref = version_ref(version, tag)
     rows = stats(the_lake, ref, by or None)
@@ -303,8 +307,16 @@ def stats_cmd(
             for s in rows
         ],
     )
-    if plot:
+    from mixlake.commands.enrich_data import show_enrichment
+
+    show_enrichment(the_lake, ref)
+    if plot and plot.suffix.lower() == ".png":
         console.print(f"plot written to {plot_lengths(the_lake, plot, ref)}")
+    elif plot:
+        from curation.stats import plot_all
+
+        for path in plot_all(the_lake, plot, ref):
+            console.print(f"chart written to {path}")
     summary("stats", {"rows": sum(s.rows for s in rows), "groups": len(rows)})
 
 
