@@ -147,9 +147,10 @@ def _labelled_vectors(ds: Any, labels: dict[str, int]) -> tuple[np.ndarray, np.n
     if not labels:
         return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), []
     ids = pa.array(sorted(labels), pa.string())
-    table = ds.to_table(
-        columns=["id", EMBEDDING], filter=pc.field("id").isin(ids) & pc.field(EMBEDDING).is_valid()
-    ).sort_by("id")
+    # The id filter is pushed into Lance; null vectors are dropped in Arrow (substrait
+    # filters cannot name a vector column).
+    table = ds.to_table(columns=["id", EMBEDDING], filter=pc.field("id").isin(ids))
+    table = table.filter(pc.is_valid(table.column(EMBEDDING))).sort_by("id")
     got = table.column("id").to_pylist()
     if not got:
         return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), []
