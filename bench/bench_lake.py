@@ -74,35 +74,39 @@ def generate(path: Path, rows: int, seed: int = 0) -> Path:
     return path
 
 
-def _child(code: str, *args: str) -> tuple[int, float, float]:
-    """Run `code` in a fresh interpreter; return (rows, seconds, peak RSS in MiB)."""
+def _child(code: str, *args: str) -> tuple[int, float, float, float]:
+    """Run `code` in a fresh interpreter; return (rows, wall s, CPU s, peak RSS in MiB)."""
     import resource
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"benchmark child failed: {done.stderr.strip()[-2000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     rows, seconds = done.stdout.split()
     # ru_maxrss of children is the max over all waited-for children: only meaningful when the
     # new child beat every earlier one, so children run from the smallest expected peak up.
-    return int(rows), float(seconds), max(peak, before) / 1024
+    return int(rows), float(seconds), cpu, after.ru_maxrss / 1024
 
 
-def _rollback_seconds(lake_dir: Path, rows: int, data: Path) -> tuple[float, int]:
-    """Time `rollback` on a lake of about `rows` rows; returns (seconds, rows)."""
+def _rollback_seconds(lake_dir: Path, data: Path) -> tuple[float, int]:
+    """Median time of three rollbacks on a lake; returns (seconds, rows)."""
     from curation import Lake, rollback
 
     lake = Lake(str(lake_dir))
-    target = lake.latest_version()
-    extra = generate(data.with_name(f"extra-{rows}.jsonl"), 1000, seed=rows + 7)
+    base = lake.latest_version()
+    extra = generate(data.with_name(f"extra-{lake_dir.name}.jsonl"), 1000, seed=99)
     lake.ingest([extra], source="extra")
-    t = time.perf_counter()
-    rollback(lake, target)
-    seconds = time.perf_counter() - t
-    return seconds, lake.records().count_rows()
+    grown = lake.latest_version()
+    times = []
+    for target in (base, grown, base):  # back, forward (undo), back again
+        t = time.perf_counter()
+        rollback(lake, target)
+        times.append(time.perf_counter() - t)
+    return sorted(times)[1], lake.records().count_rows()
 
 
 def _best(fn: object, repeat: int = 3) -> float:
@@ -133,13 +137,13 @@ def run(rows: int | None = None) -> str:
         small = generate(work / "small.jsonl", 10_000, seed=1)
 
         # Smallest peak first (see _child): the small ingest, ours, then the all-in-memory raw.
-        _child(_INGEST, str(small), str(work / "lake-10k"))
-        ours_rows, ours_s, ours_rss = _child(_INGEST, str(data), str(work / "lake"))
-        raw_rows, raw_s, raw_rss = _child(_RAW, str(data), str(work / "raw.lance"))
+        small_rss = _child(_INGEST, str(small), str(work / "lake-10k"))[3]
+        ours_rows, ours_s, ours_cpu, ours_rss = _child(_INGEST, str(data), str(work / "lake"))
+        raw_rows, raw_s, raw_cpu, raw_rss = _child(_RAW, str(data), str(work / "raw.lance"))
         ours_rate, raw_rate = ours_rows / ours_s, raw_rows / raw_s
 
-        small_rb, small_n = _rollback_seconds(work / "lake-10k", 10_000, data)
-        big_rb, big_n = _rollback_seconds(work / "lake", n, data)
+        small_rb, small_n = _rollback_seconds(work / "lake-10k", data)
+        big_rb, big_n = _rollback_seconds(work / "lake", data)
 
         lake = Lake(str(work / "lake"))
         query = (
@@ -172,9 +176,12 @@ def run(rows: int | None = None) -> str:
             f"| ingest {n:,} rows (rows/s) | {ours_rate:,.0f} (`Lake.ingest`, {ours_s:.1f}s) "
             f"| {raw_rate:,.0f} (`pyarrow.json.read_json` + `lance.write_dataset`, "
             f"{raw_s:.1f}s) | **{ours_rate / raw_rate:.2f}** |",
-            f"| peak RSS of that ingest (MiB) | {ours_rss:,.0f} (streams 8,192-row batches) "
+            f"| CPU time of that ingest (s, all threads) | {ours_cpu:.1f} | {raw_cpu:.1f} "
+            f"| {raw_cpu / ours_cpu:.2f} |",
+            f"| peak RSS of that ingest (MiB) | {ours_rss:,.0f} ({small_rss:,.0f} for 10,000 "
+            "rows: streams 8,192-row batches) "
             f"| {raw_rss:,.0f} (whole file as one Arrow table) | {ours_rss / raw_rss:.2f} |",
-            f"| rollback (ms) | {small_rb * 1000:.0f} at {small_n:,} rows "
+            f"| rollback (ms, median of 3) | {small_rb * 1000:.0f} at {small_n:,} rows "
             f"| {big_rb * 1000:.0f} at {big_n:,} rows | {big_rb / small_rb:.2f} |",
             f"| filtered count at {n:,} rows (ms, best of 3; {ours_count:,} match) "
             f"| {ours_q * 1000:.0f} (`Lake.sql` over Lance) "

@@ -113,7 +113,7 @@ def read_rows(p: Path, fmt: str, progress: Progress | None = None) -> Iterator[R
         "hf": _read_hf,
         "chitchat": _read_chitchat,
     }
-    yield from readers[fmt](p, progress or (lambda n: None))
+    return readers[fmt](p, progress or (lambda n: None))
 
 
 def _read_jsonl(p: Path, progress: Progress) -> Iterator[Row]:
