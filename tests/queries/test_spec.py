@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from curation import Lake
@@ -45,7 +46,35 @@ def catalog_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     ]
     lake = make_lake(tmp, {"chitchat": rows})
     apply(FakeEnrich(), lake)
+    apply(FakeEvalLoss(), lake)
     return lake
+
+
+class FakeEvalLoss:
+    """Per-row eval columns as `mixlake eval` writes them: a base model and one run."""
+
+    name = "fake_eval_v1"
+    input_columns: tuple[str, ...] = ("id",)
+
+    def params(self) -> dict[str, str]:
+        return {}
+
+    def output_schema(self) -> pa.Schema:
+        return pa.schema(
+            [
+                pa.field("eval_base_smollm2_heldout_loss", pa.float64()),
+                pa.field("eval_r0a1b2c3d_heldout_loss", pa.float64()),
+            ]
+        )
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        ids = batch.column("id").to_pylist()
+        base = [1.0 + int(i[:4], 16) / 65535 * 3 for i in ids]
+        run = [b - (0.8 if int(i[4], 16) < 8 else 0.1) for b, i in zip(base, ids, strict=True)]
+        return pa.RecordBatch.from_pydict(
+            {"eval_base_smollm2_heldout_loss": base, "eval_r0a1b2c3d_heldout_loss": run},
+            schema=self.output_schema(),
+        )
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
@@ -53,10 +82,10 @@ def test_every_shipped_spec_loads_and_checks(path: Path, catalog_lake: Lake) -> 
     spec = load_spec(path)
     assert spec.name == path.stem
     assert parse_spec(spec.to_yaml()) == spec
-    scaled = parse_spec(spec.to_yaml().replace(f"total_rows: {spec.total_rows}", "total_rows: 60"))
+    scaled = parse_spec(spec.to_yaml().replace(f"total_rows: {spec.total_rows}", "total_rows: 20"))
     plan = check_mix(catalog_lake, scaled)
     assert plan.problems == ()
-    assert plan.rows == 60
+    assert plan.rows == 20
 
 
 def test_defaults_and_types() -> None:
