@@ -140,9 +140,10 @@ def _json_reason(line: bytes, e: Exception) -> str:
     except UnicodeDecodeError as u:
         return f"not valid UTF-8 (byte 0x{line[u.start]:02x} at column {u.start + 1})"
     try:
-        json.loads(line)
+        json.loads(line.rstrip(b"\r\n"))
     except json.JSONDecodeError as j:
-        return f"invalid JSON: {j.msg} (column {j.colno})"
+        what = j.msg.removesuffix(" at")
+        return f"invalid JSON: {what[:1].lower()}{what[1:]} (at column {j.colno})"
     return f"invalid JSON: {e}"
 
 

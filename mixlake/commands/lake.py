@@ -77,7 +77,7 @@ def ingest(
             "already present": report.already_present,
             "dup in input": report.duplicates_in_input,
             "rejected": report.rejected,
-            "kinds": dict(report.by_kind) or "-",
+            "kinds": ", ".join(f"{k} {n:,}" for k, n in report.by_kind.most_common()) or "-",
             "batch": report.batch,
             "version": report.version_after,
         },
@@ -299,9 +299,9 @@ def stats_cmd(
                 s.preference,
                 s.chars,
                 s.messages,
-                s.p50_chars,
-                s.p90_chars,
-                s.p99_chars,
+                round(s.p50_chars),
+                round(s.p90_chars),
+                round(s.p99_chars),
                 s.max_chars,
             )
             for s in rows
