@@ -125,6 +125,7 @@ def evaluate(
     examples, info = _examples(lake, resolved, mix, split, eval_set)
     selected = the_suite.select(examples[:limit] if limit else examples)
     options = options or EvalOptions()
+    the_suite.check(options)
     if loader is None:
         from evals.models import load_model
 

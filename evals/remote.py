@@ -60,6 +60,8 @@ def evaluate_export(
     if not rows:
         raise EvalError(f"{path}: no rows in split {split!r}")
     selected = the_suite.select(from_rendered(rows[:limit] if limit else rows))
+    options = options or EvalOptions()
+    the_suite.check(options)
     target = Target(
         label=column_label(run_id) if run_id else base_label(base), base=base, adapter=adapter
     )
@@ -75,7 +77,7 @@ def evaluate_export(
         if progress:
             progress(done[0], len(selected))
 
-    out = the_suite.run(model, tokenizer, selected, options or EvalOptions(), tick)
+    out = the_suite.run(model, tokenizer, selected, options, tick)
     return EvalResult(
         target=target.label,
         suite=the_suite.name,

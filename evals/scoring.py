@@ -125,12 +125,17 @@ def generate(
     batch_size: int = 4,
     max_length: int = 512,
     progress: Progress | None = None,
+    add_special_tokens: bool = True,
 ) -> list[str]:
-    """Greedy answers to chat or string prompts (left-padded batches), in input order."""
+    """Greedy answers to chat or string prompts (left-padded batches), in input order.
+
+    Chat prompts are rendered with the chat template; string prompts get the tokenizer's
+    special tokens unless `add_special_tokens` is False (e.g. an already rendered template).
+    """
     import torch
 
     texts = [render_chat(tokenizer, p, True) if isinstance(p, list) else p for p in prompts]
-    special = [not isinstance(p, list) for p in prompts]
+    special = [add_special_tokens and not isinstance(p, list) for p in prompts]
     encoded = [
         tokenizer(t, add_special_tokens=s)["input_ids"][-max_length:]
         for t, s in zip(texts, special, strict=True)

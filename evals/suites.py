@@ -39,6 +39,8 @@ class EvalOptions:
     """… or within this absolute distance, whichever is larger."""
     seed: int = 0
     """Seed of the random baseline and the bootstrap."""
+    judge_model: str = "smollm2"
+    """judge: the local chat model that grades answers (`smollm2` or a model folder)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_length < 8 or self.max_new_tokens < 1:
@@ -66,6 +68,9 @@ class Suite:
         """The examples this suite can score; raises EvalError (before any model loads) when
         none can."""
         return list(examples)
+
+    def check(self, options: EvalOptions) -> None:
+        """Check the options before any model loads (e.g. that a judge model exists)."""
 
     def run(
         self,
@@ -134,7 +139,7 @@ class Generation(Suite):
     metrics = ("exact_match", "rouge_l", "bleu", "chrf")
 
     def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
-        return _with_references(self.name, examples)
+        return with_references(self.name, examples)
 
     def run(
         self,
@@ -144,7 +149,7 @@ class Generation(Suite):
         options: EvalOptions,
         progress: Progress | None = None,
     ) -> SuiteOutput:
-        prompts, refs = _prompts_and_refs(examples)
+        prompts, refs = prompts_and_refs(examples)
         preds = generate(
             model,
             tokenizer,
@@ -178,7 +183,7 @@ class Numeric(Suite):
     lower_is_better = frozenset({"abs_error"})
 
     def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
-        with_refs = _with_references(self.name, examples)
+        with_refs = with_references(self.name, examples)
         numeric = [
             ex for ex in with_refs if metrics.parse_number(ex.prompt_and_reference()[1]) is not None
         ]
@@ -196,7 +201,7 @@ class Numeric(Suite):
         options: EvalOptions,
         progress: Progress | None = None,
     ) -> SuiteOutput:
-        prompts, ref_texts = _prompts_and_refs(examples)
+        prompts, ref_texts = prompts_and_refs(examples)
         refs = [float(metrics.parse_number(r) or 0.0) for r in ref_texts]
         answers = generate(
             model,
@@ -283,7 +288,13 @@ class Choice(Suite):
         return SuiteOutput([ex.id for ex in examples], {"correct": correct}, run)
 
 
-SUITES: dict[str, Suite] = {s.name: s for s in (Heldout(), Generation(), Numeric(), Choice())}
+def _suites() -> dict[str, Suite]:
+    from evals.judge import Judge
+
+    return {s.name: s for s in (Heldout(), Generation(), Numeric(), Choice(), Judge())}
+
+
+SUITES: dict[str, Suite] = _suites()
 
 
 def get_suite(name: str) -> Suite:
@@ -297,7 +308,7 @@ def get_suite(name: str) -> Suite:
     return SUITES[name]
 
 
-def _with_references(suite: str, examples: Sequence[EvalExample]) -> list[EvalExample]:
+def with_references(suite: str, examples: Sequence[EvalExample]) -> list[EvalExample]:
     kept = [ex for ex in examples if ex.prompt_and_reference()[1] not in (None, "")]
     if not kept:
         raise EvalError(
@@ -307,6 +318,6 @@ def _with_references(suite: str, examples: Sequence[EvalExample]) -> list[EvalEx
     return kept
 
 
-def _prompts_and_refs(examples: Sequence[EvalExample]) -> tuple[list[Any], list[str]]:
+def prompts_and_refs(examples: Sequence[EvalExample]) -> tuple[list[Any], list[str]]:
     pairs = [ex.prompt_and_reference() for ex in examples]
     return [p for p, _ in pairs], [str(r) for _, r in pairs]

@@ -170,3 +170,28 @@ def test_bad_requests_fail_before_any_model_loads(
     with pytest.raises(EvalError, match=message):
         evaluate(eval_lake, loader=_never, **kwargs)
     assert eval_lake.latest_version() == version
+
+
+def test_judge_suite_grades_answers_with_a_local_judge(eval_lake: Lake, tiny_llama: Path) -> None:
+    from evals import EvalOptions
+    from evals.judge import judge_prompt
+
+    options = EvalOptions(judge_model=str(tiny_llama), max_new_tokens=4)
+    result = evaluate(eval_lake, str(tiny_llama), "judge", eval_set="qa", options=options)
+    assert result.rows == 3 and result.columns[0] == "eval_base_tiny_llama_judge_parsed"
+    for parsed, score in zip(result.per_row["parsed"], result.per_row["score"], strict=True):
+        assert (parsed == 1.0 and score in {1.0, 2.0, 3.0, 4.0, 5.0}) or (parsed, score) == (
+            0.0,
+            None,
+        )
+    prompt = judge_prompt([{"role": "user", "content": "2+2?"}], "4", "four")
+    assert "Question:\n2+2?" in prompt and "Reference answer:\nfour" in prompt
+    with pytest.raises(EvalError, match="suite judge: model '/nope'"):
+        evaluate(
+            eval_lake,
+            "smollm2",
+            "judge",
+            eval_set="qa",
+            options=EvalOptions(judge_model="/nope"),
+            loader=_never,
+        )
