@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 import duckdb
@@ -152,7 +153,12 @@ def _batches(lake: Lake) -> set[str]:
 
 
 def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+    text = str(e).strip()
+    if not text:
+        return type(e).__name__
+    line = text.splitlines()[0]
+    line = re.sub(r",?\s*/\S+\.rs:\d+.*$", "", line)  # Lance appends its Rust source location
+    return line.removeprefix("Invalid user input: ")[:300]
 
 
 @dataclass(frozen=True)

@@ -212,3 +212,11 @@ def test_gc_recent_versions_are_kept(two_sources: Lake) -> None:
 def test_gc_negative_days(two_sources: Lake) -> None:
     with pytest.raises(CurationError, match="zero or more days"):
         gc(two_sources, -1)
+
+
+def test_bad_predicate_message_names_column_without_engine_noise(two_sources: Lake) -> None:
+    with pytest.raises(CurationError) as info:
+        delete(two_sources, where="no_such_column = 1")
+    message = str(info.value)
+    assert "No field named no_such_column" in message
+    assert ".rs" not in message and "Invalid user input" not in message
