@@ -22,18 +22,17 @@ class Candidates:
     Attributes:
         spec: the component.
         ids: record ids.
-        row_addr: Lance row addresses at the pinned version.
         tokens: `n_tokens` (0 where null or absent).
         null_tokens: where `n_tokens` is null.
         strata: values of `stratify_by` (None without it).
-        text_hash: md5 of `text`, for the exact-text leakage check.
+        text_hash: DuckDB's hash of `text`, for the exact-text leakage check (compared within
+            one selection only, so it need not be stable across DuckDB versions).
         contaminated: the `contaminated` flag (all False without the column).
         overlap: rows dropped because an earlier component claimed them.
     """
 
     spec: ComponentSpec
     ids: pa.Array
-    row_addr: np.ndarray
     tokens: np.ndarray
     null_tokens: np.ndarray
     strata: pa.Array
@@ -52,7 +51,6 @@ class Candidates:
         return replace(
             self,
             ids=self.ids.filter(mask),
-            row_addr=self.row_addr[keep],
             tokens=self.tokens[keep],
             null_tokens=self.null_tokens[keep],
             strata=self.strata.filter(mask),
@@ -75,7 +73,8 @@ def read_candidates(
 ) -> Candidates:
     """Run one component's SQL (with the global excludes) and read its candidates.
 
-    `con` must have `records` and `__mix_addr(__addr_id, __row_addr)` registered.
+    `con` must have `records` registered. A bare predicate is applied directly (DuckDB pushes
+    it into the Lance scan); a full SELECT becomes a semi-join on `id`.
 
     Raises:
         duckdb.Error: the SQL failed (the caller names the component).
@@ -89,12 +88,16 @@ def read_candidates(
     stratum = f"({comp.stratify_by})::VARCHAR" if comp.stratify_by else "NULL::VARCHAR"
     where = "".join(f" AND NOT coalesce(({p})::BOOLEAN, false)" for p in exclude)
     order = f"{comp.order_by}, r.id" if comp.order_by else "r.id"
+    sql = comp.sql.strip().rstrip(";")
+    if _FULL_QUERY.match(sql):
+        head, match = f"WITH __comp AS ({sql}) ", "r.id IN (SELECT __comp.id FROM __comp)"
+    else:
+        head, match = "", f"({sql})"
     query = f"""
-        WITH __comp AS ({component_query(comp)})
-        SELECT r.id AS id, a.__row_addr AS row_addr, {tokens} AS tokens,
-               {stratum} AS stratum, md5(r.text) AS text_hash, {contaminated} AS contaminated
-        FROM records r JOIN __mix_addr a ON r.id = a.__addr_id
-        WHERE r.id IN (SELECT __comp.id FROM __comp){where}
+        {head}SELECT r.id AS id, {tokens} AS tokens, {stratum} AS stratum,
+               hash(r.text) AS text_hash, {contaminated} AS contaminated
+        FROM records r
+        WHERE {match}{where}
         ORDER BY {order}
     """
     t = con.sql(query).to_arrow_table()
@@ -103,7 +106,6 @@ def read_candidates(
     return Candidates(
         spec=comp,
         ids=t.column("id").combine_chunks(),
-        row_addr=t.column("row_addr").to_numpy().astype(np.uint64),
         tokens=pc.fill_null(pc.cast(tok, pa.int64()), 0).to_numpy(zero_copy_only=False),
         null_tokens=null_tok,
         strata=t.column("stratum").combine_chunks(),

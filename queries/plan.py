@@ -14,7 +14,7 @@ import hashlib
 import math
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -178,8 +178,6 @@ def select_mix(lake: Lake, spec: MixSpec) -> tuple[MixPlan, Selection | None]:
     exclude = list(spec.exclude)
     if CONTAMINATED in columns and spec.on_contaminated == "exclude":
         exclude.append(CONTAMINATED)
-    addr = lake.records(version).to_table(columns=["id"], with_row_address=True)
-    con.register("__mix_addr", addr.rename_columns(["__addr_id", "__row_addr"]))
     cands: list[Candidates] = []
     for comp in spec.components:
         try:
@@ -196,7 +194,20 @@ def select_mix(lake: Lake, spec: MixSpec) -> tuple[MixPlan, Selection | None]:
         problems += _message_problems(con, spec, columns)
     if problems:
         return MixPlan(spec, version, problems=tuple(problems)), None
-    return _plan(spec, version, cands, TOKENS in columns, CONTAMINATED in columns)
+    plan, selection = _plan(spec, version, cands, TOKENS in columns, CONTAMINATED in columns)
+    if selection is not None:
+        selection = _with_addresses(selection, lake, version)
+    return plan, selection
+
+
+def _with_addresses(sel: Selection, lake: Lake, version: int) -> Selection:
+    """Fill in the Lance row address of every chosen id at the pinned version."""
+    addr = lake.records(version).to_table(columns=["id"], with_row_address=True)
+    # hash the (smaller) chosen set and probe the table with it, then map back
+    chosen = addr.filter(pc.is_in(addr.column("id"), value_set=pc.unique(sel.ids)))
+    where = pc.index_in(sel.ids, value_set=chosen.column("id").combine_chunks())
+    rows = chosen.column("_rowaddr").combine_chunks().take(where)
+    return replace(sel, row_addr=rows.to_numpy(zero_copy_only=False).astype(np.uint64))
 
 
 def _static_problems(con: duckdb.DuckDBPyConnection, spec: MixSpec, columns: set[str]) -> list[str]:
@@ -473,7 +484,6 @@ def _assemble(
     has_tokens: bool,
 ) -> Selection:
     ids = [c.ids.take(pa.array(i, pa.int64())) for c, (i, _) in zip(cands, picks, strict=True)]
-    addr = [c.row_addr[i] for c, (i, _) in zip(cands, picks, strict=True)]
     comp = [np.full(len(i), n, dtype=np.int64) for n, (i, _) in enumerate(picks)]
     names = pa.array([c.spec.name for c in cands], pa.string())
     all_ids = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
@@ -486,7 +496,7 @@ def _assemble(
         tokens = np.concatenate([c.tokens[i] for c, (i, _) in zip(cands, picks, strict=True)])[perm]
     return Selection(
         ids=shuffled_ids,
-        row_addr=np.concatenate(addr).astype(np.uint64)[perm],
+        row_addr=np.zeros(total, dtype=np.uint64),  # filled in by _with_addresses
         component=names.take(pa.array(np.concatenate(comp)[perm], pa.int64())),
         split=assign_splits(shuffled_ids, spec.splits),
         repeat=np.concatenate([r for _, r in picks]).astype(np.int32)[perm],
