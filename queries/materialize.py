@@ -9,7 +9,7 @@ keeps it and a later rollback of `records` does not change the mix.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,16 +158,25 @@ class MixInfo:
     created_at: dt.datetime
 
 
-def materialize_mix(lake: Lake, spec: MixSpec) -> MaterializedMix:
+def materialize_mix(
+    lake: Lake, spec: MixSpec, *, on_plan: Callable[[MixPlan], None] | None = None
+) -> MaterializedMix:
     """Select the rows of `spec` and write them as a new version of mix `spec.name`.
 
     Nothing is written when the spec has a problem. Materializing the same spec against the
     same records version again writes nothing and returns the existing version.
 
+    Args:
+        lake: the lake.
+        spec: the mix spec.
+        on_plan: called with the plan (problems included) before anything is written.
+
     Raises:
         QueryError: every problem `check_mix` finds, one per line.
     """
     plan, selection = select_mix(lake, spec)
+    if on_plan is not None:
+        on_plan(plan)
     plan.raise_if_problems()
     assert selection is not None and plan.records_version is not None
     checksum = selection.checksum()

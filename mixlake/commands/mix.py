@@ -34,7 +34,9 @@ MixVersionOpt = Annotated[
 
 def check(spec: SpecArg, lake: LakeOpt = None) -> None:
     """Validate a spec against the lake without writing; print the plan and every problem."""
-    plan = check_mix(open_lake(lake), load_spec(spec))
+    parsed = load_spec(spec)
+    with err_console.status(f"checking {parsed.name}…"):
+        plan = check_mix(open_lake(lake), parsed)
     _show_plan(plan)
     if plan.problems:
         raise QueryError(f"{len(plan.problems)} problem(s) in {spec}; nothing written")
@@ -54,11 +56,15 @@ def materialize(spec: SpecArg, lake: LakeOpt = None) -> None:
     """Select the rows of a spec and write them as a new mix version (pinned records version)."""
     the_lake = open_lake(lake)
     parsed = load_spec(spec)
-    plan = check_mix(the_lake, parsed)
-    _show_plan(plan)
-    if plan.problems:
-        raise QueryError(f"{len(plan.problems)} problem(s) in {spec}; nothing written")
-    mix = materialize_mix(the_lake, parsed)
+
+    def shown(plan: MixPlan) -> None:
+        status.stop()
+        _show_plan(plan)
+        if plan.problems:
+            raise QueryError(f"{len(plan.problems)} problem(s) in {spec}; nothing written")
+
+    with err_console.status(f"selecting rows for {parsed.name}…") as status:
+        mix = materialize_mix(the_lake, parsed, on_plan=shown)
     summary(
         "materialized" if mix.is_new else "unchanged (same spec and records version)",
         {
