@@ -116,8 +116,11 @@ def from_records(rows: Iterable[Mapping[str, Any]]) -> list[EvalExample]:
     return out
 
 
-def mix_examples(lake: Lake, mix: str, split: str) -> tuple[list[EvalExample], dict[str, Any]]:
-    """The rendered examples of a mix split, and the mix's identity (name, version, checksum).
+def mix_examples(
+    lake: Lake, mix: str, split: str, version: int | None = None
+) -> tuple[list[EvalExample], dict[str, Any]]:
+    """The rendered examples of a mix split (`NAME`, `NAME@VERSION`, or `version`), and the
+    mix's identity (name, version, checksum, records version).
 
     Raises:
         EvalError: the mix does not exist or the split is empty.
@@ -126,7 +129,7 @@ def mix_examples(lake: Lake, mix: str, split: str) -> tuple[list[EvalExample], d
         import queries
         from queries.errors import QueryError
 
-        opened = queries.open_mix(lake, mix)
+        opened = queries.open_mix(lake, mix, version)
         rows = list(opened.examples(split))
     except QueryError as e:
         raise EvalError(f"mix {mix!r}: {e}") from None

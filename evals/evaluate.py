@@ -190,13 +190,15 @@ def _examples(
 ) -> tuple[list[EvalExample], dict[str, Any]]:
     if eval_set is not None:
         return eval_set_examples(lake, eval_set)
-    name = mix or target.mix
-    if name is None:
+    if mix is None and target.mix is not None:
+        # a run is evaluated on the version of its mix it trained on
+        return mix_examples(lake, target.mix, split, target.mix_version)
+    if mix is None:
         raise EvalError(
             f"eval target {target.label} is a base model: say what to evaluate on with --mix NAME "
             "or --eval-set SOURCE"
         )
-    return mix_examples(lake, name, split)
+    return mix_examples(lake, mix, split)
 
 
 def _run(

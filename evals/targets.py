@@ -30,6 +30,7 @@ class Target:
         base: the base model: `smollm2` or a local model folder.
         adapter: the LoRA adapter folder of a run, None for a base model.
         mix: the mix the run trained on (None for a base model).
+        mix_version: the version of that mix.
         mix_checksum: that mix's checksum, as the run recorded it.
     """
 
@@ -37,6 +38,7 @@ class Target:
     base: str
     adapter: str | None = None
     mix: str | None = None
+    mix_version: int | None = None
     mix_checksum: str | None = None
 
     @property
@@ -83,6 +85,7 @@ def resolve_target(lake: Lake, target: str) -> Target:
             base=_run_base(run),
             adapter=str(adapter),
             mix=run.get("mix"),
+            mix_version=run.get("mix_version"),
             mix_checksum=run.get("mix_checksum"),
         )
     if target.startswith("base_") and target.removeprefix("base_") in SHIPPED:
