@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import lance
+import numpy as np
 import pyarrow as pa
 
 from curation.errors import CurationError
@@ -27,6 +28,7 @@ from curation.schema import (
     MESSAGES_TYPE,
     RECORDS_SCHEMA,
     REJECTS_SCHEMA,
+    IdSet,
     record_id,
 )
 
@@ -113,13 +115,34 @@ def ingest(
         files=[str(p) for p, _ in inputs],
         version_before=int(records.version),
     )
-    seen = _existing_ids(records)
+    existing = _existing_ids(records)
+    added = IdSet()
     rejects: list[dict[str, Any]] = []
     failure: list[BaseException] = []
     now = dt.datetime.now(dt.UTC)
 
+    def new_rows(columns: _Columns) -> pa.RecordBatch | None:
+        """Drop rows already in the table or met earlier in this ingest; count both."""
+        keys = IdSet.keys(columns.ids)
+        present = existing.contains(keys)
+        _, first = np.unique(keys, return_index=True)
+        repeat = np.ones(len(keys), dtype=bool)
+        repeat[first] = False
+        repeat |= added.contains(keys)
+        repeat &= ~present
+        keep = ~(present | repeat)
+        report.already_present += int(present.sum())
+        report.duplicates_in_input += int(repeat.sum())
+        if not keep.any():
+            return None
+        added.add(keys[keep])
+        if not keep.all():
+            columns = columns.select(keep.tolist())
+        report.by_kind.update(r.kind for r in columns.rows)
+        return columns.to_batch(source, report.batch, now)
+
     def batches() -> Iterator[pa.RecordBatch]:
-        # The hot loop: one pass per row, columns filled directly (no per-row dicts).
+        # The hot loop: one pass per row, no per-row dicts; dedup is vectorised per batch.
         normalize, make_id = normalize_row, record_id
         columns = _Columns()
         try:
@@ -142,21 +165,15 @@ def ingest(
                         report.reject_reasons[str(e).split(" (")[0]] += 1
                         rejects.append(_reject(report, str(path), location, str(e), raw, now))
                         continue
-                    rid = make_id(norm.kind, norm.text, norm.messages, norm.rejected)
-                    if rid in seen:
-                        if seen[rid]:
-                            report.duplicates_in_input += 1
-                        else:
-                            report.already_present += 1
-                        continue
-                    seen[rid] = True
-                    report.by_kind[norm.kind] += 1
-                    columns.add(rid, norm)
+                    columns.add(make_id(norm.kind, norm.text, norm.messages, norm.rejected), norm)
                     if len(columns.ids) >= batch_rows:
-                        yield columns.to_batch(source, report.batch, now)
+                        batch = new_rows(columns)
+                        if batch is not None:
+                            yield batch
                         columns = _Columns()
-            if columns.ids:
-                yield columns.to_batch(source, report.batch, now)
+            batch = new_rows(columns) if columns.ids else None
+            if batch is not None:
+                yield batch
         except BaseException as e:  # kept to re-raise after Lance aborts the write
             failure.append(e)
             raise
@@ -227,6 +244,13 @@ class _Columns:
         self.ids.append(rid)
         self.rows.append(norm)
 
+    def select(self, keep: list[bool]) -> _Columns:
+        """The rows where `keep` is true."""
+        out = _Columns()
+        out.ids = [i for i, k in zip(self.ids, keep, strict=True) if k]
+        out.rows = [r for r, k in zip(self.rows, keep, strict=True) if k]
+        return out
+
     def to_batch(self, source: str, batch: str, now: dt.datetime) -> pa.RecordBatch:
         """The batch, in RECORDS_SCHEMA."""
         rows, n, string = self.rows, len(self.ids), pa.string()
@@ -259,12 +283,12 @@ class _Columns:
         )
 
 
-def _existing_ids(records: lance.LanceDataset) -> dict[str, bool]:
-    """Ids already stored (value False); ids met in this ingest get True."""
-    seen: dict[str, bool] = {}
+def _existing_ids(records: lance.LanceDataset) -> IdSet:
+    """The ids already stored, as a compact IdSet."""
+    ids = IdSet()
     for batch in records.to_batches(columns=["id"], batch_size=65536):
-        seen.update(dict.fromkeys(batch.column(0).to_pylist(), False))
-    return seen
+        ids.add(IdSet.keys(batch.column(0)))
+    return ids
 
 
 def _reject(

@@ -292,3 +292,19 @@ def test_many_batches_stream_into_one_version(lake: Lake, tmp_path: Path) -> Non
     assert report.rows_added == 2500
     assert lake.latest_version() == before + 1
     assert lake.records().count_rows() == 2500
+
+
+def test_duplicate_counts_across_batches_and_table(sample_lake: Lake, tmp_path: Path) -> None:
+    rows = [
+        {"text": "new a"},
+        SAMPLE_ROWS[0],  # in the table
+        {"text": "new b"},
+        {"text": "new a"},  # repeat, next batch
+        SAMPLE_ROWS[0],  # in the table again
+        {"text": "new b"},
+        {"text": "new c"},
+    ]
+    report = sample_lake.ingest([write_jsonl(tmp_path / "d.jsonl", rows)], source="t", batch_rows=2)
+    assert (report.rows_added, report.already_present, report.duplicates_in_input) == (3, 2, 2)
+    assert dict(report.by_kind) == {"text": 3}
+    assert sample_lake.records().count_rows() == len(SAMPLE_ROWS) + 3

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from curation.normalize import normalize_row
 from curation.readers import read_rows
-from curation.schema import record_id
+from curation.schema import IdSet, record_id
 
 ROLES = st.sampled_from(["user", "assistant", "system"])
 CONTENT = st.text(min_size=1, max_size=40).filter(lambda s: not s.isspace())
@@ -80,3 +80,24 @@ def test_same_conversations_from_jsonl_and_parquet_get_same_ids(
         from_parquet = [_id(row) for _, row in read_rows(parquet, "parquet")]
     assert from_jsonl == from_parquet
     assert len(from_jsonl) == len(rows)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    chunks=st.lists(st.lists(st.integers(0, 300), max_size=40), max_size=12),
+    probe=st.lists(st.integers(0, 400), max_size=50),
+)
+def test_id_set_behaves_like_a_set(chunks: list[list[int]], probe: list[int]) -> None:
+    def ids(numbers: list[int]) -> list[str]:
+        return [record_id("text", str(n), None, None) for n in numbers]
+
+    reference: set[str] = set()
+    id_set = IdSet()
+    for chunk in chunks:
+        fresh = [i for i in dict.fromkeys(ids(chunk)) if i not in reference]
+        id_set.add(IdSet.keys(fresh))
+        reference.update(fresh)
+    assert len(id_set) == len(reference)
+    probe_ids = ids(probe)
+    got = id_set.contains(IdSet.keys(probe_ids)).tolist()
+    assert got == [i in reference for i in probe_ids]
