@@ -9,6 +9,7 @@ keeps it and a later rollback of `records` does not change the mix.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -189,14 +190,23 @@ def materialize_mix(
             plan.records_version,
         ):
             return MaterializedMix(lake, last)
-    uri = lake.table_uri(mix_table(spec.name))
-    mode = "overwrite" if lance_exists(uri) else "create"
-    ds = lance.write_dataset(selection.table(), uri, mode=mode)
     version = (history[-1]["mix_version"] + 1) if history else 1
-    row = _mixes_row(spec, plan, version, checksum, int(ds.version))
-    mixes_uri = lake.table_uri(MIXES)
-    table = pa.Table.from_pylist([row], schema=MIXES_SCHEMA)
-    lance.write_dataset(table, mixes_uri, mode="append" if lance_exists(mixes_uri) else "create")
+    uri = lake.table_uri(mix_table(spec.name))
+    previous = int(lance.dataset(uri).version) if lance_exists(uri) else None
+    try:
+        ds = lance.write_dataset(
+            selection.table(), uri, mode="create" if previous is None else "overwrite"
+        )
+        row = _mixes_row(spec, plan, version, checksum, int(ds.version))
+        mixes_uri = lake.table_uri(MIXES)
+        table = pa.Table.from_pylist([row], schema=MIXES_SCHEMA)
+        mode = "append" if lance_exists(mixes_uri) else "create"
+        lance.write_dataset(table, mixes_uri, mode=mode)
+    except BaseException as e:  # Ctrl-C included: never leave rows without their `mixes` row
+        _undo_rows(uri, previous)
+        if isinstance(e, OSError | ValueError):
+            raise QueryError(f"mix {spec.name}: writing failed, nothing kept: {e}") from None
+        raise
     lake.pin(f"mix-{spec.name}-{version}", plan.records_version)
     lake.journal(
         mix_table(spec.name),
@@ -208,6 +218,19 @@ def materialize_mix(
         0,
     )
     return MaterializedMix(lake, row, is_new=True)
+
+
+def _undo_rows(uri: str, previous: int | None) -> None:
+    """Put `mix__<name>` back as it was after a failed materialization."""
+    if not lance_exists(uri):
+        return
+    if previous is None:
+        if "://" not in uri:
+            shutil.rmtree(uri, ignore_errors=True)
+        return
+    ds = lance.dataset(uri)
+    if int(ds.version) != previous:
+        lance.dataset(uri, version=previous).restore()
 
 
 def _mixes_row(

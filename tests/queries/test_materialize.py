@@ -150,3 +150,30 @@ def test_gc_keeps_the_pinned_version(fresh_lake: Lake) -> None:
     assert mix.records_version in versions and 2 not in versions
     examples = list(open_mix(lake, "kept").examples("train"))
     assert len(examples) == mix.count("train")
+
+
+def test_failed_write_leaves_the_lake_as_it_was(
+    fresh_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lance
+
+    lake = fresh_lake
+    first = materialize_mix(lake, spec("atomic", seed=1))
+    real = lance.write_dataset
+
+    def failing(data, uri, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(uri).endswith("/mixes.lance"):
+            raise OSError("disk full")
+        return real(data, uri, *args, **kwargs)
+
+    monkeypatch.setattr("queries.materialize.lance.write_dataset", failing)
+    with pytest.raises(QueryError, match="writing failed, nothing kept: disk full"):
+        materialize_mix(lake, spec("atomic", seed=2))
+    with pytest.raises(QueryError, match="writing failed"):
+        materialize_mix(lake, spec("brandnew"))
+    monkeypatch.undo()
+    assert not lake.has_table("mix__brandnew")
+    assert [m.mix_version for m in list_mixes(lake) if m.name == "atomic"] == [1]
+    latest_rows = lake.dataset("mix__atomic").to_table().sort_by("position")
+    assert latest_rows.column("id").to_pylist() == first.rows().column("id").to_pylist()
+    assert "pin-mix-atomic-2" not in lake.tags(include_pins=True)
