@@ -145,9 +145,8 @@ def compare(
         )
     scope = _scope_ids(lake, mix, split)
     out = Comparison(la, lb, the_suite.name, metric, metric in the_suite.lower_is_better)
-    out.metrics = _metric_rows(
-        lake, la, lb, suites, mix, split if mix else None, scope, resamples, seed
-    )
+    mix_split = split if mix and not mix.startswith("eval-set:") else None
+    out.metrics = _metric_rows(lake, la, lb, suites, mix, mix_split, scope, resamples, seed)
     rows = _paired(lake, la, lb, the_suite.name, metric, names, scope)
     if not rows:
         raise EvalError(f"no row has {the_suite.name}/{metric} for both {la} and {lb}")

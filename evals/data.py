@@ -108,6 +108,8 @@ def from_records(rows: Iterable[Mapping[str, Any]]) -> list[EvalExample]:
                 EvalExample(
                     id=row["id"],
                     prompt=row["text"],
+                    # heldout scores the reference as the completion of the prompt
+                    completion=None if choices else reference,
                     reference=None if choices else reference,
                     choices=tuple(map(str, choices)) if choices else None,
                     answer=answer,

@@ -38,6 +38,7 @@ QUIZ = [
     {"text": "capital of france is", "choices": ["apple", "paris"], "answer": "B"},
 ]
 PLAIN = [{"text": "just some words without any answer"}]
+CODE = [{"text": "def add(a, b):\n", "canonical_solution": "return a + b", "task_id": "t/0"}]
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +53,7 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     texts = [m["content"] for r in CHATS for m in r["messages"]]
     texts += [r["prompt"] + " " + r["completion"] for r in QA + PRICES]
     texts += [r["text"] + " " + " ".join(r["choices"]) for r in QUIZ] + [PLAIN[0]["text"]]
+    texts += [r["text"] + r["canonical_solution"] for r in CODE]
     words = " ".join([*texts, "<user> <assistant> <system>", "$10.00 10 20 30 40"])
     tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -86,7 +88,6 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def eval_lake(tmp_path: Path) -> Lake:
-    """A lake with the sources chat, qa, prices, quiz and plain."""
-    return make_lake(
-        tmp_path, {"chat": CHATS, "qa": QA, "prices": PRICES, "quiz": QUIZ, "plain": PLAIN}
-    )
+    """A lake with the sources chat, qa, prices, quiz, plain and code."""
+    sources = {"chat": CHATS, "qa": QA, "prices": PRICES, "quiz": QUIZ, "plain": PLAIN}
+    return make_lake(tmp_path, {**sources, "code": CODE})

@@ -64,6 +64,7 @@ def test_compare_side_by_side_with_wins_losses_and_breakdown(
     assert png.stat().st_size > 1000
     scoped = compare(eval_lake, "base_m", "r1234abcd", mix="eval-set:qa")
     assert {g.group for g in scoped.breakdown} == {"qa"}
+    assert [(m.mix, m.metric) for m in scoped.metrics] == [("eval-set:qa", "loss")]
     with pytest.raises(EvalError, match="no eval results"):
         compare(eval_lake, "base_m", "smollm2")
     with pytest.raises(EvalError, match="no per-row metric"):

@@ -91,6 +91,14 @@ def test_generation_numeric_and_choice_suites(eval_lake: Lake, tiny_llama: Path)
     assert "eval_base_tiny_llama_numeric_abs_error" in names
 
 
+def test_a_meta_reference_is_the_scored_completion(eval_lake: Lake, tiny_llama: Path) -> None:
+    # human-eval shape: prompt in `text`, reference in meta `canonical_solution`
+    held = evaluate(eval_lake, str(tiny_llama), "heldout", eval_set="code")
+    assert held.run_level["tokens"] == 4  # "return a + b": only the solution is scored
+    gen = evaluate(eval_lake, str(tiny_llama), "generation", eval_set="code")
+    assert gen.rows == 1 and gen.per_row["exact_match"] in ([0.0], [1.0])
+
+
 def test_mix_split_and_run_target(eval_lake: Lake, tiny_llama: Path, tmp_path: Path) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
