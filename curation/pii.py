@@ -80,19 +80,29 @@ _IPV6_CANDIDATE_RE = re.compile(
 
 _CARD_RE = re.compile(r"(?<![\w.,\-])(?:\d[ -]?){12,18}\d(?![\w\-]|[.,]\d)")
 
-_SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b"),  # AWS access key id
-    re.compile(r"(?<![\w-])sk-(?:proj-|ant-|live_|test_)?[A-Za-z0-9_\-]{20,}"),  # OpenAI etc.
-    re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b"),  # GitHub tokens
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b"),
-    re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}\b"),  # GitLab
-    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),  # Slack
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),  # Google API key
-    re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"),  # Hugging Face
-    re.compile(
-        r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z]+ )?PRIVATE KEY-----"
+# Each pattern with the literal strings one of which must occur for it to match: checking
+# those with `in` first keeps the regexes off the ~all texts that hold no secret.
+_SECRET_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
+    (
+        ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA"),
+        re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b"),  # AWS access key id
+    ),
+    (("sk-",), re.compile(r"(?<![\w-])sk-(?:proj-|ant-|live_|test_)?[A-Za-z0-9_\-]{20,}")),
+    (("gh",), re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b")),  # GitHub
+    (("github_pat_",), re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b")),
+    (("glpat-",), re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}\b")),  # GitLab
+    (("xox",), re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),  # Slack
+    (("AIza",), re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),  # Google API key
+    (("hf_",), re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),  # Hugging Face
+    (
+        ("PRIVATE KEY",),
+        re.compile(
+            r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z]+ )?PRIVATE KEY-----"
+        ),
     ),
 )
+_ASSIGNMENT_WORDS = ("key", "secret", "token", "passw", "pwd", "authorization", "bearer")
+_DIGIT_RE = re.compile(r"\d")
 # A long token right after `key=`, `token: "…"`, `password=` and the like; the value is the span.
 _ASSIGNED_SECRET_RE = re.compile(
     r"(?i)(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?key"
@@ -197,8 +207,14 @@ def _cards(text: str) -> list[PiiSpan]:
 
 def _secrets(text: str) -> list[PiiSpan]:
     spans = [
-        PiiSpan(m.start(), m.end(), SECRET) for p in _SECRET_PATTERNS for m in p.finditer(text)
+        PiiSpan(m.start(), m.end(), SECRET)
+        for triggers, pattern in _SECRET_PATTERNS
+        if any(t in text for t in triggers)
+        for m in pattern.finditer(text)
     ]
+    lower = text.lower()
+    if not any(w in lower for w in _ASSIGNMENT_WORDS):
+        return spans
     for pattern in (_ASSIGNED_SECRET_RE, _BEARER_RE):
         for m in pattern.finditer(text):
             value = m.group("value")
@@ -232,8 +248,7 @@ def find_pii(text: str) -> list[PiiSpan]:
     spans: list[PiiSpan] = []
     if "@" in text:
         spans += [PiiSpan(m.start(), m.end(), EMAIL) for m in _EMAIL_RE.finditer(text)]
-    has_digit = any(c.isdigit() for c in text)
-    if has_digit:
+    if _DIGIT_RE.search(text):
         spans += _phones(text)
         spans += _ips(text)
         spans += _cards(text)

@@ -242,7 +242,7 @@ def cluster(
                     int(r["size"]),
                     tuple(r["top_terms"]),
                     r["representative"] or "",
-                    (texts.get(r["representative"]) or "")[:120],
+                    " ".join((texts.get(r["representative"]) or "").split())[:120],
                 )
                 for r in table.select(
                     ["cluster", "size", "top_terms", "representative"]

@@ -395,6 +395,12 @@ def dedup(
     """
     step = make_dedup_step(method, threshold, **options)
     step.use_quality(lake.dataset("records").schema)
+    if isinstance(step, SemanticDedup):
+        if step.column not in lake.dataset("records").schema.names:
+            raise CurationError(f"semantic dedup needs {step.column}; run `mixlake embed` first")
+        # Rows without a vector stay null, so a rerun after embedding more rows fills them.
+        has = f"{step.column} IS NOT NULL"
+        where = f"({where}) AND {has}" if where else has
     report = apply(step, lake, where=where, replace=replace, progress=progress)
     ds = lake.dataset("records")
     if report.no_op:

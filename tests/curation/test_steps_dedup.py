@@ -12,7 +12,7 @@ from curation import CurationError, Lake
 from curation.steps import apply
 from curation.steps.dedup import dedup, normalize_text
 from curation.steps.embed import embed
-from curation.testing import FakeEmbedder, make_lake
+from curation.testing import FakeEmbedder, make_lake, write_jsonl
 
 BASE = (
     "the committee met on tuesday to discuss the new budget for the city parks and decided "
@@ -129,6 +129,17 @@ def test_semantic_within_clusters(tmp_path: Path) -> None:
         marks[rows[0]["text"]]["dup_group_semantic"] == marks[rows[1]["text"]]["dup_group_semantic"]
     )
     assert marks[rows[2]["text"]]["dup_group_semantic"] is None
+    # Rows embedded later are left null, then filled by a plain rerun.
+    lake.ingest(
+        [write_jsonl(tmp_path / "more.jsonl", [{"text": "red apples grow on tall trees"}])],
+        source="s",
+    )
+    embed(lake, FakeEmbedder(32), where="text = 'red apples grow on tall trees'")
+    assert (
+        by_text(lake, "is_dup_semantic")["red apples grow on tall trees"]["is_dup_semantic"] is None
+    )
+    again = dedup(lake, "semantic", threshold=0.99, clusters=2)
+    assert again.step.rows_computed == 1
 
 
 def test_where_limits_rows_and_bad_threshold(tmp_path: Path) -> None:
