@@ -7,6 +7,7 @@ x init
 x ingest pkg:chitchat --source chitchat
 x ingest pkg:chitchat --source chitchat            # same data again: no new version
 x tag clean-chitchat
+x head -n 3
 
 # A file with a malformed line: the default --on-error=fail writes nothing.
 python - "$DEMO_OUT/bad.jsonl" <<'PY'
@@ -27,7 +28,7 @@ x rejects
 x diff clean-chitchat latest
 
 # That batch was spam: remove just it, then show a full rollback works too.
-batch=$(mixlake sql "SELECT DISTINCT batch FROM records WHERE source = 'scraped'" --format csv | tail -n 1 | tr -d '"')
+batch=$(mixlake sql "SELECT DISTINCT batch FROM records WHERE source = 'scraped'" --format csv 2>/dev/null | tail -n 1 | tr -d '"')
 x delete --batch "$batch"
 x rollback --to clean-chitchat
 x log -n 6
