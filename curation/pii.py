@@ -105,9 +105,9 @@ _ASSIGNMENT_WORDS = ("key", "secret", "token", "passw", "pwd", "authorization", 
 _DIGIT_RE = re.compile(r"\d")
 # A long token right after `key=`, `token: "…"`, `password=` and the like; the value is the span.
 _ASSIGNED_SECRET_RE = re.compile(
-    r"(?i)(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?key"
+    r"(?i)(?<![a-z])(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?key"
     r"|(?:access|auth|bearer|refresh|session)[_-]?token|token|password|passwd|pwd"
-    r"|private[_-]?key|authorization)"
+    r"|private[_-]?key|authorization|key)"
     r"[\"']?\s*(?:[:=]|=>)\s*[\"']?(?:bearer\s+)?(?P<value>[A-Za-z0-9_\-./+=~]{16,})"
 )
 _BEARER_RE = re.compile(r"(?i)\bbearer\s+(?P<value>[A-Za-z0-9_\-.~+/=]{20,})")

@@ -41,6 +41,7 @@ def kinds(text: str) -> list[tuple[str, str]]:
         ),
         ('api_key = "q8Zr2LmX9pT4vW7nK3bY6hJ1"', ("secret", "q8Zr2LmX9pT4vW7nK3bY6hJ1")),
         ("password: Xk29fLq8Zm3Rt7Wp", ("secret", "Xk29fLq8Zm3Rt7Wp")),
+        ("use key=q8Zr2LmX9pT4vW7nK3bY6hJ1 here", ("secret", "q8Zr2LmX9pT4vW7nK3bY6hJ1")),
         ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0", None),
     ],
 )
@@ -73,6 +74,7 @@ def test_positives(text: str, expected: tuple[str, str] | None) -> None:
         "token = the_quick_brown_fox_jumps",
         "path = /usr/local/lib/python3.11/site-packages",
         "my key=short1",
+        "the monkey=Q8Zr2LmX9pT4vW7nK3bY6hJ1 is not a key name",
         "sku-12345678901234567890 is a product",
         "",
     ],
