@@ -225,11 +225,18 @@ def load_causal_lm(name_or_path: str = SMOLLM2, dtype: str = "bfloat16") -> Any:
     torch_dtype = getattr(torch, dtype, None)
     if not isinstance(torch_dtype, torch.dtype):
         raise CurationError(f"unknown dtype {dtype!r} (e.g. bfloat16, float16, float32)")
+    from transformers.utils import logging as hf_logging
+
     folder = resolve_model(name_or_path)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a sub-second load; its bar would clutter our output
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype)
     except (OSError, ValueError) as e:
         raise CurationError(f"model {name_or_path!r}: {_first_line(e)}") from e
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     model.eval()
     return model
 

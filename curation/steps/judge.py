@@ -27,19 +27,23 @@ RUBRIC = (
 PREFILL = "Rating: "
 """Appended after the generation prompt: small models then answer with the digit first."""
 RUBRIC_DIGEST = hashlib.blake2b((RUBRIC + PREFILL).encode(), digest_size=6).hexdigest()
-_SCORE = re.compile(r"(?<![\d.])([1-5])(?![\d]|\.\d)")
+_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.]\d)")
 
 
 def parse_score(reply: str | None) -> int | None:
-    """The first standalone digit 1–5 in a judge's reply, else None.
+    """The judge's score: the first number in the reply that lies in [1, 5], rounded, else None.
 
-    Standalone means not part of a longer number: "10/10", "0.5" and "25" give nothing,
-    "Score: **4**", "4/5" and "I'd say 3 out of 5" give 4, 4 and 3.
+    "Score: **4**", "4/5", "I'd say 3 out of 5" give 4, 4, 3; a decimal such as "4.3" rounds
+    (half up) to 4; numbers outside the scale are skipped ("10/10, so 5" gives 5), and a reply
+    with none in range ("0.5", "7 stars", "excellent") gives None.
     """
     if not reply:
         return None
-    match = _SCORE.search(reply)
-    return int(match.group(1)) if match else None
+    for match in _NUMBER.finditer(reply):
+        value = float(match.group(0))
+        if 1.0 <= value <= 5.0:
+            return int(value + 0.5)
+    return None
 
 
 class JudgeQualityStep:

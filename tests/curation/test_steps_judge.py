@@ -25,12 +25,16 @@ from curation.testing import make_lake
         ("10/10 would read again, so 5", 5),
         ("0.5", None),
         ("25 points, 7 stars", None),
+        ("4.3\n\nThe quality of", 4),
+        ("3.5", 4),
+        ("1.2.3", None),
         ("", None),
         (None, None),
         ("excellent", None),
         ("6", None),
-        ("the score is 3.5", None),
-        ("rated 1-5: 4", 1),  # first standalone digit wins; documented behaviour
+        ("the score is 2.4 overall", 2),
+        ("rated 1-5: 4", 1),  # the first number in range wins; documented behaviour
+        ("Rating: 5.", 5),
     ],
 )
 def test_parse_score(reply: str | None, score: int | None) -> None:
