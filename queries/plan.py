@@ -11,9 +11,6 @@ the id alone, so the same spec on the same version gives the same ordered ids.
 from __future__ import annotations
 
 import hashlib
-import math
-import re
-import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,19 +21,19 @@ import pyarrow.compute as pc
 
 from curation import CurationError, Lake
 from curation.query import connect
-from queries.candidates import Candidates, missing_field_rows, read_candidates
+from queries.candidates import Candidates, read_candidates
 from queries.errors import QueryError
+from queries.sampling import assign_splits, take_order, take_rows, targets
 from queries.spec import MixSpec
+from queries.validate import (
+    CONTAMINATED,
+    TOKENS,
+    field_problems,
+    first_line,
+    message_problems,
+    static_problems,
+)
 
-TOKENS = "n_tokens"
-CONTAMINATED = "contaminated"
-_STEP_HINTS = {
-    "n_tokens": "run `mixlake tokens` first",
-    "quality_heuristic_v1": "run the quality step first",
-    "is_dup": "run the dedup step first",
-    "contaminated": "run the decontamination step first",
-    "cluster": "run the cluster step first",
-}
 _SHUFFLE_KEY = 0x6D6978  # "mix": the global-shuffle stream, apart from every component's
 
 
@@ -172,7 +169,7 @@ def select_mix(lake: Lake, spec: MixSpec) -> tuple[MixPlan, Selection | None]:
         return MixPlan(spec, None, problems=(f"{spec.where}: records: {e}",)), None
     con = connect(lake, version)
     columns = set(lake.records(version).schema.names)
-    problems = _static_problems(con, spec, columns)
+    problems = static_problems(con, spec, columns)
     if problems:
         return MixPlan(spec, version, problems=tuple(problems)), None
     exclude = list(spec.exclude)
@@ -183,15 +180,15 @@ def select_mix(lake: Lake, spec: MixSpec) -> tuple[MixPlan, Selection | None]:
         try:
             cands.append(read_candidates(con, comp, exclude, columns))
         except duckdb.Error as e:
-            problems.append(f"{spec.where}: component {comp.name!r}: SQL error: {_first_line(e)}")
+            problems.append(f"{spec.where}: component {comp.name!r}: SQL error: {first_line(e)}")
         except ValueError as e:
             problems.append(f"{spec.where}: component {comp.name!r}: {e}")
     if problems:
         return MixPlan(spec, version, problems=tuple(problems)), None
     if spec.format.template == "prompt":
-        problems += _field_problems(con, spec, columns)
+        problems += field_problems(con, spec, columns)
     elif spec.format.template in ("chat", "instruction"):
-        problems += _message_problems(con, spec, columns)
+        problems += message_problems(con, spec, columns)
     if problems:
         return MixPlan(spec, version, problems=tuple(problems)), None
     plan, selection = _plan(spec, version, cands, TOKENS in columns, CONTAMINATED in columns)
@@ -210,87 +207,6 @@ def _with_addresses(sel: Selection, lake: Lake, version: int) -> Selection:
     return replace(sel, row_addr=rows.to_numpy(zero_copy_only=False).astype(np.uint64))
 
 
-def _static_problems(con: duckdb.DuckDBPyConnection, spec: MixSpec, columns: set[str]) -> list[str]:
-    w = spec.where
-    out = []
-    needs_tokens = spec.total_tokens is not None or any(c.max_tokens for c in spec.components)
-    if needs_tokens and TOKENS not in columns:
-        out.append(
-            f"{w}: total_tokens/max_tokens need the {TOKENS} column: run `mixlake tokens` first"
-        )
-    for i, pred in enumerate(spec.exclude):
-        reason = _expression_error(con, f"({pred})::BOOLEAN")
-        if reason:
-            out.append(f"{w}: exclude[{i}] {pred!r}: {reason}")
-    for c in spec.components:
-        for key in ("order_by", "stratify_by"):
-            expr = getattr(c, key)
-            if expr:
-                probe = _strip_direction(expr) if key == "order_by" else expr
-                reason = _expression_error(con, probe)
-                if reason:
-                    out.append(f"{w}: component {c.name!r}: {key} {expr!r}: {reason}")
-    return out
-
-
-def _field_problems(con: duckdb.DuckDBPyConnection, spec: MixSpec, columns: set[str]) -> list[str]:
-    out = []
-    for comp in spec.components:
-        for name in spec.format.fields():
-            missing, example = missing_field_rows(con, comp, name, columns)
-            if missing < 0:
-                out.append(f"{spec.where}: format: field {{{name}}} is not a column of records")
-            elif missing:
-                out.append(
-                    f"{spec.where}: component {comp.name!r}: {missing} rows have no field "
-                    f"{{{name}}} for the prompt template (not a column, not a key of meta; "
-                    f"e.g. id {example}); filter them out in its sql"
-                )
-    return out
-
-
-def _message_problems(
-    con: duckdb.DuckDBPyConnection, spec: MixSpec, columns: set[str]
-) -> list[str]:
-    out = []
-    for comp in spec.components:
-        missing, example = missing_field_rows(con, comp, "messages", columns, meta=False)
-        if missing:
-            out.append(
-                f"{spec.where}: component {comp.name!r}: {missing} rows have no messages "
-                f"(text records, e.g. id {example}); template {spec.format.template} needs "
-                "chat records: add kind = 'chat' to its sql, or use template text or prompt"
-            )
-    return out
-
-
-def _expression_error(con: duckdb.DuckDBPyConnection, expr: str) -> str | None:
-    try:
-        con.execute(f"SELECT {expr} FROM records LIMIT 0")
-    except duckdb.Error as e:
-        return _first_line(e)
-    return None
-
-
-def _strip_direction(expr: str) -> str:
-    parts = [
-        re.sub(r"\s+(ASC|DESC)(\s+NULLS\s+(FIRST|LAST))?\s*$", "", p, flags=re.I)
-        for p in expr.split(",")
-    ]
-    return ", ".join(parts)
-
-
-def _first_line(e: BaseException) -> str:
-    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-    text = lines[0][:300] if lines else type(e).__name__
-    unknown = re.search(r'Referenced column "([^"]+)" not found', text)
-    if unknown:
-        col = unknown.group(1)
-        hint = _STEP_HINTS.get(col, "check the name with `mixlake show` or `mixlake sql`")
-        return f"unknown column {col!r} in records ({hint})"
-    return text
-
-
 def _plan(
     spec: MixSpec, version: int, cands: list[Candidates], has_tokens: bool, has_contam: bool
 ) -> tuple[MixPlan, Selection | None]:
@@ -304,12 +220,12 @@ def _plan(
                 f"{w}: component {c.spec.name!r}: {c.overlap} rows also match an earlier component "
                 "and count there (components claim rows in spec order)"
             )
-    targets = _targets(spec, cands)
+    wanted = targets(spec, cands)
     picks: list[tuple[np.ndarray, np.ndarray]] = []
     plans: list[ComponentPlan] = []
-    for c, target in zip(cands, targets, strict=True):
-        order = _order(spec, c)
-        index, repeat, note, problem = _take(spec, c, order, target, has_tokens)
+    for c, target in zip(cands, wanted, strict=True):
+        order = take_order(spec, c)
+        index, repeat, note, problem = take_rows(spec, c, order, target, has_tokens)
         if problem:
             problems.append(f"{w}: component {c.spec.name!r}: {problem}")
         picks.append((index, repeat))
@@ -368,115 +284,6 @@ def _claim_overlaps(cands: list[Candidates]) -> list[Candidates]:
     return out
 
 
-def _targets(spec: MixSpec, cands: list[Candidates]) -> list[int]:
-    """Per-component target rows (largest remainder, so they sum exactly) or tokens."""
-    weights = np.array([c.spec.weight for c in cands], dtype=np.float64)
-    shares = weights / weights.sum()
-    total = spec.total_rows if spec.total_rows is not None else spec.total_tokens
-    assert total is not None
-    exact = shares * total
-    base = np.floor(exact).astype(np.int64)
-    rest = int(total - base.sum())
-    if spec.total_rows is not None and rest > 0:
-        order = np.argsort(-(exact - base), kind="stable")[:rest]
-        base[order] += 1
-    return [int(x) for x in base]
-
-
-def _order(spec: MixSpec, c: Candidates) -> np.ndarray:
-    """Candidate indices in the order the component takes them."""
-    if c.spec.order_by:
-        return np.arange(c.rows)
-    rng = np.random.default_rng([spec.seed, zlib.crc32(c.spec.name.encode())])
-    if not c.spec.stratify_by:
-        return rng.permutation(c.rows)
-    return _balanced(rng, c.strata)
-
-
-def _balanced(rng: np.random.Generator, strata: pa.Array) -> np.ndarray:
-    """Round-robin over strata (each shuffled): every stratum gets an equal share until it
-    runs out, so the sample is as even across strata as the data allows."""
-    n = len(strata)
-    labels: dict[str | None, int] = {}
-    keys = np.fromiter(
-        (labels.setdefault(v, len(labels)) for v in strata.to_pylist()), dtype=np.int64, count=n
-    )
-    shuffled = rng.permutation(n)
-    stratum = keys[shuffled]
-    # rank of each row inside its stratum, in shuffled order
-    sort = np.argsort(stratum, kind="stable")
-    boundaries = np.r_[0, np.flatnonzero(np.diff(stratum[sort])) + 1]
-    counts = np.diff(np.r_[boundaries, n])
-    ranks = np.empty(n, dtype=np.int64)
-    ranks[sort] = np.arange(n) - np.repeat(boundaries, counts)
-    # which stratum goes first in each round: a seeded order, not the order of first sight
-    tiebreak = rng.permutation(len(labels))[stratum]
-    return shuffled[np.lexsort((tiebreak, ranks))]
-
-
-def _take(
-    spec: MixSpec, c: Candidates, order: np.ndarray, target: int, has_tokens: bool
-) -> tuple[np.ndarray, np.ndarray, str | None, str | None]:
-    """(candidate index per taken row, repeat number, note, problem)."""
-    comp = c.spec
-    empty = np.zeros(0, dtype=np.int64)
-    if c.rows == 0:
-        return empty, empty, None, "selects no rows (after exclude and earlier components)"
-    capacity = c.rows * comp.max_repeats
-    expanded = np.tile(order, comp.max_repeats)
-    tokens = c.tokens[expanded] if has_tokens else None
-    note = None
-    if spec.total_rows is not None:
-        want = target
-        if comp.max_rows is not None and comp.max_rows < want:
-            want, note = comp.max_rows, f"capped by max_rows {comp.max_rows}"
-        k = min(want, capacity)
-        if tokens is not None and comp.max_tokens is not None:
-            within = int(np.searchsorted(np.cumsum(tokens), comp.max_tokens, side="right"))
-            if within < k:
-                k, note = within, f"capped by max_tokens {comp.max_tokens}"
-    else:
-        assert tokens is not None
-        want = target
-        if comp.max_tokens is not None and comp.max_tokens < want:
-            want, note = comp.max_tokens, f"capped by max_tokens {comp.max_tokens}"
-        cum = np.cumsum(tokens)
-        # smallest prefix reaching the target: overshoots by less than one row
-        k = min(int(np.searchsorted(cum, want, side="left")) + 1, capacity)
-        if comp.max_rows is not None and comp.max_rows < k:
-            k, note = comp.max_rows, f"capped by max_rows {comp.max_rows}"
-        if cum[-1] < want and note is None:
-            return (
-                expanded,
-                np.repeat(np.arange(comp.max_repeats), c.rows),
-                None,
-                _short(spec, c, f"{want} tokens", f"{int(c.tokens.sum())} tokens"),
-            )
-    if spec.total_rows is not None and k < want and note is None:
-        return (
-            expanded[:k],
-            np.arange(k) // c.rows,
-            None,
-            _short(spec, c, f"{want} rows", f"{c.rows} rows"),
-        )
-    return expanded[:k], np.arange(k) // c.rows, note, None
-
-
-def _short(spec: MixSpec, c: Candidates, want: str, have: str) -> str:
-    share = c.spec.weight / sum(x.weight for x in spec.components)
-    if c.spec.max_repeats > 1:
-        fix = f"raise max_repeats above {c.spec.max_repeats}, lower its weight or the total"
-    else:
-        need = want.split()[0]
-        have_n = have.split()[0]
-        reps = math.ceil(int(need) / max(int(have_n), 1))
-        fix = f"lower its weight or the total, or allow upsampling with max_repeats: {reps}"
-    return (
-        f"weight {c.spec.weight:g} ({share:.0%}) needs {want} but it has {have} "
-        f"(x{c.spec.max_repeats} repeats); {fix}"
-    )
-
-
 def _assemble(
     spec: MixSpec,
     cands: list[Candidates],
@@ -508,25 +315,6 @@ def _assemble(
             ]
         ).take(take),
     )
-
-
-def assign_splits(ids: pa.Array, splits: tuple[tuple[str, float], ...]) -> pa.Array:
-    """Split of each id from a hash of the id alone, so a record keeps its split in every mix
-    that uses the same split fractions."""
-    names = [n for n, _ in splits]
-    if len(names) == 1:
-        return pa.array([names[0]] * len(ids), pa.string())
-    bounds = np.cumsum([f for _, f in splits])[:-1]
-    values = np.fromiter(
-        (
-            int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "big") / 2.0**64
-            for i in ids.to_pylist()
-        ),
-        dtype=np.float64,
-        count=len(ids),
-    )
-    which = np.searchsorted(bounds, values, side="right")
-    return pa.array(names, pa.string()).take(pa.array(which, pa.int64()))
 
 
 def _count_by(labels: pa.Array, weights: np.ndarray | None) -> dict[str, int]:

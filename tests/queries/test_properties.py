@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 
 from curation import Lake
 from queries import parse_spec
-from queries.plan import assign_splits, select_mix
+from queries.plan import select_mix
+from queries.sampling import assign_splits
 
 SETTINGS = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
