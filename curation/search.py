@@ -87,7 +87,7 @@ def search(
         return _full_text(lake, query, k, where, ref)
     ds = lake.records(ref)
     _check_where(ds, where)
-    the_embedder = embedder or load_embedder(embedding_model(lake, column))
+    the_embedder = embedder or load_embedder(embedding_model(lake, column, ref))
     vector = the_embedder.encode([query])[0]
     filters = f"{column} IS NOT NULL" + (f" AND ({where})" if where else "")
     table = ds.to_table(

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from curation.errors import CurationError
-from curation.lake import Lake
+from curation.lake import Lake, VersionRef
 from curation.steps.base import RowProgress, StepReport, apply, column_provenance
 
 MINILM = "all-MiniLM-L6-v2"
@@ -249,13 +249,13 @@ def build_vector_index(lake: Lake, column: str, rows: int) -> None:
     )
 
 
-def embedding_model(lake: Lake, column: str = "embedding") -> str:
-    """The model name recorded in the provenance of an embedding column.
+def embedding_model(lake: Lake, column: str = "embedding", ref: VersionRef = None) -> str:
+    """The model name recorded in the provenance of an embedding column (at `ref`).
 
     Raises:
         CurationError: the column does not exist or was not made by `embed`.
     """
-    schema = lake.dataset("records").schema
+    schema = lake.records(ref).schema
     if column not in schema.names:
         raise CurationError(f"no {column} column; run `mixlake embed` first")
     params = column_provenance(schema.field(column)).get("params", {})
