@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
 import pytest
 
 from curation import Lake
+from curation.steps.base import apply
 from evals import EvalError, EvalResult, write_back
 from evals.compare import compare, plot_comparison
 from evals.remote import evaluate_export, import_results
@@ -33,6 +35,29 @@ def _result(
     )
 
 
+class _ClusterAndQuality:
+    """Test step: cluster 0/1 by source, quality 0.9 for chat and 0.1 otherwise."""
+
+    name = "cluster"
+    input_columns = ("source",)
+
+    def params(self) -> dict[str, object]:
+        return {}
+
+    def output_schema(self) -> pa.Schema:
+        return pa.schema([("cluster", pa.int32()), ("quality_heuristic_v1", pa.float64())])
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        chat = [s == "chat" for s in batch.column("source").to_pylist()]
+        return pa.RecordBatch.from_arrays(
+            [
+                pa.array([0 if c else 1 for c in chat], pa.int32()),
+                pa.array([0.9 if c else 0.1 for c in chat]),
+            ],
+            schema=self.output_schema(),
+        )
+
+
 def _ids(lake: Lake, where: str) -> list[str]:
     return sorted(lake.sql(f"SELECT id FROM records WHERE {where}")["id"].to_pylist())
 
@@ -40,6 +65,7 @@ def _ids(lake: Lake, where: str) -> list[str]:
 def test_compare_side_by_side_with_wins_losses_and_breakdown(
     eval_lake: Lake, tmp_path: Path
 ) -> None:
+    apply(_ClusterAndQuality(), eval_lake)
     # B is better (lower loss) on every chat row, worse on the qa rows
     chat, qa = _ids(eval_lake, "source = 'chat'"), _ids(eval_lake, "source = 'qa'")
     for source, ids, tuned in (("chat", chat, 1.0), ("qa", qa, 2.5)):
@@ -60,10 +86,16 @@ def test_compare_side_by_side_with_wins_losses_and_breakdown(
     groups = {(g.by, g.group): g for g in c.breakdown}
     assert groups[("source", "chat")].b_wins == 6 and groups[("source", "chat")].delta == -1.0
     assert groups[("source", "qa")].b_wins == 0 and groups[("source", "qa")].rows == 3
+    assert groups[("cluster", "0")].rows == 6 and groups[("cluster", "1")].delta == 0.5
+    assert groups[("quality", "0.75–1.00")].rows == 6 and groups[("quality", "0.00–0.25")].rows == 3
     png = plot_comparison(c, tmp_path / "cmp.png")
     assert png.stat().st_size > 1000
     scoped = compare(eval_lake, "base_m", "r1234abcd", mix="eval-set:qa")
-    assert {g.group for g in scoped.breakdown} == {"qa"}
+    assert {(g.by, g.group) for g in scoped.breakdown} == {
+        ("source", "qa"),
+        ("cluster", "1"),
+        ("quality", "0.00–0.25"),
+    }
     assert [(m.mix, m.metric) for m in scoped.metrics] == [("eval-set:qa", "loss")]
     with pytest.raises(EvalError, match="no eval results"):
         compare(eval_lake, "base_m", "smollm2")
