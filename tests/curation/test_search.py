@@ -75,5 +75,6 @@ def test_errors(tmp_path: Path, lake: Lake) -> None:
 def test_old_version_uses_its_own_model(lake: Lake) -> None:
     old = lake.latest_version()
     embed(lake, FakeEmbedder(16), replace=True)
-    assert search(lake, "cat whiskers", k=1)[0].snippet == TEXTS[0]  # 16-dim query
-    assert search(lake, "cat whiskers", k=1, ref=old)[0].snippet == TEXTS[0]  # 32-dim query
+    query = "my cat soft whiskers"
+    assert search(lake, query, k=1)[0].snippet == TEXTS[0]  # 16-dim query
+    assert search(lake, query, k=1, ref=old)[0].snippet == TEXTS[0]  # 32-dim query
