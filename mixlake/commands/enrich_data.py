@@ -134,7 +134,7 @@ def pii_cmd(where: WhereOpt = None, replace: ReplaceOpt = False, lake: LakeOpt =
     with _progress("pii") as update:
         report = pii(the_lake, where=where, replace=replace, progress=update)
     if report.by_kind:
-        show_table("rows with PII, by kind", ["kind", "rows"], report.by_kind.items())
+        show_table("PII kinds", ["kind", "rows"], report.by_kind.items())
     rate = report.rows_with_pii / report.rows_checked if report.rows_checked else 0.0
     summary(
         "pii" + (" (no new version)" if report.step.no_op else ""),
