@@ -7,9 +7,11 @@ bounded and a failure (bad row with --on-error=fail, Ctrl-C, crash) commits noth
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
@@ -178,11 +180,12 @@ def ingest(
             failure.append(e)
             raise
 
-    stream = batches()
-    first = next(stream, None)  # peek: no new rows means no new version
-    if first is not None:
-        report.rows_added = first.num_rows
-        _write(lake, report, first, stream, failure)
+    with _cyclic_gc_paused():
+        stream = batches()
+        first = next(stream, None)  # peek: no new rows means no new version
+        if first is not None:
+            report.rows_added = first.num_rows
+            _write(lake, report, first, stream, failure)
     report.version_after = lake.latest_version()
     if report.new_version:
         lake.journal(
@@ -281,6 +284,24 @@ class _Columns:
             ],
             schema=RECORDS_SCHEMA,
         )
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the hot loop, then run it once.
+
+    The loop makes no reference cycles (reference counting frees every row), but each batch
+    keeps thousands of young containers alive, and the collector traversing them again and
+    again cost about 15% of ingest CPU time. Restores the previous state on exit.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+            gc.collect(0)
 
 
 def _existing_ids(records: lance.LanceDataset) -> IdSet:

@@ -58,7 +58,7 @@ class Normalized(NamedTuple):
 
     kind: str
     text: str
-    messages: list[tuple[str, str]] | None
+    messages: tuple[tuple[str, str], ...] | None
     rejected: str | None
     meta: str | None
 
@@ -122,12 +122,16 @@ def normalize_row(
         )
     if kind_hint != "auto" and kind != kind_hint:
         raise RowRejected(f"expected a {kind_hint} record, found {kind} fields")
+    turns: tuple[tuple[str, str], ...] | None = None
     if messages is None:
         text = _text(obj, "text")
     else:
-        text = "\n\n".join([c for _, c in messages])
+        # A tuple of (str, str) tuples is left alone by the cyclic GC once seen, which keeps
+        # the 8k rows an ingest batch holds from being traversed again and again.
+        turns = tuple(messages)
+        text = "\n\n".join([c for _, c in turns])
     extra = {k: v for k, v in obj.items() if k not in used}
-    return Normalized(kind, text, messages, rejected, _meta_json(extra) if extra else None)
+    return Normalized(kind, text, turns, rejected, _meta_json(extra) if extra else None)
 
 
 def _meta_json(extra: dict[str, Any]) -> str:

@@ -261,3 +261,22 @@ def test_bad_row_after_several_batches_commits_nothing(sample_lake: Lake, tmp_pa
     with pytest.raises(CurationError, match=r"late\.jsonl:5001: field 'text'"):
         sample_lake.ingest([path], source="s", batch_rows=500)
     assert _state(sample_lake) == before
+
+
+def test_garbage_collector_is_restored_after_failed_and_good_ingests(
+    lake: Lake, tmp_path: Path
+) -> None:
+    import gc
+
+    assert gc.isenabled()
+    with pytest.raises(CurationError):
+        lake.ingest([_lines(tmp_path, "{}")], source="s")
+    assert gc.isenabled()
+    lake.ingest([write_jsonl(tmp_path / "ok.jsonl", GOOD)], source="s")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        lake.ingest([write_jsonl(tmp_path / "ok2.jsonl", [{"text": "x"}])], source="s")
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
