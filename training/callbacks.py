@@ -159,6 +159,7 @@ class ProgressCallback(TrainerCallback):
         self.tokens = 0
         self.loss: float | None = None
         self.tokens_per_s = 0.0
+        self.seconds = 0.0
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         """Open the bar."""
@@ -184,6 +185,7 @@ class ProgressCallback(TrainerCallback):
         """Advance the bar and update tokens/s."""
         self.tokens = self.ledger.tokens_upto(state.global_step)
         elapsed = max(time.perf_counter() - self.t0, 1e-9)
+        self.seconds = elapsed
         self.tokens_per_s = self.tokens / elapsed
         if self.progress is not None:
             self.progress.update(

@@ -54,13 +54,19 @@ def train_tokenizer(texts: Iterable[str]) -> Any:
 
 
 def make_tiny_llama(
-    folder: Path, texts: Sequence[str], hidden_size: int = 64, layers: int = 2, seed: int = 0
+    folder: Path,
+    texts: Sequence[str],
+    hidden_size: int = 64,
+    layers: int = 2,
+    seed: int = 0,
+    tokenizer: Any = None,
 ) -> Path:
-    """Save a random tiny Llama and a tokenizer trained on `texts` into `folder`."""
+    """Save a random tiny Llama and a tokenizer (trained on `texts` unless given) into `folder`."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tokenizer = train_tokenizer(texts)
+    if tokenizer is None:
+        tokenizer = train_tokenizer(texts)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,

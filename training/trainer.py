@@ -230,14 +230,12 @@ def _fit(
     progress: bool,
 ) -> RunResult:
     import datasets
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     from training.callbacks import LedgerCallback, ProgressCallback, StreamLedger, loss_hook
-    from training.models import pick_device
 
     model, tokenizer = load_for_training(config)
     stream.tokenizer = tokenizer
-    device = pick_device(config.device)
     ledger = StreamLedger(stream, config.effective_batch, config.per_device_train_batch_size)
     if start_step:
         ledger.load_losses(run_dir)
@@ -253,36 +251,7 @@ def _fit(
             source, config.eval_split, tokenizer, config.max_length, config.completion_only_loss
         )
     use_eval = bool(evals)
-    args = SFTConfig(
-        output_dir=str(run_dir),
-        max_steps=max_steps,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        per_device_eval_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler_type,
-        warmup_steps=config.warmup_steps,
-        optim=config.optim,
-        logging_steps=config.logging_steps,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=2,
-        eval_strategy="steps" if use_eval and config.eval_steps else "no",
-        eval_steps=config.eval_steps or None,
-        seed=config.seed,
-        max_length=config.max_length,
-        packing=False,
-        completion_only_loss=False,
-        dataset_kwargs={"skip_prepare_dataset": True},
-        ignore_data_skip=True,
-        use_cpu=device == "cpu",
-        bf16=device == "cuda" and config.bnb_4bit_compute_dtype == "bfloat16",
-        fp16=device == "cuda" and config.bnb_4bit_compute_dtype == "float16",
-        report_to=[],
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        log_level="error",
-    )
+    args = sft_config(config, run_dir, max_steps, use_eval)
     train_data = datasets.IterableDataset.from_generator(stream.examples)
     eval_data = datasets.Dataset.from_list(evals) if use_eval else None
     bar = ProgressCallback(ledger, start_step, enabled=progress)
@@ -345,6 +314,45 @@ def _fit(
         column,
         start_step,
         history,
+    )
+
+
+def sft_config(config: TrainConfig, output_dir: Path, max_steps: int, evaluate: bool) -> Any:
+    """The trl `SFTConfig` for a run (data preparation is ours: tokenized, masked, in order)."""
+    from trl import SFTConfig
+
+    from training.models import pick_device
+
+    device = pick_device(config.device)
+    return SFTConfig(
+        output_dir=str(output_dir),
+        max_steps=max_steps,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        per_device_eval_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler_type,
+        warmup_steps=config.warmup_steps,
+        optim=config.optim,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        eval_strategy="steps" if evaluate and config.eval_steps else "no",
+        eval_steps=config.eval_steps or None,
+        seed=config.seed,
+        max_length=config.max_length,
+        packing=False,
+        completion_only_loss=False,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        ignore_data_skip=True,
+        use_cpu=device == "cpu",
+        bf16=device == "cuda" and config.bnb_4bit_compute_dtype == "bfloat16",
+        fp16=device == "cuda" and config.bnb_4bit_compute_dtype == "float16",
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        log_level="error",
     )
 
 

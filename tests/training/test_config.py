@@ -72,3 +72,9 @@ def test_config_is_frozen() -> None:
         config.lora_r = 3  # type: ignore[misc]
     assert config.replace(lora_r=4).lora_r == 4
     assert config.effective_batch == 4
+
+
+def test_docs_reference_every_field() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text()
+    missing = [name for name, doc in field_docs().items() if f"| `{name}` |" not in page]
+    assert not missing, f"docs/training.md lacks {missing}"
