@@ -10,7 +10,7 @@ import pytest
 
 from curation import CurationError, Lake
 from curation.steps import apply
-from curation.steps.dedup import dedup, normalize_text
+from curation.steps.dedup import ExactDedup, dedup, normalize_text
 from curation.steps.embed import embed
 from curation.testing import FakeEmbedder, make_lake, write_jsonl
 
@@ -152,3 +152,29 @@ def test_where_limits_rows_and_bad_threshold(tmp_path: Path) -> None:
         dedup(lake, "near", threshold=1.5)
     with pytest.raises(CurationError, match="unknown dedup method"):
         dedup(lake, "fuzzy")
+
+
+class _CrashingExact(ExactDedup):
+    """Dies on the second batch, like a Ctrl-C in the middle of the step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        return super().__call__(batch)
+
+
+def test_interrupted_dedup_resumes(tmp_path: Path) -> None:
+    lake = make_lake(tmp_path, {"s": ROWS})
+    version = lake.latest_version()
+    with pytest.raises((KeyboardInterrupt, CurationError)):
+        apply(_CrashingExact(), lake, batch_size=3)
+    assert lake.latest_version() == version
+    report = apply(ExactDedup(), lake, batch_size=3)
+    assert report.resumed and report.rows_computed == len(ROWS) - 3  # first batch reused
+    marks = by_text(lake, "is_dup_exact")
+    assert sum(bool(r["is_dup_exact"]) for r in marks.values()) == 2
