@@ -103,6 +103,7 @@ def show(
     name: Annotated[str, typer.Argument(help="Mix name or NAME@VERSION.")],
     sample: Annotated[int, typer.Option("--sample", "-n", help="Rendered examples to show.")] = 3,
     split: Annotated[str | None, typer.Option(help="Samples from this split.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Do not shorten long samples.")] = False,
     version: MixVersionOpt = None,
     lake: LakeOpt = None,
 ) -> None:
@@ -131,7 +132,7 @@ def show(
         [(s, v["rows"], v.get("tokens", "-")) for s, v in mix.splits.items()],
     )
     _token_histogram(mix)
-    _show_samples(mix, sample, split)
+    _show_samples(mix, sample, split, None if full else 1200)
     summary(
         "mix",
         {
@@ -267,24 +268,30 @@ def _token_histogram(mix: MaterializedMix) -> None:
     )
 
 
-def _show_samples(mix: MaterializedMix, n: int, split: str | None) -> None:
+def _show_samples(mix: MaterializedMix, n: int, split: str | None, limit: int | None) -> None:
     if n <= 0:
         return
+
+    def cut(text: str) -> str:
+        if limit is None or len(text) <= limit:
+            return text
+        return text[:limit] + f"\n… ({len(text) - limit:,} more characters; --full shows all)"
+
     template = _chat_template()
     for i, ex in enumerate(mix.examples(split)):
         if i >= n:
             break
         console.rule(f"{ex['id'][:12]} · {ex['component']} · {ex['split']}")
         if "messages" in ex and template is not None:
-            console.print(template(ex["messages"]), markup=False)
+            console.print(cut(template(ex["messages"])), markup=False)
         elif "messages" in ex:
-            for m in ex["messages"]:
-                console.print(f"[bold]{m['role']}:[/] {m['content']}")
+            lines = "\n".join(f"{m['role']}: {m['content']}" for m in ex["messages"])
+            console.print(cut(lines), markup=False)
         elif "prompt" in ex:
-            console.print(f"[dim]prompt:[/] {ex['prompt']}")
-            console.print(f"[bold]completion (loss):[/] {ex['completion']}")
+            console.print(f"prompt: {cut(ex['prompt'])}", markup=False)
+            console.print(f"completion (loss): {ex['completion']}", markup=False)
         else:
-            console.print(ex["text"], markup=False)
+            console.print(cut(ex["text"]), markup=False)
 
 
 def _chat_template() -> Any:
