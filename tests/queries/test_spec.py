@@ -149,3 +149,16 @@ def test_python_built_spec_validates() -> None:
         MixSpec(name="m", components=(ComponentSpec("a", "true"),))
     spec = MixSpec(name="m", components=(ComponentSpec("a", "true"),), total_rows=5)
     assert parse_spec(spec.to_yaml()) == spec
+
+
+def test_price_prompt_renders_question_content_answer(catalog_lake: Lake) -> None:
+    from queries import materialize_mix
+
+    spec = load_spec(MIXES / "price-prompt.yaml")
+    scaled = parse_spec(spec.to_yaml().replace("total_rows: 2000", "total_rows: 20"))
+    examples = list(materialize_mix(catalog_lake, scaled).examples())
+    assert len(examples) == 20
+    for ex in examples:
+        assert ex["prompt"].startswith("Question: How much does this cost to the nearest dollar?")
+        assert ex["prompt"].endswith("\n\nAnswer: $")
+        assert ex["completion"].isdigit()
