@@ -2,8 +2,9 @@
 preference rows, `n_prompt_tokens` + `n_completion_tokens`.
 
 Chat rows are counted as the trainer sees them: the conversation rendered with the tokenizer's
-chat template. The prompt is everything before the last assistant turn, rendered with the
-generation prompt; the completion is the rest. A tokenizer without a chat template counts the
+chat template and encoded once. The prompt is everything before the last assistant turn,
+rendered with the generation prompt; the completion is the rendered text after it (the last
+reply and its end token), counted on its own, and the prompt count is the full count minus it. A tokenizer without a chat template counts the
 turn contents joined by blank lines instead (the `template` parameter says which was used).
 """
 
@@ -59,36 +60,25 @@ class TokenCountStep:
         )
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Count tokens for a batch: one batched encode for all texts, prompts and full chats."""
+        """Count tokens for a batch: one batched encode of the texts and one of the chats."""
         kinds = batch.column("kind").to_pylist()
         texts = batch.column("text").to_pylist()
         messages = batch.column("messages").to_pylist()
-        plain: list[str] = []  # encoded with the tokenizer's special tokens (plain LM text)
-        rendered: list[str] = []  # already contain the template's special tokens
-        slots: list[tuple[int, int] | int] = []
-        for kind, text, turns in zip(kinds, texts, messages, strict=True):
-            if kind == "text" or not turns:
-                slots.append(len(plain))
-                plain.append(text or "")
-            else:
-                prompt, full = self._render(turns)
-                slots.append((len(rendered), len(rendered) + 1))
-                rendered += [prompt, full]
-        plain_lengths = self._lengths(plain, special=True)
-        rendered_lengths = self._lengths(rendered, special=False)
-        total: list[int] = []
-        prompt_n: list[int | None] = []
-        completion_n: list[int | None] = []
-        for slot in slots:
-            if isinstance(slot, int):
-                total.append(plain_lengths[slot])
-                prompt_n.append(None)
-                completion_n.append(None)
-            else:
-                p, f = rendered_lengths[slot[0]], rendered_lengths[slot[1]]
-                total.append(f)
-                prompt_n.append(p)
-                completion_n.append(f - p)
+        total: list[int] = [0] * batch.num_rows
+        prompt_n: list[int | None] = [None] * batch.num_rows
+        plain_rows = [
+            i for i, (k, m) in enumerate(zip(kinds, messages, strict=True)) if k == "text" or not m
+        ]
+        plain_set = set(plain_rows)
+        chat_rows = [i for i in range(batch.num_rows) if i not in plain_set]
+        for i, n in zip(
+            plain_rows, self._lengths([texts[i] or "" for i in plain_rows]), strict=True
+        ):
+            total[i] = n
+        rendered = [self._render(messages[i]) for i in chat_rows]
+        for i, (n_full, n_prompt) in zip(chat_rows, self._chat_lengths(rendered), strict=True):
+            total[i], prompt_n[i] = n_full, n_prompt
+        completion_n = [None if p is None else t - p for t, p in zip(total, prompt_n, strict=True)]
         return pa.RecordBatch.from_arrays(
             [pa.array(c, pa.int32()) for c in (total, prompt_n, completion_n)],
             schema=self.output_schema(),
@@ -113,12 +103,41 @@ class TokenCountStep:
             ) from e
         return prompt, full
 
-    def _lengths(self, texts: list[str], *, special: bool) -> list[int]:
+    def _lengths(self, texts: list[str]) -> list[int]:
+        """Token counts of plain texts, with the tokenizer's own special tokens."""
         if not texts:
             return []
+        encoded = self.tokenizer(texts, return_attention_mask=False, return_token_type_ids=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def _chat_lengths(self, rendered: list[tuple[str, str]]) -> list[tuple[int, int]]:
+        """(full, prompt) token counts of rendered chats.
+
+        Each full chat is encoded once; the prompt count is the full count minus the count of
+        the (short) completion text after the prompt, so the long prompt is not encoded twice.
+        A prompt that is not a prefix of the full rendering (an unusual template) is encoded on
+        its own instead.
+        """
+        if not rendered:
+            return []
+        fulls = self._encoded_lengths([full for _, full in rendered])
+        prefix = [k for k, (prompt, full) in enumerate(rendered) if full.startswith(prompt)]
+        other = [k for k, (prompt, full) in enumerate(rendered) if not full.startswith(prompt)]
+        tails = self._encoded_lengths([rendered[k][1][len(rendered[k][0]) :] for k in prefix])
+        prompts = dict(
+            zip(prefix, (fulls[k] - n for k, n in zip(prefix, tails, strict=True)), strict=True)
+        )
+        prompts.update(
+            zip(other, self._encoded_lengths([rendered[k][0] for k in other]), strict=True)
+        )
+        return [(fulls[k], prompts[k]) for k in range(len(rendered))]
+
+    def _encoded_lengths(self, rendered: list[str]) -> list[int]:
+        if not rendered:
+            return []
         encoded = self.tokenizer(
-            texts,
-            add_special_tokens=special,
+            rendered,
+            add_special_tokens=False,
             return_attention_mask=False,
             return_token_type_ids=False,
         )
