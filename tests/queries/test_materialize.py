@@ -177,3 +177,22 @@ def test_failed_write_leaves_the_lake_as_it_was(
     latest_rows = lake.dataset("mix__atomic").to_table().sort_by("position")
     assert latest_rows.column("id").to_pylist() == first.rows().column("id").to_pylist()
     assert "pin-mix-atomic-2" not in lake.tags(include_pins=True)
+
+
+def test_rollback_of_bad_rows_changes_only_the_rematerialized_mix(fresh_lake: Lake) -> None:
+    lake = fresh_lake
+    clean = lake.latest_version()
+    bad = write_jsonl(Path(lake.uri).parent / "bad.jsonl", chat_rows(300, "spam"))
+    lake.ingest([bad], source="chat")
+    with_bad = materialize_mix(lake, spec("rb2"))
+    late = {r["id"] for r in with_bad.rows().to_pylist()} & set(
+        lake.sql("SELECT id FROM records WHERE text LIKE 'spam%'").column("id").to_pylist()
+    )
+    assert late  # the mix took some of the bad rows
+    rollback(lake, clean)
+    kept = open_mix(lake, "rb2")
+    assert kept.checksum == with_bad.checksum
+    assert [e["id"] for e in kept.examples()] == with_bad.rows().column("id").to_pylist()
+    fixed = materialize_mix(lake, spec("rb2"))
+    assert fixed.version == 2 and fixed.checksum != with_bad.checksum
+    assert not late & set(fixed.rows().column("id").to_pylist())
