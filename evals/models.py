@@ -19,14 +19,22 @@ def load_model(target: Target, device: str = "auto") -> tuple[Any, Any]:
     Raises:
         EvalError: the base model or the run's adapter cannot be loaded.
     """
+    from transformers.utils import logging as hf_logging
+
     from training.models import load_for_inference
 
+    # our own progress bar counts rows; transformers' per-tensor loading bar is noise here
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         model, tokenizer = load_for_inference(
             target.base, adapter=target.adapter, load_in_4bit=False, device=device
         )
     except TrainingError as e:
         raise EvalError(f"eval target {target.label}: {e}") from None
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
     if _device_type(model) == "cpu":
         model = model.float()
     if tokenizer.pad_token_id is None:
