@@ -22,7 +22,7 @@ import pyarrow as pa
 from curation.errors import CurationError
 from curation.lake import Lake
 from curation.steps.base import RowProgress, StepReport, apply, column_provenance
-from curation.steps.dedup import embedding_matrix
+from curation.steps.dedup_base import embedding_matrix
 
 TOP_TERMS = 6
 

@@ -27,7 +27,7 @@ import pyarrow as pa
 from curation.errors import CurationError
 from curation.lake import Lake, lance_exists
 from curation.steps.base import RowProgress, StepReport, apply
-from curation.steps.dedup import normalize_text
+from curation.steps.dedup_base import normalize_text
 
 EVAL_SETS_SCHEMA = pa.schema(
     [

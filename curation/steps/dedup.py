@@ -15,8 +15,6 @@ not revisited: run with `replace=True` (`--replace`) after large ingests.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,121 +27,17 @@ import pyarrow.compute as pc
 from curation.errors import CurationError
 from curation.lake import Lake
 from curation.steps.base import RowProgress, StepReport, apply
+from curation.steps.dedup_base import (
+    DedupStep,
+    UnionFind,
+    embedding_matrix,
+    normalize_text,
+)
 
-QUALITY_COLUMN = "quality_heuristic_v1"
 METHODS = ("exact", "near", "semantic")
 
-_PUNCT_RE = re.compile(r"[^\w\s]+")
-_SPACE_RE = re.compile(r"\s+")
 
-
-def normalize_text(text: str) -> str:
-    """Lowercase, strip punctuation and collapse whitespace (the exact-dedup key)."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return _SPACE_RE.sub(" ", _PUNCT_RE.sub(" ", text)).strip()
-
-
-class _UnionFind:
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, a: int) -> int:
-        root = a
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[a] != root:
-            self.parent[a], a = root, self.parent[a]
-        return root
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-    def labels(self) -> np.ndarray:
-        """The group root of every row."""
-        return np.array([self.find(i) for i in range(len(self.parent))], dtype=np.int64)
-
-
-class _DedupStep:
-    """Shared machinery: `prepare` groups rows, `__call__` looks the marks up by id."""
-
-    method = ""
-    input_columns: tuple[str, ...] = ("id",)
-    read_columns: tuple[str, ...] = ("text",)
-
-    def __init__(self) -> None:
-        self.name = f"is_dup_{self.method}"
-        self._marks: dict[str, tuple[bool, int | None]] = {}
-        self.groups = 0
-        self.rows_in_groups = 0
-        self.rows_marked = 0
-        self.rank_by = "id"
-
-    def output_schema(self) -> pa.Schema:
-        """`is_dup_<method>` then `dup_group_<method>`."""
-        return pa.schema(
-            [pa.field(self.name, pa.bool_()), pa.field(f"dup_group_{self.method}", pa.int64())]
-        )
-
-    def method_params(self) -> dict[str, Any]:
-        """Parameters of the method itself."""
-        return {}
-
-    def params(self) -> dict[str, Any]:
-        """The method parameters and how representatives are ranked."""
-        return {**self.method_params(), "rank_by": self.rank_by}
-
-    def use_quality(self, schema: pa.Schema) -> None:
-        """Rank representatives by quality when the lake has the column."""
-        self.rank_by = QUALITY_COLUMN if QUALITY_COLUMN in schema.names else "id"
-
-    def prepare(self, records: lance.LanceDataset, where: str | None) -> None:
-        """Read the rows, find the groups, choose one representative per group."""
-        columns = ["id", *self.read_columns]
-        if self.rank_by != "id":
-            columns.append(self.rank_by)
-        table = records.to_table(columns=columns, filter=where)
-        ids = table.column("id").to_pylist()
-        labels = self.group_labels(table)
-        quality = (
-            np.nan_to_num(table.column(self.rank_by).to_numpy(zero_copy_only=False), nan=-1.0)
-            if self.rank_by != "id"
-            else np.zeros(len(ids))
-        )
-        members: dict[int, list[int]] = {}
-        for row, label in enumerate(labels):
-            members.setdefault(int(label), []).append(row)
-        groups = sorted(
-            (rows for rows in members.values() if len(rows) > 1),
-            key=lambda rows: min(ids[r] for r in rows),
-        )
-        self._marks = {i: (False, None) for i in ids}
-        for number, rows in enumerate(groups):
-            keep = min(rows, key=lambda r: (-float(quality[r]), ids[r]))
-            for r in rows:
-                self._marks[ids[r]] = (r != keep, number)
-        self.groups = len(groups)
-        self.rows_in_groups = sum(len(g) for g in groups)
-        self.rows_marked = self.rows_in_groups - len(groups)
-
-    def group_labels(self, table: pa.Table) -> np.ndarray:
-        """One label per row; rows with equal labels are duplicates."""
-        raise CurationError(f"dedup method {self.method!r} has no grouping")
-
-    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Look up the marks computed in `prepare`."""
-        marks = [self._marks.get(i, (False, None)) for i in batch.column("id").to_pylist()]
-        return pa.RecordBatch.from_arrays(
-            [
-                pa.array([m[0] for m in marks], pa.bool_()),
-                pa.array([m[1] for m in marks], pa.int64()),
-            ],
-            schema=self.output_schema(),
-        )
-
-
-class ExactDedup(_DedupStep):
+class ExactDedup(DedupStep):
     """Rows whose normalised text (lowercase, no punctuation, single spaces) is identical."""
 
     method = "exact"
@@ -160,7 +54,7 @@ class ExactDedup(_DedupStep):
         )
 
 
-class NearDedup(_DedupStep):
+class NearDedup(DedupStep):
     """MinHash LSH over word shingles (datasketch): estimated Jaccard ≥ `threshold`."""
 
     method = "near"
@@ -202,7 +96,7 @@ class NearDedup(_DedupStep):
         with lsh.insertion_session() as session:
             for row, m in enumerate(minhashes):
                 session.insert(row, m, check_duplication=False)
-        found = _UnionFind(len(texts))
+        found = UnionFind(len(texts))
         for table_ in lsh.hashtables:
             for key in table_.keys():  # noqa: SIM118 (a datasketch storage, not a dict)
                 members = sorted(table_.get(key))
@@ -239,7 +133,7 @@ def minhash_generator(texts: list[str], shingle: int, num_perm: int, seed: int) 
     )
 
 
-class SemanticDedup(_DedupStep):
+class SemanticDedup(DedupStep):
     """SemDeDup: k-means on embeddings, then cosine ≥ `threshold` within each cluster."""
 
     method = "semantic"
@@ -279,7 +173,7 @@ class SemanticDedup(_DedupStep):
         """Union pairs above the cosine threshold inside each k-means cluster."""
         vectors = embedding_matrix(table.column(self.column))
         n = len(vectors)
-        found = _UnionFind(n)
+        found = UnionFind(n)
         if n < 2:
             return found.labels()
         k = self.clusters or max(1, n // 200)
@@ -291,16 +185,6 @@ class SemanticDedup(_DedupStep):
             for a, b in zip(a_idx, b_idx, strict=True):
                 found.union(int(rows[a]), int(rows[b]))
         return found.labels()
-
-
-def embedding_matrix(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """A fixed-size-list column as a row-normalised float32 matrix."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    dim = arr.type.list_size
-    vectors = arr.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return vectors / norms
 
 
 def kmeans_labels(vectors: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -356,7 +240,7 @@ class DedupReport:
     is_dup_version: int | None
 
 
-def make_dedup_step(method: str, threshold: float | None = None, **options: Any) -> _DedupStep:
+def make_dedup_step(method: str, threshold: float | None = None, **options: Any) -> DedupStep:
     """The step for `method` (exact, near or semantic) with its options."""
     if method == "exact":
         return ExactDedup()
