@@ -13,13 +13,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
 
 import lance
 import numpy as np
 import pyarrow as pa
+from lance.fragment import write_fragments
 
 from curation.errors import CurationError
 from curation.lake import Lake
@@ -209,24 +210,52 @@ def _write(
     rest: Iterator[pa.RecordBatch],
     failure: list[BaseException],
 ) -> None:
+    """Write the batches as data files in chunks, then commit them all as one version.
+
+    Each chunk gets its own Lance writer, so what a writer buffers (it grows with the rows
+    of nested columns like `messages`) is freed every `_CHUNK_ROWS` rows. Nothing is visible
+    until the single Append commit at the end; a failure before it leaves only unreferenced
+    data files, which `gc` removes.
+    """
+
     def counted() -> Iterator[pa.RecordBatch]:
         yield first
         for batch in rest:
             report.rows_added += batch.num_rows
             yield batch
 
-    reader = pa.RecordBatchReader.from_batches(RECORDS_SCHEMA, counted())
+    uri = lake.table_uri("records")
+    dataset = lake.dataset("records", report.version_before)
+    stream = counted()
+    fragments: list[Any] = []
     try:
-        lance.write_dataset(
-            reader,
-            lake.table_uri("records"),
-            mode="append",
-            transaction_properties={"mixlake.operation": "ingest", "mixlake.batch": report.batch},
+        while (head := next(stream, None)) is not None:
+            chunk = chain([head], _take_rows(stream, _CHUNK_ROWS - head.num_rows))
+            fragments += write_fragments(
+                pa.RecordBatchReader.from_batches(RECORDS_SCHEMA, chunk),
+                dataset,
+                schema=RECORDS_SCHEMA,
+                mode="append",
+                data_storage_version=dataset.data_storage_version,
+            )
+        lance.LanceDataset.commit(
+            uri, lance.LanceOperation.Append(fragments), read_version=report.version_before
         )
     except OSError as e:
         if failure:
             raise failure[0] from None
         raise CurationError(f"writing records failed: {e}") from e
+
+
+_CHUNK_ROWS = 1 << 18
+"""Rows per Lance writer (and so at most per data file) in one ingest."""
+
+
+def _take_rows(stream: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """Batches from `stream` until at least `rows` rows were taken (whole batches)."""
+    while rows > 0 and (batch := next(stream, None)) is not None:
+        rows -= batch.num_rows
+        yield batch
 
 
 class _Columns:
