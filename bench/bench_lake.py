@@ -200,17 +200,14 @@ def run(rows: int | None = None) -> str:
             "hashes the canonical record for its `id`, drops rows already in the lake and "
             "writes one version, all in one streaming pass.",
             "",
-            "Memory: the RSS growth past 250k rows is in Lance's writer, not in mixlake's "
-            "loop. Measured once beside this script: with the Lance write replaced by a loop "
-            "that only consumes the batches, peak RSS was 243 MiB at 250k rows and 255 MiB at "
-            "1M (the ids seen, 16 bytes each in sorted NumPy runs); writing a lone "
-            "`list<struct<role, content>>` column like `messages` with `lance.write_dataset` "
-            "grows ~67 bytes/row (~28 on data storage 2.0), and one stream of plain strings "
-            "does not grow. Across runs the slope past 250k rows was 60-160 bytes/row; "
-            "extrapolated, a 5 GB JSONL (~18M rows like these) would peak at 1.5-3 GiB, at or "
-            "over the issue's ~1.5 GB target. A candidate fix, not done: write "
-            "chunks with `lance.fragment.write_fragments` and commit them as one "
-            "`LanceOperation.Append` (measured on the lone list column: 67 → 28 bytes/row).",
+            "Memory: mixlake's loop holds one batch and the ids seen (16 bytes each, in "
+            "sorted NumPy runs). Lance's writer grows with the rows it has written of a "
+            "nested column like `messages` (a lone `list<struct>` column: ~67 bytes/row in "
+            "one `lance.write_dataset`), so ingest writes 262,144-row chunks, each with its "
+            "own writer (`lance.fragment.write_fragments`), and commits them as one "
+            "`LanceOperation.Append`: still one version, nothing visible before the commit. "
+            "Before that change the slope past 250k rows was 60-160 bytes/row across runs "
+            "(a 5 GB JSONL would have peaked at 1.5-3 GiB); the table above shows it now.",
             "",
             "Before/after the hot-path work of issue 2 (measured once during that work, not "
             "by this script, on this machine under the same shared load; the skeleton is "

@@ -215,7 +215,7 @@ def _write(
     Each chunk gets its own Lance writer, so what a writer buffers (it grows with the rows
     of nested columns like `messages`) is freed every `_CHUNK_ROWS` rows. Nothing is visible
     until the single Append commit at the end; a failure before it leaves only unreferenced
-    data files, which `gc` removes.
+    data files, which `gc` removes once they are a week old (Lance's safety margin).
     """
 
     def counted() -> Iterator[pa.RecordBatch]:
