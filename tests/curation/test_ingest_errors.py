@@ -280,3 +280,25 @@ def test_garbage_collector_is_restored_after_failed_and_good_ingests(
         assert not gc.isenabled()  # a caller's choice is kept
     finally:
         gc.enable()
+
+
+def test_chunked_write_is_one_version_and_all_or_nothing(
+    sample_lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest_module = sys.modules["curation.ingest"]
+    monkeypatch.setattr(ingest_module, "_CHUNK_ROWS", 1000)
+    good = write_jsonl(tmp_path / "good.jsonl", [{"text": f"chunked {i}"} for i in range(3500)])
+    before = _state(sample_lake)
+    report = sample_lake.ingest([good], source="s", batch_rows=400)
+    assert report.rows_added == 3500
+    assert sample_lake.latest_version() == before[0] + 1
+    assert sample_lake.records().count_rows() == before[1] + 3500
+    assert len(sample_lake.records().get_fragments()) >= 4  # several writers, one commit
+
+    rows: list[Any] = [{"text": f"second {i}"} for i in range(3000)]
+    rows.append({"text": 7})  # fails after three chunks were written
+    bad = write_jsonl(tmp_path / "bad.jsonl", rows)
+    after_good = _state(sample_lake)
+    with pytest.raises(CurationError, match=r"bad\.jsonl:3001: field 'text'"):
+        sample_lake.ingest([bad], source="s", batch_rows=400)
+    assert _state(sample_lake) == after_good
