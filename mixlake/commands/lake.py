@@ -143,9 +143,12 @@ def show(
         if key == "messages" and value:
             console.print("[bold]messages[/]:")
             for m in value:
-                console.print(f"  [cyan]{m['role']}[/]: {m['content']}")
-        else:
-            console.print(f"[bold]{key}[/]: {value}")
+                console.print(f"  [cyan]{m['role']}[/]: ", end="")
+                console.print(m["content"], markup=False)
+        else:  # values are data: never read as rich markup
+            console.print(f"[bold]{key}[/]: ", end="")
+            console.print(str(value), markup=False)
+    summary("record", {"id": record_id, "version": the_lake.resolve(ref)})
 
 
 def head(
@@ -158,7 +161,9 @@ def head(
     the_lake = open_lake(lake)
     ref = version_ref(version, tag)
     table = the_lake.records(ref).head(n, columns=["id", "source", "kind", "text", "batch"])
-    show_arrow(table, f"records @ version {the_lake.resolve(ref)}")
+    version_number = the_lake.resolve(ref)
+    show_arrow(table, f"records @ version {version_number}")
+    summary("head", {"rows shown": table.num_rows, "version": version_number})
 
 
 def diff_cmd(

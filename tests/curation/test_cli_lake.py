@@ -208,3 +208,18 @@ def test_ingest_chitchat_and_map(cli: Cli, tmp_path: Path) -> None:
     assert "added: 1" in err
     _, err = cli.ok("ingest", "pkg:chitchat", "-s", "chitchat")
     assert "ingested" in err and "kinds: chat 6,240" in err
+
+
+def test_show_prints_data_literally(cli: Cli, tmp_path: Path) -> None:
+    cli.ok("init")
+    text = "[red]not markup[/] and a list [1, 2]"
+    rows = [{"messages": [{"role": "user", "content": text}], "tags": ["[b]x[/b]"]}]
+    cli.ok("ingest", str(write_jsonl(tmp_path / "b.jsonl", rows)), "-s", "b")
+    out, _ = cli.ok("sql", "SELECT id FROM records", "--format", "csv")
+    record = out.strip().splitlines()[-1].strip('"')
+    out, err = cli.ok("show", record)
+    assert f"user: {text}" in out
+    assert '"tags":["[b]x[/b]"]' in out
+    assert f"id: {record}" in err and "version: 2" in err
+    _, err = cli.ok("head", "-n", "1")
+    assert "rows shown: 1" in err
