@@ -19,6 +19,8 @@ from curation.steps.tokens import TokenCountStep
 from mixlake.options import LakeOpt, open_lake
 from mixlake.output import row_progress, summary
 
+JUDGE_BATCH = 32
+"""Rows per judge `generate` call (and per `apply` batch: small batches make `--where` scans slow)."""
 SCORERS = ("quality_heuristic_v1", "quality_classifier_v1", "quality_judge_v1")
 
 WhereOpt = Annotated[
@@ -136,7 +138,9 @@ def _score_classifier(lake: Lake, where: str | None, replace: bool) -> None:
 def _score_judge(lake: Lake, model: str, where: str | None, replace: bool) -> None:
     step = JudgeQualityStep(model)
     with _progress(f"quality_judge_v1 ({step.model_name})") as update:
-        report = apply(step, lake, where=where, replace=replace, batch_size=8, progress=update)
+        report = apply(
+            step, lake, where=where, replace=replace, batch_size=JUDGE_BATCH, progress=update
+        )
     dist = lake.sql(
         "SELECT quality_judge_v1 AS s, count(*) AS n FROM records "
         "WHERE quality_judge_v1_reply IS NOT NULL GROUP BY 1 ORDER BY 1"
