@@ -21,6 +21,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 # Off a terminal (pipes, CI logs) rich would wrap at 80 columns; tables read better wider.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140
@@ -34,7 +35,8 @@ def show_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequenc
     for c in columns:
         table.add_column(c, overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(v) for v in row))
+        # Cells are data (e.g. "[INST] … [/INST]"), never rich markup.
+        table.add_row(*(Text(_cell(v)) for v in row))
     console.print(table)
 
 

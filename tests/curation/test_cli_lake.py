@@ -223,3 +223,13 @@ def test_show_prints_data_literally(cli: Cli, tmp_path: Path) -> None:
     assert f"id: {record}" in err and "version: 2" in err
     _, err = cli.ok("head", "-n", "1")
     assert "rows shown: 1" in err
+
+
+def test_tables_print_markup_like_data_literally(cli: Cli, tmp_path: Path) -> None:
+    cli.ok("init")
+    text = "<s>[INST] Say hi [/INST] Hi! [red]x[/red]"
+    cli.ok("ingest", str(write_jsonl(tmp_path / "l.jsonl", [{"text": text}])), "-s", "llama")
+    out, _ = cli.ok("sql", "SELECT text FROM records")
+    assert text in out
+    out, _ = cli.ok("head")
+    assert "[INST] Say hi [/INST]" in out
