@@ -50,8 +50,9 @@ def diff(
 ) -> VersionDiff:
     """Rows added and removed between two versions (or tags), per source, with examples."""
     va, vb = lake.resolve(a), lake.resolve(b)
-    old = lake.records(va).to_table(columns=["id", "source", "text"])
-    new = lake.records(vb).to_table(columns=["id", "source", "text"])
+    # Only ids and sources are compared; texts are fetched for the few examples shown.
+    old = lake.records(va).to_table(columns=["id", "source"])
+    new = lake.records(vb).to_table(columns=["id", "source"])
     con = duckdb.connect()
     con.register("old_t", old)
     con.register("new_t", new)
@@ -64,13 +65,20 @@ def diff(
     ).fetchall()
     out = VersionDiff(va, vb, [SourceDiff(s, int(x), int(y)) for s, x, y in rows])
 
-    def sample(table: str) -> list[dict[str, str]]:
-        got = con.execute(
-            f"SELECT id, source, left(text, 120) FROM {table} ORDER BY id LIMIT {examples}"
-        ).fetchall()
-        return [{"id": i, "source": s, "text": t} for i, s, t in got]
+    def sample(table: str, version: int) -> list[dict[str, str]]:
+        got = con.execute(f"SELECT id FROM {table} ORDER BY id LIMIT {int(examples)}").fetchall()
+        if not got:
+            return []
+        listed = ", ".join(f"'{i}'" for (i,) in got)
+        found = lake.records(version).to_table(
+            columns=["id", "source", "text"], filter=f"id IN ({listed})"
+        )
+        by_id = {r["id"]: r for r in found.to_pylist()}
+        return [
+            {"id": i, "source": by_id[i]["source"], "text": by_id[i]["text"][:120]} for (i,) in got
+        ]
 
-    out.added_examples, out.removed_examples = sample("added"), sample("removed")
+    out.added_examples, out.removed_examples = sample("added", vb), sample("removed", va)
     if ids:
         out.added_ids = [r[0] for r in con.execute("SELECT id FROM added ORDER BY id").fetchall()]
         out.removed_ids = [

@@ -91,6 +91,10 @@ def test_diff_by_tag_after_delete(two_sources: Lake) -> None:
     delete(two_sources, where="source = 'sample' AND kind = 'chat'")
     d = diff(two_sources, "before", "latest")
     assert [(s.source, s.added, s.removed) for s in d.by_source] == [("sample", 0, 4)]
+    chat_texts = {r["text"][:120] for r in two_sources.records("before").to_table().to_pylist()}
+    assert len(d.removed_examples) == 3
+    assert all(e["text"] in chat_texts and e["source"] == "sample" for e in d.removed_examples)
+    assert d.added_examples == []
 
 
 def test_diff_same_version_is_empty(two_sources: Lake) -> None:
