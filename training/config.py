@@ -57,6 +57,9 @@ class TrainConfig:
     eval_split: str | None = "val"
     """The mix split evaluated every `eval_steps` (empty to skip; skipped when it has no rows)."""
 
+    eval_rows: int = 64
+    """Rows of `eval_split` evaluated (the first ones in mix order)."""
+
     load_in_4bit: bool = True
     """Quantize the base model's linear layers to 4 bits with bitsandbytes (QLoRA)."""
 
@@ -67,7 +70,8 @@ class TrainConfig:
     """Quantize the quantization constants too (saves ~0.4 bits per parameter)."""
 
     bnb_4bit_compute_dtype: str = "bfloat16"
-    """Dtype the 4-bit layers compute in: bfloat16, float16 or float32."""
+    """Dtype the model computes in: bfloat16, float16 or float32 (use float32 on CPUs without
+    bf16 instructions: bf16 matmuls there are ~50x slower)."""
 
     lora_r: int = 16
     """LoRA rank."""
@@ -132,6 +136,10 @@ class TrainConfig:
     device: str = "auto"
     """auto (cuda when available), cpu or cuda."""
 
+    cpu_threads: int = 0
+    """Torch CPU threads (0: torch's default). 1 is much faster on a busy shared machine, where
+    two threads spin waiting for each other."""
+
     def __post_init__(self) -> None:
         if isinstance(self.target_modules, list | str):
             mods = (
@@ -156,7 +164,8 @@ class TrainConfig:
         for key in ("gradient_accumulation_steps", "num_train_epochs", "logging_steps"):
             _positive(key, getattr(self, key))
         _positive("save_steps", self.save_steps)
-        for key in ("warmup_steps", "eval_steps"):
+        _positive("eval_rows", self.eval_rows)
+        for key in ("warmup_steps", "eval_steps", "cpu_threads"):
             if getattr(self, key) < 0:
                 raise TrainingError(f"config key {key}: must be >= 0, got {getattr(self, key)}")
         if self.max_steps == 0 or self.max_steps < -1:

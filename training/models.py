@@ -86,11 +86,13 @@ def quantization_config(
     )
 
 
-def _load_base(folder: Path, load_in_4bit: bool, device: str, config: TrainConfig | None) -> Any:
+def _load_base(
+    folder: Path, load_in_4bit: bool, device: str, config: TrainConfig | None, dtype: str
+) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
-    dtype_name = config.bnb_4bit_compute_dtype if config else "bfloat16"
+    dtype_name = config.bnb_4bit_compute_dtype if config else dtype
     kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype_name), "device_map": device}
     if load_in_4bit:
         kwargs["quantization_config"] = (
@@ -100,7 +102,7 @@ def _load_base(folder: Path, load_in_4bit: bool, device: str, config: TrainConfi
                 config.bnb_4bit_compute_dtype,
             )
             if config
-            else quantization_config()
+            else quantization_config(compute_dtype=dtype)
         )
     try:
         return AutoModelForCausalLM.from_pretrained(folder, **kwargs)
@@ -122,7 +124,7 @@ def load_for_training(config: TrainConfig) -> tuple[Any, Any]:
     folder = resolve_base(config.base_model)
     device = pick_device(config.device)
     tokenizer = load_tokenizer(folder)
-    model = _load_base(folder, config.load_in_4bit, device, config)
+    model = _load_base(folder, config.load_in_4bit, device, config, config.bnb_4bit_compute_dtype)
     if config.load_in_4bit:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
@@ -144,7 +146,11 @@ def load_for_training(config: TrainConfig) -> tuple[Any, Any]:
 
 
 def load_for_inference(
-    base: str, adapter: str | Path | None = None, load_in_4bit: bool = False, device: str = "auto"
+    base: str,
+    adapter: str | Path | None = None,
+    load_in_4bit: bool = False,
+    device: str = "auto",
+    dtype: str | None = None,
 ) -> tuple[Any, Any]:
     """Load a base model (optionally 4-bit) with an optional trained LoRA adapter, for generation.
 
@@ -153,6 +159,7 @@ def load_for_inference(
         adapter: a folder written by `train` (`<run>/adapter`), or None for the base model.
         load_in_4bit: quantize the base as in training (nf4); plain bf16 otherwise.
         device: auto, cpu or cuda.
+        dtype: bfloat16, float16 or float32; default bfloat16 on a GPU, float32 on a CPU.
 
     Returns:
         `(model, tokenizer)` with the model in eval mode.
@@ -162,7 +169,10 @@ def load_for_inference(
     """
     folder = resolve_base(base)
     tokenizer = load_tokenizer(folder)
-    model = _load_base(folder, load_in_4bit, pick_device(device), None)
+    where = pick_device(device)
+    model = _load_base(
+        folder, load_in_4bit, where, None, dtype or ("bfloat16" if where == "cuda" else "float32")
+    )
     if adapter is not None:
         from peft import PeftModel
 

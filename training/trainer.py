@@ -234,6 +234,10 @@ def _fit(
 
     from training.callbacks import LedgerCallback, ProgressCallback, StreamLedger, loss_hook
 
+    if config.cpu_threads:
+        import torch
+
+        torch.set_num_threads(config.cpu_threads)
     model, tokenizer = load_for_training(config)
     stream.tokenizer = tokenizer
     ledger = StreamLedger(stream, config.effective_batch, config.per_device_train_batch_size)
@@ -248,7 +252,12 @@ def _fit(
     evals = []
     if config.eval_split and source.ids(config.eval_split):
         evals = eval_examples(
-            source, config.eval_split, tokenizer, config.max_length, config.completion_only_loss
+            source,
+            config.eval_split,
+            tokenizer,
+            config.max_length,
+            config.completion_only_loss,
+            limit=config.eval_rows,
         )
     use_eval = bool(evals)
     args = sft_config(config, run_dir, max_steps, use_eval)
