@@ -121,6 +121,7 @@ def ingest(
     existing = _existing_ids(records)
     added = IdSet()
     rejects: list[dict[str, Any]] = []
+    flushed: list[bool] = []  # rejects already appended to the table by this ingest
     failure: list[BaseException] = []
     now = dt.datetime.now(dt.UTC)
 
@@ -167,6 +168,10 @@ def ingest(
                         report.rejected += 1
                         report.reject_reasons[str(e).split(" (")[0]] += 1
                         rejects.append(_reject(report, str(path), location, str(e), raw, now))
+                        if len(rejects) >= _REJECTS_FLUSH:  # bounded memory for bad files
+                            _append(lake, "rejects", pa.Table.from_pylist(rejects, REJECTS_SCHEMA))
+                            rejects.clear()
+                            flushed.append(True)
                         continue
                     columns.add(make_id(norm.kind, norm.text, norm.messages, norm.rejected), norm)
                     if len(columns.ids) >= batch_rows:
@@ -181,12 +186,17 @@ def ingest(
             failure.append(e)
             raise
 
-    with _cyclic_gc_paused():
-        stream = batches()
-        first = next(stream, None)  # peek: no new rows means no new version
-        if first is not None:
-            report.rows_added = first.num_rows
-            _write(lake, report, first, stream, failure)
+    try:
+        with _cyclic_gc_paused():
+            stream = batches()
+            first = next(stream, None)  # peek: no new rows means no new version
+            if first is not None:
+                report.rows_added = first.num_rows
+                _write(lake, report, first, stream, failure)
+    except BaseException:
+        if flushed:  # the ingest never happened, so neither did its rejects
+            lake.dataset("rejects").delete(f"batch = '{report.batch}'")
+        raise
     report.version_after = lake.latest_version()
     if report.new_version:
         lake.journal(
@@ -246,6 +256,9 @@ def _write(
             raise failure[0] from None
         raise CurationError(f"writing records failed: {e}") from e
 
+
+_REJECTS_FLUSH = 10_000
+"""Rejected rows kept in memory before they are appended to `rejects`."""
 
 _CHUNK_ROWS = 1 << 18
 """Rows per Lance writer (and so at most per data file) in one ingest."""

@@ -302,3 +302,28 @@ def test_chunked_write_is_one_version_and_all_or_nothing(
     with pytest.raises(CurationError, match=r"bad\.jsonl:3001: field 'text'"):
         sample_lake.ingest([bad], source="s", batch_rows=400)
     assert _state(sample_lake) == after_good
+
+
+def test_many_rejects_are_flushed_and_undone_if_the_ingest_fails(
+    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.modules["curation.ingest"], "_REJECTS_FLUSH", 5)
+    lines = [f'{{"text": "good {i}"}}' if i % 2 else "{}" for i in range(30)]
+    report = lake.ingest([_lines(tmp_path, *lines)], source="s", on_error="skip")
+    assert (report.rows_added, report.rejected) == (15, 15)
+    assert list_rejects(lake, report.batch, limit=100).num_rows == 15
+
+    def crash(file: str, n: int) -> None:
+        raise KeyboardInterrupt
+
+    before = _state(lake)
+    more = [f'{{"text": "more {i}"}}' if i % 2 else "[]" for i in range(10_000)]
+    with pytest.raises(KeyboardInterrupt):
+        lake.ingest(
+            [_lines(tmp_path, *more, name="more.jsonl")],
+            source="s",
+            on_error="skip",
+            progress=crash,
+        )
+    assert _state(lake) == before
+    assert lake.sql("SELECT count(*) AS n FROM rejects").column("n")[0].as_py() == 15
