@@ -78,6 +78,11 @@ class SentenceEmbedder:
                     "config.json there)"
                 )
             self.name = str(path.resolve())
+        if device != "cpu":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise CurationError(f"--device {device}: no CUDA device here; use --device cpu")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 

@@ -90,6 +90,17 @@ def test_index_built_past_threshold(tmp_path: Path) -> None:
 def test_bad_model_path_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CurationError, match="not a sentence-transformers folder"):
         SentenceEmbedder(tmp_path)
+    with pytest.raises(CurationError, match="use cpu or cuda"):
+        SentenceEmbedder(device="tpu")
+
+
+def test_cuda_without_a_gpu_is_one_clear_error() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(CurationError, match="no CUDA device"):
+        SentenceEmbedder(device="cuda")
 
 
 def test_real_minilm_on_a_few_rows(tmp_path: Path) -> None:
