@@ -14,6 +14,19 @@ from mixlake.output import console, show_table, summary
 from training import TrainingError, get_run, impact, list_runs, load_config, train
 
 
+def _quiet_libraries() -> None:
+    """Keep library deprecation chatter and weight-loading bars out of the command's output."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*[Pp]aged optimizers.*")
+    warnings.filterwarnings("ignore", message=".*gradient checkpointing.*")
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def _lake_for(config_needs_lake: bool, uri: str | None) -> Lake | None:
     """The lake: required for a lake mix; used when present for an exported file."""
     if config_needs_lake:
@@ -37,6 +50,7 @@ def train_cmd(
     """QLoRA fine-tune on a mix (or an exported mix file); registers the run and its exposures."""
     cfg = load_config(config, overrides or [])
     the_lake = _lake_for(cfg.mix is not None, lake)
+    _quiet_libraries()
     result = train(cfg, the_lake, resume=resume)
     m = result.metrics
     summary(
@@ -214,6 +228,7 @@ def generate_cmd(
             base_model = yaml.safe_load(record.config)["base_model"]
     if base_model is None:
         raise TrainingError("give --run ID or --base MODEL")
+    _quiet_libraries()
     model, tokenizer = load_for_inference(base_model, adapter)
     text = generate(model, tokenizer, [{"role": "user", "content": prompt}], max_new_tokens)
     console.print(f"[cyan]user[/]: {prompt}")
