@@ -376,6 +376,7 @@ def _metrics(
         "steps": steps,
         "tokens": bar.tokens,
         "tokens_per_s": bar.tokens_per_s,
+        "train_seconds": bar.seconds,
     }
     best: dict[str, Any] = {}
     if train_losses:
