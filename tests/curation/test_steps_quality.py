@@ -134,3 +134,26 @@ def test_rerun_is_noop_and_new_thresholds_need_replace(quality_lake: Lake) -> No
         ref=version,
     ).to_pylist()[0]["n"]
     assert old == 1  # the old column is still reachable through history
+
+
+class _CrashOnSecondBatch(HeuristicQualityStep):
+    calls = 0
+
+    def __call__(self, batch):  # type: ignore[no-untyped-def]
+        type(self).calls += 1
+        if type(self).calls == 2:
+            raise RuntimeError("killed mid-step")
+        return super().__call__(batch)
+
+
+def test_interrupted_scoring_resumes_as_one_version(quality_lake: Lake) -> None:
+    before = quality_lake.latest_version()
+    with pytest.raises(CurationError, match="killed mid-step"):
+        apply(_CrashOnSecondBatch(), quality_lake, batch_size=2)
+    assert quality_lake.latest_version() == before
+    assert "quality_heuristic_v1" not in quality_lake.records().schema.names
+    report = apply(HeuristicQualityStep(), quality_lake, batch_size=2)
+    assert report.resumed and report.rows_computed == 2  # the first batch came from the checkpoint
+    assert quality_lake.latest_version() == before + 1
+    scored = quality_lake.sql("SELECT count(quality_heuristic_v1) AS n FROM records")
+    assert scored.to_pylist()[0]["n"] == 4
