@@ -24,9 +24,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent.parent
 MIX = "chitchat-random"
 MAX_LENGTH = 512
-STEPS = 16
+STEPS = 12
 BATCH = 4
-REPEATS = 3
+REPEATS = 2
 
 
 def _best(fn: Callable[[], tuple[int, float]]) -> tuple[int, float]:
