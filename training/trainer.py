@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import signal
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -206,6 +208,7 @@ def train(
         save_run(lake, run)
         if source.info.records_version is not None:
             lake.pin(f"run-{run_id}", int(source.info.records_version))
+    previous = _interrupt_on_sigterm()
     try:
         result = _fit(config, lake, source, stream, run, run_dir, max_steps, start_step, progress)
     except BaseException as e:
@@ -215,7 +218,21 @@ def train(
         if lake is not None:
             save_run(lake, failed)
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return result
+
+
+def _interrupt_on_sigterm() -> Any:
+    """Treat SIGTERM (a killed job) like Ctrl-C, so the run is marked interrupted, not running."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _fit(
