@@ -6,6 +6,7 @@ losses compare better across targets in one precision.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from evals.errors import EvalError
@@ -27,9 +28,11 @@ def load_model(target: Target, device: str = "auto") -> tuple[Any, Any]:
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        model, tokenizer = load_for_inference(
-            target.base, adapter=target.adapter, load_in_4bit=False, device=device
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # peft probes deprecated HF attributes
+            model, tokenizer = load_for_inference(
+                target.base, adapter=target.adapter, load_in_4bit=False, device=device
+            )
     except TrainingError as e:
         raise EvalError(f"eval target {target.label}: {e}") from None
     finally:

@@ -25,7 +25,7 @@ from evals import EvalOptions, EvalResult, evaluate, read_evals
 from evals.compare import Comparison, compare, plot_comparison
 from evals.remote import evaluate_export, import_results
 from mixlake.options import LakeOpt, open_lake
-from mixlake.output import err_console, show_table, summary
+from mixlake.output import console, err_console, show_table, summary
 
 SuiteOpt = Annotated[
     str, typer.Option("--suite", "-s", help="heldout | generation | numeric | choice.")
@@ -238,12 +238,9 @@ def evals_cmd(
 
 
 def _show_result(result: EvalResult) -> None:
-    show_table(
-        f"{result.target} · {result.suite} on {result.mix}"
-        + (f"/{result.split}" if result.split else ""),
-        ["metric", "value"],
-        sorted(result.run_level.items()),
-    )
+    where = f"{result.mix}/{result.split}" if result.split else result.mix
+    console.print(f"[bold]{result.target} · {result.suite} on {where}[/]")
+    show_table(None, ["metric", "value"], sorted(result.run_level.items()))
 
 
 def _show_comparison(c: Comparison) -> None:
@@ -253,9 +250,10 @@ def _show_comparison(c: Comparison) -> None:
         mark = " *" if m.ci.excludes_zero() else ""
         return f"[{m.ci.low:+.4g}, {m.ci.high:+.4g}] n={m.ci.n}{mark}"
 
+    console.print(f"[bold]A = {c.a} · B = {c.b}[/] · delta = B − A")
+    console.print("95% CI: paired bootstrap of the per-row mean difference (* excludes 0)")
     show_table(
-        f"{c.a} (A) vs {c.b} (B) — delta = B − A; CI: 95% paired bootstrap of the per-row mean "
-        "(* excludes 0)",
+        None,
         ["suite", "on", "metric", "A", "B", "delta", "95% CI"],
         [
             (
