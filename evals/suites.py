@@ -125,7 +125,7 @@ class Heldout(Suite):
         return SuiteOutput(
             ids=[i for i, _ in kept],
             per_row={
-                "loss": list[float | None](losses),
+                "loss": [*losses],
                 "perplexity": [metrics.perplexity(v) for v in losses],
             },
             run_level=run,
@@ -159,15 +159,18 @@ class Generation(Suite):
             max_length=options.max_length,
             progress=progress,
         )
+        pairs = list(zip(preds, refs, strict=True))
+        em = [metrics.exact_match(p, r) for p, r in pairs]
+        rouge = [metrics.rouge_l(p, r) for p, r in pairs]
         per_row: dict[str, list[float | None]] = {
-            "exact_match": [metrics.exact_match(p, r) for p, r in zip(preds, refs, strict=True)],
-            "rouge_l": [metrics.rouge_l(p, r) for p, r in zip(preds, refs, strict=True)],
-            "bleu": [metrics.sentence_bleu(p, r) for p, r in zip(preds, refs, strict=True)],
-            "chrf": [metrics.sentence_chrf(p, r) for p, r in zip(preds, refs, strict=True)],
+            "exact_match": list(em),
+            "rouge_l": list(rouge),
+            "bleu": [metrics.sentence_bleu(p, r) for p, r in pairs],
+            "chrf": [metrics.sentence_chrf(p, r) for p, r in pairs],
         }
         run = {
-            "exact_match": float(np.mean(per_row["exact_match"])),  # type: ignore[arg-type]
-            "rouge_l": float(np.mean(per_row["rouge_l"])),  # type: ignore[arg-type]
+            "exact_match": float(np.mean(em)),
+            "rouge_l": float(np.mean(rouge)),
             "bleu": metrics.corpus_bleu(preds, refs),
             "chrf": metrics.corpus_chrf(preds, refs),
             "rows": float(len(preds)),
@@ -217,17 +220,20 @@ class Numeric(Suite):
         hits = [metrics.within_tolerance(p, r, **tol) for p, r in zip(preds, refs, strict=True)]
         errors = [None if p is None else abs(p - r) for p, r in zip(preds, refs, strict=True)]
         parsed = [(p, r) for p, r in zip(preds, refs, strict=True) if p is not None]
-        mean_pred = [float(np.mean(refs))] * len(refs)
+        refs_mean = float(np.mean(refs))
+        mean_pred: list[float | None] = [refs_mean] * len(refs)
         rng = np.random.default_rng(options.seed)
-        random_pred = list(rng.uniform(min(refs), max(refs), size=len(refs)))
+        random_pred: list[float | None] = [
+            float(v) for v in rng.uniform(min(refs), max(refs), size=len(refs))
+        ]
         run = {
             "hit_rate": float(np.mean(hits)),
             "parsed_rate": len(parsed) / len(refs),
-            "baseline_mean_mae": metrics.mae(mean_pred, refs),
-            "baseline_mean_rmse": metrics.rmse(mean_pred, refs),
-            "baseline_mean_hit_rate": metrics.hit_rate(mean_pred, refs, **tol),  # type: ignore[arg-type]
-            "baseline_random_mae": metrics.mae(random_pred, refs),
-            "baseline_random_hit_rate": metrics.hit_rate(random_pred, refs, **tol),  # type: ignore[arg-type]
+            "baseline_mean_mae": metrics.mae([refs_mean] * len(refs), refs),
+            "baseline_mean_rmse": metrics.rmse([refs_mean] * len(refs), refs),
+            "baseline_mean_hit_rate": metrics.hit_rate(mean_pred, refs, **tol),
+            "baseline_random_mae": metrics.mae([v or 0.0 for v in random_pred], refs),
+            "baseline_random_hit_rate": metrics.hit_rate(random_pred, refs, **tol),
             "rows": float(len(refs)),
         }
         if parsed:
@@ -264,11 +270,12 @@ class Choice(Suite):
         options: EvalOptions,
         progress: Progress | None = None,
     ) -> SuiteOutput:
-        correct: list[float | None] = []
+        correct: list[float] = []
         chance = []
         for ex in examples:
             prompt, _ = ex.prompt_and_reference()
-            assert ex.choices is not None and ex.answer is not None
+            if ex.choices is None or ex.answer is None:
+                raise EvalError(f"suite choice: row {ex.id} has no options or answer")
             scored = score_texts(
                 model,
                 tokenizer,
@@ -281,11 +288,11 @@ class Choice(Suite):
             if progress:
                 progress(1)
         run = {
-            "accuracy": float(np.mean(correct)),  # type: ignore[arg-type]
+            "accuracy": float(np.mean(correct)),
             "baseline_chance": float(np.mean(chance)),
             "rows": float(len(correct)),
         }
-        return SuiteOutput([ex.id for ex in examples], {"correct": correct}, run)
+        return SuiteOutput([ex.id for ex in examples], {"correct": [*correct]}, run)
 
 
 def _suites() -> dict[str, Suite]:
