@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from curation.lake import Lake
+from evals.data import registered_eval_sets
 from evals.errors import EvalError
 from evals.metrics import Interval, bootstrap_ci
 from evals.suites import SUITES, get_suite
@@ -209,7 +210,8 @@ def _scope_ids(lake: Lake, mix: str | None, split: str) -> set[str] | None:
     if mix is None:
         return None
     if mix.startswith("eval-set:"):
-        source = mix.removeprefix("eval-set:").replace("'", "")
+        name = mix.removeprefix("eval-set:")
+        source = registered_eval_sets(lake).get(name, name).replace("'", "")
         table = lake.records().to_table(columns=["id"], filter=f"source = '{source}'")
         return set(table["id"].to_pylist())
     from queries import open_mix

@@ -147,25 +147,36 @@ def mix_examples(
 
 
 def eval_set_examples(lake: Lake, name: str) -> tuple[list[EvalExample], dict[str, Any]]:
-    """The rows of eval set `name` (records with `source = NAME`), read at the latest version.
+    """The rows of eval set `name`, read at the latest version: the source registered under that
+    name in `eval_sets` (by `mixlake decontaminate`), else the records with `source = NAME`.
 
     Raises:
         EvalError: no record has that source.
     """
-    if "'" in name:
+    registered = registered_eval_sets(lake)
+    source = registered.get(name, name)
+    if "'" in source:
         raise EvalError(f"bad eval set name {name!r}")
     ds = lake.records()
     rows = ds.to_table(
-        columns=["id", "kind", "text", "messages", "meta"], filter=f"source = '{name}'"
+        columns=["id", "kind", "text", "messages", "meta"], filter=f"source = '{source}'"
     ).to_pylist()
     if not rows:
         sources = sorted(set(ds.to_table(columns=["source"]).column("source").to_pylist()))
         raise EvalError(
-            f"no eval set {name!r}: no records with source = {name!r} (sources: "
-            f"{', '.join(sources[:10]) or 'none'}); ingest it with `mixlake ingest … --source {name}`"
+            f"no eval set {name!r}: no records with source = {source!r} (registered eval sets: "
+            f"{', '.join(registered) or 'none'}; sources: {', '.join(sources[:10]) or 'none'}); "
+            f"ingest it with `mixlake ingest … --source {name}`"
         )
     info = {"mix": f"eval-set:{name}", "mix_checksum": None, "records_version": int(ds.version)}
     return from_records(rows), info
+
+
+def registered_eval_sets(lake: Lake) -> dict[str, str]:
+    """Eval set name → source, as registered in `eval_sets` (by `mixlake decontaminate`)."""
+    from curation.steps.decontam import eval_sets
+
+    return {e.name: e.source for e in eval_sets(lake)}
 
 
 def _message(m: Mapping[str, Any]) -> Message:

@@ -203,3 +203,13 @@ def test_judge_suite_grades_answers_with_a_local_judge(eval_lake: Lake, tiny_lla
             options=EvalOptions(judge_model="/nope"),
             loader=_never,
         )
+
+
+def test_a_registered_eval_set_is_found_by_its_name(eval_lake: Lake, tiny_llama: Path) -> None:
+    from curation.steps.decontam import register_eval_set
+
+    register_eval_set(eval_lake, "qa", name="trivia", n=3)
+    result = evaluate(eval_lake, str(tiny_llama), "heldout", eval_set="trivia")
+    assert result.rows == 3 and result.mix == "eval-set:trivia"
+    with pytest.raises(EvalError, match="registered eval sets: trivia"):
+        evaluate(eval_lake, "smollm2", "heldout", eval_set="nope", loader=_never)
