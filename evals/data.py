@@ -7,6 +7,7 @@ prompt to answer and its reference, and (for multiple choice) the options.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -119,7 +120,7 @@ def from_records(rows: Iterable[Mapping[str, Any]]) -> list[EvalExample]:
 
 
 def mix_examples(
-    lake: Lake, mix: str, split: str, version: int | None = None
+    lake: Lake, mix: str, split: str, version: int | None = None, limit: int | None = None
 ) -> tuple[list[EvalExample], dict[str, Any]]:
     """The rendered examples of a mix split (`NAME`, `NAME@VERSION`, or `version`), and the
     mix's identity (name, version, checksum, records version).
@@ -132,7 +133,7 @@ def mix_examples(
         from queries.errors import QueryError
 
         opened = queries.open_mix(lake, mix, version)
-        rows = list(opened.examples(split))
+        rows = list(itertools.islice(opened.examples(split), limit))
     except QueryError as e:
         raise EvalError(f"mix {mix!r}: {e}") from None
     if not rows:
@@ -146,7 +147,9 @@ def mix_examples(
     return from_rendered(rows), info
 
 
-def eval_set_examples(lake: Lake, name: str) -> tuple[list[EvalExample], dict[str, Any]]:
+def eval_set_examples(
+    lake: Lake, name: str, limit: int | None = None
+) -> tuple[list[EvalExample], dict[str, Any]]:
     """The rows of eval set `name`, read at the latest version: the source registered under that
     name in `eval_sets` (by `mixlake decontaminate`), else the records with `source = NAME`.
 
@@ -159,7 +162,9 @@ def eval_set_examples(lake: Lake, name: str) -> tuple[list[EvalExample], dict[st
         raise EvalError(f"bad eval set name {name!r}")
     ds = lake.records()
     rows = ds.to_table(
-        columns=["id", "kind", "text", "messages", "meta"], filter=f"source = '{source}'"
+        columns=["id", "kind", "text", "messages", "meta"],
+        filter=f"source = '{source}'",
+        limit=limit,
     ).to_pylist()
     if not rows:
         sources = sorted(set(ds.to_table(columns=["source"]).column("source").to_pylist()))

@@ -122,8 +122,8 @@ def evaluate(
     if limit is not None and limit < 1:
         raise EvalError("--limit must be at least 1")
     resolved = resolve_target(lake, target)
-    examples, info = _examples(lake, resolved, mix, split, eval_set)
-    selected = the_suite.select(examples[:limit] if limit else examples)
+    examples, info = _examples(lake, resolved, mix, split, eval_set, limit)
+    selected = the_suite.select(examples)
     options = options or EvalOptions()
     the_suite.check(options)
     if loader is None:
@@ -186,19 +186,24 @@ def write_back(lake: Lake, result: EvalResult, *, replace: bool = False) -> Eval
 
 
 def _examples(
-    lake: Lake, target: Target, mix: str | None, split: str, eval_set: str | None
+    lake: Lake,
+    target: Target,
+    mix: str | None,
+    split: str,
+    eval_set: str | None,
+    limit: int | None,
 ) -> tuple[list[EvalExample], dict[str, Any]]:
     if eval_set is not None:
-        return eval_set_examples(lake, eval_set)
+        return eval_set_examples(lake, eval_set, limit)
     if mix is None and target.mix is not None:
         # a run is evaluated on the version of its mix it trained on
-        return mix_examples(lake, target.mix, split, target.mix_version)
+        return mix_examples(lake, target.mix, split, target.mix_version, limit)
     if mix is None:
         raise EvalError(
             f"eval target {target.label} is a base model: say what to evaluate on with --mix NAME "
             "or --eval-set SOURCE"
         )
-    return mix_examples(lake, mix, split)
+    return mix_examples(lake, mix, split, limit=limit)
 
 
 def _run(

@@ -103,12 +103,16 @@ def score_texts(
                 mask[row, : len(tokens)] = 1
                 scored[row, : len(tokens)] = torch.tensor(keep)
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            # cross-entropy only where it counts (e.g. assistant tokens), not over every position
+            positions = scored[:, 1:].to(device)
+            rows = torch.nonzero(positions, as_tuple=True)[0]
             losses = torch.nn.functional.cross_entropy(
-                logits[:, :-1].float().transpose(1, 2), ids[:, 1:].to(device), reduction="none"
+                logits[:, :-1][positions].float(),
+                ids[:, 1:].to(device)[positions],
+                reduction="none",
             )
-            keep_mask = scored[:, 1:].to(device)
-            sums = (losses * keep_mask).sum(dim=1).tolist()
-            counts = keep_mask.sum(dim=1).tolist()
+            sums = torch.zeros(len(chunk), device=device).index_add_(0, rows, losses).tolist()
+            counts = positions.sum(dim=1).tolist()
             for row, i in enumerate(chunk):
                 out[i] = Scored(float(sums[row]), int(counts[row]))
             if progress:
