@@ -19,7 +19,7 @@ from typing import Any
 ROWS = 8
 MAX_LENGTH = 256
 BATCH = 8
-REPEATS = 2
+REPEATS = 3
 
 
 def _plain_loop(
