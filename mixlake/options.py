@@ -36,3 +36,11 @@ def version_ref(version: int | None, tag: str | None) -> VersionRef:
     if version is not None and tag is not None:
         raise CurationError("give --version or --tag, not both")
     return tag if tag is not None else version
+
+
+WhereOpt = Annotated[
+    str | None, typer.Option("--where", help="SQL predicate: only these rows take part.")
+]
+ReplaceOpt = Annotated[
+    bool, typer.Option("--replace", help="Recompute when the columns exist with other params.")
+]

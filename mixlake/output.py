@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -96,3 +97,25 @@ def _short(v: Any, n: int) -> Any:
         text = text.replace("\n", "⏎ ")
         return text if len(text) <= n else text[: n - 1] + "…"
     return v
+
+
+@contextmanager
+def step_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A row progress bar whose `update(done, total)` fits `curation.steps.apply(progress=)`."""
+    with row_progress() as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def step_items(report: Any) -> dict[str, Any]:
+    """Summary items of a `curation.steps.StepReport`."""
+    return {
+        "columns": ", ".join(report.columns),
+        "rows computed": report.rows_computed,
+        "version": report.version if report.version is not None else "unchanged",
+        "resumed": "yes" if report.resumed else "no",
+    }

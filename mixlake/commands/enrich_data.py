@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -12,40 +10,21 @@ from curation.ingest import parse_mapping
 from curation.lake import Lake, VersionRef
 from curation.search import search
 from curation.stats import enrichment_stats
-from curation.steps import StepReport
 from curation.steps.cluster import cluster
 from curation.steps.decontam import decontaminate
 from curation.steps.dedup import dedup
 from curation.steps.embed import INDEX_MIN_ROWS, embed
 from curation.steps.pii_step import pii
-from mixlake.options import LakeOpt, TagOpt, VersionOpt, open_lake, version_ref
-from mixlake.output import console, row_progress, show_table, summary
-
-WhereOpt = Annotated[
-    str | None, typer.Option("--where", help="SQL predicate: only these rows take part.")
-]
-ReplaceOpt = Annotated[
-    bool, typer.Option("--replace", help="Recompute when the columns exist with other params.")
-]
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    with row_progress() as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-def _step_items(report: StepReport) -> dict[str, Any]:
-    return {
-        "rows computed": report.rows_computed,
-        "version": report.version if report.version is not None else "unchanged",
-        "resumed": "yes" if report.resumed else "no",
-    }
+from mixlake.options import (
+    LakeOpt,
+    ReplaceOpt,
+    TagOpt,
+    VersionOpt,
+    WhereOpt,
+    open_lake,
+    version_ref,
+)
+from mixlake.output import console, show_table, step_items, step_progress, summary
 
 
 def embed_cmd(
@@ -63,7 +42,7 @@ def embed_cmd(
 ) -> None:
     """Embed `text` into the `embedding` vector column (indexed once the table is large)."""
     the_lake = open_lake(lake)
-    with _progress("embedding") as update:
+    with step_progress("embedding") as update:
         report = embed(
             the_lake,
             model=model,
@@ -76,7 +55,7 @@ def embed_cmd(
     summary(
         "embedded" if not report.step.no_op else "embeddings already there (no new version)",
         {
-            **_step_items(report.step),
+            **step_items(report.step),
             "model": report.model,
             "dim": report.dim,
             "rows with vectors": report.rows_with_vectors,
@@ -106,7 +85,7 @@ def dedup_cmd(
         options["shingle"] = shingle
     if method == "semantic" and clusters is not None:
         options["clusters"] = clusters
-    with _progress(f"dedup {method}") as update:
+    with step_progress(f"dedup {method}") as update:
         report = dedup(
             the_lake,
             method,
@@ -119,7 +98,7 @@ def dedup_cmd(
     summary(
         f"dedup {method}" + (" (no new version)" if report.step.no_op else ""),
         {
-            **_step_items(report.step),
+            **step_items(report.step),
             "groups": report.groups,
             "rows in groups": report.rows_in_groups,
             "rows marked": report.rows_marked,
@@ -131,7 +110,7 @@ def dedup_cmd(
 def pii_cmd(where: WhereOpt = None, replace: ReplaceOpt = False, lake: LakeOpt = None) -> None:
     """Count emails, phones, IPs, card numbers and secrets: `pii_count`, `pii_kinds`, spans."""
     the_lake = open_lake(lake)
-    with _progress("pii") as update:
+    with step_progress("pii") as update:
         report = pii(the_lake, where=where, replace=replace, progress=update)
     if report.by_kind:
         show_table("PII kinds", ["kind", "rows"], report.by_kind.items())
@@ -139,7 +118,7 @@ def pii_cmd(where: WhereOpt = None, replace: ReplaceOpt = False, lake: LakeOpt =
     summary(
         "pii" + (" (no new version)" if report.step.no_op else ""),
         {
-            **_step_items(report.step),
+            **step_items(report.step),
             "rows with PII": report.rows_with_pii,
             "rate": f"{rate:.2%}",
         },
@@ -161,7 +140,7 @@ def decontaminate_cmd(
 ) -> None:
     """Flag rows sharing an n-gram with registered eval sets: `contaminated`, `contaminated_by`."""
     the_lake = open_lake(lake)
-    with _progress("decontaminate") as update:
+    with step_progress("decontaminate") as update:
         report = decontaminate(
             the_lake,
             against,
@@ -186,7 +165,7 @@ def decontaminate_cmd(
         show_table("contaminated rows by source", ["source", "rows"], report.by_source.items())
     summary(
         "decontaminate" + (" (no new version)" if report.step.no_op else ""),
-        {**_step_items(report.step), "contaminated": report.contaminated, "n": n},
+        {**step_items(report.step), "contaminated": report.contaminated, "n": n},
     )
 
 
@@ -199,7 +178,7 @@ def cluster_cmd(
 ) -> None:
     """k-means on embeddings: a `cluster` column and a `clusters` table with top terms."""
     the_lake = open_lake(lake)
-    with _progress("cluster") as update:
+    with step_progress("cluster") as update:
         report = cluster(the_lake, k, seed=seed, where=where, replace=replace, progress=update)
     show_table(
         "clusters (largest first)",
@@ -208,7 +187,7 @@ def cluster_cmd(
     )
     summary(
         "cluster" + (" (no new version)" if report.step.no_op else ""),
-        {**_step_items(report.step), "k": k, "rows clustered": report.rows},
+        {**step_items(report.step), "k": k, "rows clustered": report.rows},
     )
 
 

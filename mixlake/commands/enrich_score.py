@@ -2,53 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from curation import CurationError, Lake
 from curation.labels import add_labels, ids_from_sql, parse_label, read_label_csv
-from curation.steps import StepReport, apply
+from curation.steps import apply
 from curation.steps.classifier import score_with_classifier
 from curation.steps.judge import JudgeQualityStep
 from curation.steps.quality import HeuristicQualityStep, reason_counts
 from curation.steps.tokens import TokenCountStep
-from mixlake.options import LakeOpt, open_lake
-from mixlake.output import row_progress, summary
+from mixlake.options import LakeOpt, ReplaceOpt, WhereOpt, open_lake
+from mixlake.output import step_items, step_progress, summary
 
 JUDGE_BATCH = 32
 """Rows per judge `generate` call (and per `apply` batch: small batches make `--where` scans slow)."""
 SCORERS = ("quality_heuristic_v1", "quality_classifier_v1", "quality_judge_v1")
-
-WhereOpt = Annotated[
-    str | None, typer.Option("--where", help="SQL predicate: only compute these rows.")
-]
-ReplaceOpt = Annotated[
-    bool, typer.Option("--replace", help="Recompute when the column exists with other params.")
-]
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    with row_progress() as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-def _report_items(report: StepReport) -> dict[str, Any]:
-    return {
-        "columns": ", ".join(report.columns),
-        "rows computed": report.rows_computed,
-        "version": report.version if report.version is not None else "unchanged",
-        "resumed": "yes" if report.resumed else "no",
-    }
 
 
 def tokens(
@@ -62,7 +33,7 @@ def tokens(
     """Count tokens: n_tokens, plus n_prompt_tokens/n_completion_tokens for chat rows."""
     the_lake = open_lake(lake)
     step = TokenCountStep(tokenizer)
-    with _progress("counting tokens") as update:
+    with step_progress("counting tokens") as update:
         report = apply(step, the_lake, where=where, replace=replace, progress=update)
     totals = the_lake.sql(
         "SELECT sum(n_tokens) AS t, sum(n_prompt_tokens) AS p, sum(n_completion_tokens) AS c "
@@ -71,7 +42,7 @@ def tokens(
     summary(
         "token counts" if not report.no_op else "token counts already there (no new version)",
         {
-            **_report_items(report),
+            **step_items(report),
             "tokenizer": step.tokenizer_name,
             "total tokens": int(totals["t"] or 0),
             "prompt": int(totals["p"] or 0),
@@ -102,7 +73,7 @@ def score(
 
 
 def _score_heuristic(lake: Lake, where: str | None, replace: bool) -> None:
-    with _progress("quality_heuristic_v1") as update:
+    with step_progress("quality_heuristic_v1") as update:
         report = apply(HeuristicQualityStep(), lake, where=where, replace=replace, progress=update)
     flagged = lake.sql(
         "SELECT count(*) AS n, avg(quality_heuristic_v1) AS mean FROM records "
@@ -113,7 +84,7 @@ def _score_heuristic(lake: Lake, where: str | None, replace: bool) -> None:
     summary(
         "quality_heuristic_v1" + (" (already there, no new version)" if report.no_op else ""),
         {
-            **_report_items(report),
+            **step_items(report),
             "mean score": round(mean, 3) if mean is not None else "-",
             "rows failing ≥1 rule": flagged["n"],
             **reasons,
@@ -122,13 +93,13 @@ def _score_heuristic(lake: Lake, where: str | None, replace: bool) -> None:
 
 
 def _score_classifier(lake: Lake, where: str | None, replace: bool) -> None:
-    with _progress("quality_classifier_v1") as update:
+    with step_progress("quality_classifier_v1") as update:
         step, report = score_with_classifier(lake, where=where, replace=replace, progress=update)
     info = step.info
     summary(
         "quality_classifier_v1" + (" (already there, no new version)" if report.no_op else ""),
         {
-            **_report_items(report),
+            **step_items(report),
             "labels": f"{info['labels']} ({info['good']} good, {info['bad']} bad)",
             "held-out accuracy": f"{info['held_out_accuracy']:.3f} on {info['held_out']} rows",
         },
@@ -137,7 +108,7 @@ def _score_classifier(lake: Lake, where: str | None, replace: bool) -> None:
 
 def _score_judge(lake: Lake, model: str, where: str | None, replace: bool) -> None:
     step = JudgeQualityStep(model)
-    with _progress(f"quality_judge_v1 ({step.model_name})") as update:
+    with step_progress(f"quality_judge_v1 ({step.model_name})") as update:
         report = apply(
             step, lake, where=where, replace=replace, batch_size=JUDGE_BATCH, progress=update
         )
@@ -148,7 +119,7 @@ def _score_judge(lake: Lake, model: str, where: str | None, replace: bool) -> No
     summary(
         "quality_judge_v1" + (" (already there, no new version)" if report.no_op else ""),
         {
-            **_report_items(report),
+            **step_items(report),
             "model": step.model_name,
             "parse failures": step.parse_failures,
             "scores": ", ".join(f"{r['s'] if r['s'] is not None else '?'}: {r['n']}" for r in dist)
