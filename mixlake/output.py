@@ -111,10 +111,10 @@ def step_progress(label: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-def step_items(report: Any) -> dict[str, Any]:
+def step_items(report: Any, *, with_columns: bool = True) -> dict[str, Any]:
     """Summary items of a `curation.steps.StepReport`."""
-    return {
-        "columns": ", ".join(report.columns),
+    items = {"columns": ", ".join(report.columns)} if with_columns else {}
+    return items | {
         "rows computed": report.rows_computed,
         "version": report.version if report.version is not None else "unchanged",
         "resumed": "yes" if report.resumed else "no",

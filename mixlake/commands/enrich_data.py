@@ -55,7 +55,7 @@ def embed_cmd(
     summary(
         "embedded" if not report.step.no_op else "embeddings already there (no new version)",
         {
-            **step_items(report.step),
+            **step_items(report.step, with_columns=False),
             "model": report.model,
             "dim": report.dim,
             "rows with vectors": report.rows_with_vectors,
@@ -98,7 +98,7 @@ def dedup_cmd(
     summary(
         f"dedup {method}" + (" (no new version)" if report.step.no_op else ""),
         {
-            **step_items(report.step),
+            **step_items(report.step, with_columns=False),
             "groups": report.groups,
             "rows in groups": report.rows_in_groups,
             "rows marked": report.rows_marked,
@@ -118,7 +118,7 @@ def pii_cmd(where: WhereOpt = None, replace: ReplaceOpt = False, lake: LakeOpt =
     summary(
         "pii" + (" (no new version)" if report.step.no_op else ""),
         {
-            **step_items(report.step),
+            **step_items(report.step, with_columns=False),
             "rows with PII": report.rows_with_pii,
             "rate": f"{rate:.2%}",
         },
@@ -165,7 +165,11 @@ def decontaminate_cmd(
         show_table("contaminated rows by source", ["source", "rows"], report.by_source.items())
     summary(
         "decontaminate" + (" (no new version)" if report.step.no_op else ""),
-        {**step_items(report.step), "contaminated": report.contaminated, "n": n},
+        {
+            **step_items(report.step, with_columns=False),
+            "contaminated": report.contaminated,
+            "n": n,
+        },
     )
 
 
@@ -187,7 +191,7 @@ def cluster_cmd(
     )
     summary(
         "cluster" + (" (no new version)" if report.step.no_op else ""),
-        {**step_items(report.step), "k": k, "rows clustered": report.rows},
+        {**step_items(report.step, with_columns=False), "k": k, "rows clustered": report.rows},
     )
 
 
