@@ -37,11 +37,16 @@ def api_record(request: Request, record_id: str, version: str = "") -> dict[str,
 
 @router.get("/search")
 def api_search(
-    request: Request, q: str = "", k: int = 20, where: str = "", fts: bool = False
+    request: Request,
+    q: str = "",
+    k: int = 20,
+    where: str = "",
+    fts: bool = False,
+    version: str = "",
 ) -> dict[str, Any]:
-    """Semantic or full-text search at the latest version."""
-    hits = records.search_records(state(request).lake(), q, None, k, where, fts)
-    return {"query": q, "fts": fts, "hits": hits}
+    """Semantic or full-text search at a version."""
+    got = records.search_records(state(request).lake(), q, ref_of(version), k, where, fts)
+    return {"query": q, "fts": fts, **got}
 
 
 @router.get("/charts/{kind}.png")

@@ -29,7 +29,7 @@ def _png(fig: Figure) -> bytes:
 
 
 def _figure(title: str) -> tuple[Figure, Any]:
-    fig = Figure(figsize=(6.4, 3.6))
+    fig = Figure(figsize=(5.6, 3.4))
     ax = fig.add_subplot()
     ax.set_title(title, fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)

@@ -75,10 +75,11 @@ def records_page(
 ) -> HTMLResponse:
     """Paginated records at a version, filtered by a WHERE predicate, or search hits."""
     lake = state(request).lake()
-    hits, notice = None, ""
+    hits, mode, notice = None, "", ""
     if q.strip():
         try:
-            hits = records.search_records(lake, q, ref_of(version), 20, where, fts)
+            got = records.search_records(lake, q, ref_of(version), 20, where, fts)
+            hits, mode = got["hits"], got["mode"]
         except WebError as e:
             if e.status != 409:
                 raise
@@ -92,6 +93,7 @@ def records_page(
         data=data,
         hits=hits,
         notice=notice,
+        mode=mode,
         q=q,
         fts=fts,
         base=base,
@@ -100,10 +102,6 @@ def records_page(
 
 
 def _search_ready(lake: Any) -> bool:
-    try:
-        import curation.search  # noqa: F401
-    except ImportError:
-        return False
     return "embedding" in lake.records().schema.names
 
 

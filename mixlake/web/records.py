@@ -182,29 +182,76 @@ def check_column(lake: Lake, ref: VersionRef, column: str) -> str:
 
 def search_records(
     lake: Lake, query: str, ref: VersionRef = None, k: int = 20, where: str = "", fts: bool = False
-) -> list[dict[str, Any]]:
-    """Semantic (or full-text) search through `curation.search.search`, when it is available.
+) -> dict[str, Any]:
+    """Semantic or full-text search through `curation.search`, never writing to the lake.
+
+    Semantic search embeds the query with the model named in the `embedding` column's
+    provenance (cached across requests). Full-text search uses the BM25 index when the version
+    has one; without it (the UI never builds one) it falls back to a case-insensitive substring
+    match, and says so in `mode`.
+
+    Returns:
+        `{"mode", "hits"}`; each hit has id, source, score and a snippet.
 
     Raises:
-        WebError: 400 for an empty query or bad k; 409 when search is not available yet.
+        WebError: 400 for an empty query, bad k or predicate; 409 when semantic search has no
+            embedding column (or `curation.search` is missing).
     """
     if not query.strip():
         raise WebError("q: give a search query")
     if not 1 <= k <= 200:
         raise WebError(f"k: must be between 1 and 200, got {k}")
+    clause = where_clause(where)
+    version = resolve(lake, ref)
+    ds = lake.records(version)
+    if fts and not _has_fts_index(ds):
+        con = locked_connection(lake, version)
+        match = f"{clause} AND" if clause else "WHERE"
+        table = run_select(
+            con,
+            f"SELECT id, source, CAST(1 AS DOUBLE) AS score, left(text, {SNIPPET}) AS snippet FROM records "
+            f"{match} text ILIKE ? ORDER BY id LIMIT ?",
+            [f"%{query.strip()}%", k],
+        )
+        return {
+            "mode": "substring (no BM25 index)",
+            "hits": [_jsonable_row(r) for r in table.to_pylist()],
+        }
     try:
         from curation.search import search
     except ImportError:
         raise WebError(
             "search is not available in this build (curation.search missing)", 409
         ) from None
-    if where.strip():
-        where_clause(where)
-    version = resolve(lake, ref)
-    if version != lake.latest_version():
-        raise WebError("search runs on the latest version only; clear the version box", 400)
-    hits = search(lake, query, k=k, where=where.strip() or None, fts=fts)
-    return [_hit_row(h) for h in _rows_of(hits)]
+    embedder = None
+    if not fts:
+        if "embedding" not in ds.schema.names:
+            raise WebError("semantic search needs an `embedding` column: run `mixlake embed`", 409)
+        embedder = _embedder(lake)
+    hits = search(
+        lake, query, k=k, where=where.strip() or None, fts=fts, embedder=embedder, ref=version
+    )
+    return {"mode": "bm25" if fts else "semantic", "hits": [_hit_row(h) for h in _rows_of(hits)]}
+
+
+_EMBEDDERS: dict[str, Any] = {}
+
+
+def _embedder(lake: Lake) -> Any:
+    from curation.steps.embed import embedding_model, load_embedder
+
+    name = embedding_model(lake)
+    if name not in _EMBEDDERS:
+        _EMBEDDERS[name] = load_embedder(name)
+    return _EMBEDDERS[name]
+
+
+def _has_fts_index(ds: Any) -> bool:
+    try:
+        indices = ds.list_indices()
+    except (ValueError, OSError):
+        return False
+    return any(i.get("type") == "Inverted" or "text" in i.get("fields", []) for i in indices)
 
 
 def _rows_of(hits: Any) -> list[dict[str, Any]]:

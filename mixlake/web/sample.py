@@ -122,7 +122,8 @@ def _rows(n: int) -> dict[str, Sequence[Any]]:
 def build_sample_lake(path: str | Path, rows_per_source: int = 40) -> Lake:
     """Create the sample lake under `path` (a fresh folder; the lake is `path/lake`).
 
-    Versions: 2 web, 3 chat, 4 instruct ingests, 5 scores, then eval columns (base, run),
+    Versions: 2 web, 3 chat, 4 instruct ingests, 5 scores, then eval columns (base, run), a
+    hash-based `embedding` (so semantic search works without a model),
     then a late `junk` ingest that the UI tests roll back or delete.
     """
     root = Path(path)
@@ -130,11 +131,22 @@ def build_sample_lake(path: str | Path, rows_per_source: int = 40) -> Lake:
     apply(_ScoreStep(), lake)
     apply(_EvalStep(BASE, 0.0), lake)
     apply(_EvalStep(RUN_ID, 0.5), lake)
+    _embed(lake)
     lake.tag("scored")
-    mix_ref = _mix(lake)
+    mix_ref = _mix(lake, rows_per_source)
     _run(lake, mix_ref)
     make_junk(lake, root)
     return lake
+
+
+def _embed(lake: Lake) -> None:
+    try:
+        from curation.steps.embed import EmbedStep
+    except ImportError:
+        return
+    from curation.testing import FakeEmbedder
+
+    apply(EmbedStep(FakeEmbedder(64)), lake)
 
 
 def make_junk(lake: Lake, root: Path, n: int = 6) -> None:
@@ -145,7 +157,7 @@ def make_junk(lake: Lake, root: Path, n: int = 6) -> None:
     lake.ingest([write_jsonl(root / "junk.jsonl", rows)], source="junk")
 
 
-def _mix(lake: Lake) -> tuple[str, int, str] | None:
+def _mix(lake: Lake, per_source: int) -> tuple[str, int, str] | None:
     try:
         from queries import materialize_mix, parse_spec
     except ImportError:
@@ -156,8 +168,8 @@ def _mix(lake: Lake) -> tuple[str, int, str] | None:
         "  - name: instruct\n    sql: source = 'instruct' AND sample_score_v1 > {q}\n    weight: 1\n"
         "splits: {{train: 0.9, val: 0.1}}\nformat: {{template: chat}}\n"
     )
-    materialize_mix(lake, parse_spec(base.format(n=30, q=0.2)))
-    mix = materialize_mix(lake, parse_spec(base.format(n=36, q=0.1)))
+    materialize_mix(lake, parse_spec(base.format(n=per_source * 3 // 4, q=0.2)))
+    mix = materialize_mix(lake, parse_spec(base.format(n=per_source * 9 // 10, q=0.1)))
     return mix.name, mix.version, mix.checksum
 
 
