@@ -33,7 +33,8 @@ typecheck: $(STAMP)
 # a clean machine (CI), install it; otherwise the browser test skips and says why.
 browser:
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = "0" ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+			|| echo "chromium could not be installed; the browser test will skip"; \
 	fi
 
 unit: $(STAMP) browser
