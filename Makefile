@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean browser
+.PHONY: install demo test lint typecheck unit bench clean browser screenshots
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -41,6 +41,10 @@ unit: $(STAMP) browser
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# Regenerate the UI screenshots in docs/img/ (docs/ui.md); `make test` writes them to a tmp dir.
+screenshots: $(STAMP) browser
+	MIXLAKE_SCREENSHOTS=docs/img $(BIN)/pytest -q tests/e2e/test_ui_browser.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

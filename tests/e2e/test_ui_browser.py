@@ -1,14 +1,21 @@
 """The UI in a real browser: Playwright drives Debian's headless Chromium against `mixlake serve`.
 
 Loads every page, filters, searches, opens a row, runs a version diff, a mix diff, a
-base-vs-tuned comparison and a confirmed rollback, and saves a screenshot of each page under
-docs/img/ (used by docs/ui.md).
+base-vs-tuned comparison and a confirmed rollback, and saves a screenshot of each page.
+
+Screenshots go to a pytest tmp dir and are checked to be real 1280x860 PNGs, so `make test`
+leaves the tree clean. Set MIXLAKE_SCREENSHOTS to a folder (relative paths are taken from the
+repo root) to write them there instead: `make screenshots` regenerates docs/img/ (used by
+docs/ui.md) with MIXLAKE_SCREENSHOTS=docs/img, and then a missing Chromium or Playwright fails
+rather than skips.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -22,7 +29,10 @@ from curation import Lake
 from mixlake.web.sample import BASE, METRIC, RUN_ID, SUITE, build_sample_lake
 
 CHROMIUM = "/usr/bin/chromium"
-IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS_ENV = "MIXLAKE_SCREENSHOTS"
+VIEWPORT = {"width": 1280, "height": 860}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -35,9 +45,28 @@ ARGS = [
 ]
 
 pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
+    not Path(CHROMIUM).exists() and not os.environ.get(SCREENSHOTS_ENV),
     reason=f"{CHROMIUM} missing: `apt-get install -y chromium` (make test does it as root)",
 )
+
+
+def _screenshot_dir(tmp_path: Path) -> Path:
+    """MIXLAKE_SCREENSHOTS if set (relative to the repo root), else the test's tmp dir."""
+    target = os.environ.get(SCREENSHOTS_ENV)
+    if not target:
+        return tmp_path
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{SCREENSHOTS_ENV} is set but {CHROMIUM} is missing")
+    out = Path(target)
+    return out if out.is_absolute() else ROOT / out
+
+
+def _assert_png(path: Path, width: int, height: int) -> None:
+    data = path.read_bytes()
+    assert len(data) > 1000, f"{path}: {len(data)} bytes"
+    assert data[:8] == PNG_MAGIC, f"{path}: not a PNG"
+    assert data[12:16] == b"IHDR", f"{path}: no IHDR chunk"
+    assert struct.unpack(">II", data[16:24]) == (width, height), path
 
 
 def _free_port() -> int:
@@ -72,18 +101,24 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Lake
         proc.wait(timeout=20)
 
 
-def test_every_page_in_chromium(served: tuple[str, Lake]) -> None:
+def test_every_page_in_chromium(served: tuple[str, Lake], tmp_path: Path) -> None:
+    if os.environ.get(SCREENSHOTS_ENV) and importlib.util.find_spec("playwright") is None:
+        pytest.fail(f"{SCREENSHOTS_ENV} is set but playwright is not installed")
     sync_api = pytest.importorskip("playwright.sync_api")
     url, lake = served
-    IMG.mkdir(parents=True, exist_ok=True)
+    out_dir = _screenshot_dir(tmp_path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shots: list[Path] = []
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page = browser.new_page(viewport=VIEWPORT)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
 
         def shot(name: str) -> None:
-            page.screenshot(path=str(IMG / f"{name}.png"), full_page=False)
+            path = out_dir / f"{name}.png"
+            page.screenshot(path=str(path), full_page=False)
+            shots.append(path)
 
         # records: load, filter, page on
         page.goto(f"{url}/records")
@@ -177,3 +212,7 @@ def test_every_page_in_chromium(served: tuple[str, Lake]) -> None:
         shot("rollback-done")
         assert not errors, errors
         browser.close()
+
+    assert len(shots) >= 9, [s.name for s in shots]
+    for path in shots:
+        _assert_png(path, VIEWPORT["width"], VIEWPORT["height"])
