@@ -4,36 +4,53 @@ Everything that can be wrong with the config, the mix or the base model path is 
 before any model is loaded. The run is registered in `runs` when it starts and updated when
 it ends; exposures are written at every checkpoint; the per-row loss of the final epoch goes
 back to `records` as `train_loss_<run_id>`.
+
+The run's folder (`run.json`, checkpoints) is `training.run_folder`; the trl arguments and the
+metrics read back from the log history are `training.sft`; the callbacks that map consumed
+items to steps and rows are `training.callbacks`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
 import signal
-import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import yaml
+from typing import Any
 
 from curation import Lake
 from training.config import TrainConfig
 from training.data import TokenStream, eval_examples
 from training.errors import TrainingError
 from training.models import check_base_model, load_for_training, resolve_base
+from training.run_folder import (
+    ADAPTER,
+    RUN_FILE,
+    checkpoints,
+    find_resumable,
+    git_commit,
+    write_run_file,
+)
 from training.runs import Run, new_run_id, save_run, write_exposures, write_train_loss
 from training.runs import exposures as read_exposures
+from training.sft import loss_history, run_metrics, sft_config
 from training.sources import ExampleSource, open_source
 
-if TYPE_CHECKING:
-    from training.callbacks import ProgressCallback
-
-RUN_FILE = "run.json"
-ADAPTER = "adapter"
+# Names this module has always offered (bench, scripts and older callers import them here).
+__all__ = [
+    "ADAPTER",
+    "RUN_FILE",
+    "RunResult",
+    "check_source",
+    "git_commit",
+    "plan_steps",
+    "sft_config",
+    "train",
+]
 
 
 @dataclass(frozen=True)
@@ -57,29 +74,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def git_commit() -> str | None:
-    """The commit of the code that trains (with `+dirty` for local changes), if in a repo."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--", "."],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head + ("+dirty" if dirty else "") if head else None
-
-
 def check_source(source: ExampleSource, config: TrainConfig) -> int:
     """Fail on an empty split or rows that are not SFT examples; returns the split's rows."""
     n = len(source.ids(config.split))
@@ -99,31 +93,6 @@ def check_source(source: ExampleSource, config: TrainConfig) -> int:
             "prompt/completion or text to train on"
         )
     return n
-
-
-def _find_resumable(output_dir: Path) -> tuple[Path, int]:
-    candidates = []
-    for run_file in output_dir.glob(f"*/{RUN_FILE}"):
-        info = json.loads(run_file.read_text())
-        ckpts = _checkpoints(run_file.parent)
-        if info.get("status") != "finished" and ckpts:
-            candidates.append((run_file.stat().st_mtime, run_file.parent, ckpts[-1][0]))
-    if not candidates:
-        raise TrainingError(
-            f"--resume: no unfinished run with a checkpoint under {output_dir} (checkpoints are "
-            "written every save_steps)"
-        )
-    _, folder, step = max(candidates)
-    return folder, step
-
-
-def _checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    found = []
-    for p in folder.glob("checkpoint-*"):
-        suffix = p.name.removeprefix("checkpoint-")
-        if suffix.isdigit() and (p / "trainer_state.json").is_file():
-            found.append((int(suffix), p))
-    return sorted(found)
 
 
 def plan_steps(config: TrainConfig, stream: TokenStream) -> tuple[int, int]:
@@ -158,7 +127,7 @@ def train(
     output_dir = Path(config.output_dir)
     start_step = 0
     if resume:
-        run_dir, start_step = _find_resumable(output_dir)
+        run_dir, start_step = find_resumable(output_dir)
         previous = json.loads((run_dir / RUN_FILE).read_text())
         if previous["source"]["checksum"] != source.info.checksum:
             raise TrainingError(
@@ -203,7 +172,7 @@ def train(
         started_at=started,
         finished_at=None,
     )
-    _write_run_file(run_dir, run, source, lake)
+    write_run_file(run_dir, run, source, lake)
     if lake is not None:
         save_run(lake, run)
         if source.info.records_version is not None:
@@ -214,7 +183,7 @@ def train(
     except BaseException as e:
         status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
         failed = _replace(run, status=status, finished_at=_now(), metrics={"error": str(e)[:300]})
-        _write_run_file(run_dir, failed, source, lake)
+        write_run_file(run_dir, failed, source, lake)
         if lake is not None:
             save_run(lake, failed)
         raise
@@ -295,7 +264,7 @@ def _fit(
     trainer.remove_callback(PrinterCallback)
 
     hf_logging.set_verbosity_error()
-    checkpoint = _checkpoints(run_dir)[-1][1] if start_step else None
+    checkpoint = checkpoints(run_dir)[-1][1] if start_step else None
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     evaluated_last = any(
         "eval_loss" in h and h.get("step") == trainer.state.global_step
@@ -305,12 +274,8 @@ def _fit(
     adapter = run_dir / ADAPTER
     model.save_pretrained(adapter)
     tokenizer.save_pretrained(adapter)
-    history = [
-        {k: v for k, v in h.items() if k in ("step", "epoch", "loss", "eval_loss", "learning_rate")}
-        for h in trainer.state.log_history
-        if "loss" in h or "eval_loss" in h
-    ]
-    metrics, best = _metrics(history, final_eval, bar, trainer.state.global_step)
+    history = loss_history(trainer.state.log_history)
+    metrics, best = run_metrics(history, final_eval, bar, trainer.state.global_step)
     column = None
     losses = ledger.final_epoch_losses()
     if lake is not None and losses:
@@ -325,7 +290,7 @@ def _fit(
         adapter_path=str(adapter.resolve()),
         finished_at=_now(),
     )
-    _write_run_file(run_dir, done, source, lake)
+    write_run_file(run_dir, done, source, lake)
     if lake is not None:
         save_run(lake, done)
     return RunResult(
@@ -343,92 +308,5 @@ def _fit(
     )
 
 
-def sft_config(config: TrainConfig, output_dir: Path, max_steps: int, evaluate: bool) -> Any:
-    """The trl `SFTConfig` for a run (data preparation is ours: tokenized, masked, in order)."""
-    from trl import SFTConfig
-
-    from training.models import pick_device
-
-    device = pick_device(config.device)
-    return SFTConfig(
-        output_dir=str(output_dir),
-        max_steps=max_steps,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        per_device_eval_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler_type,
-        warmup_steps=config.warmup_steps,
-        optim=config.optim,
-        logging_steps=config.logging_steps,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=2,
-        eval_strategy="steps" if evaluate and config.eval_steps else "no",
-        eval_steps=config.eval_steps or None,
-        seed=config.seed,
-        max_length=config.max_length,
-        packing=False,
-        completion_only_loss=False,
-        dataset_kwargs={"skip_prepare_dataset": True},
-        ignore_data_skip=True,
-        use_cpu=device == "cpu",
-        bf16=device == "cuda" and config.bnb_4bit_compute_dtype == "bfloat16",
-        fp16=device == "cuda" and config.bnb_4bit_compute_dtype == "float16",
-        report_to=[],
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        log_level="error",
-    )
-
-
-def _metrics(
-    history: list[dict[str, Any]], final_eval: dict[str, Any], bar: ProgressCallback, steps: int
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    train_losses = [h["loss"] for h in history if "loss" in h]
-    eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
-    if "eval_loss" in final_eval:
-        eval_losses.append(final_eval["eval_loss"])
-    metrics: dict[str, Any] = {
-        "steps": steps,
-        "tokens": bar.tokens,
-        "tokens_per_s": bar.tokens_per_s,
-        "train_seconds": bar.seconds,
-    }
-    best: dict[str, Any] = {}
-    if train_losses:
-        metrics["train_loss"] = train_losses[-1]
-        best["train_loss"] = min(train_losses)
-    if eval_losses:
-        metrics["eval_loss"] = eval_losses[-1]
-        best["eval_loss"] = min(eval_losses)
-    return metrics, best
-
-
 def _replace(run: Run, **changes: Any) -> Run:
-    import dataclasses
-
     return dataclasses.replace(run, **changes)
-
-
-def _write_run_file(run_dir: Path, run: Run, source: ExampleSource, lake: Lake | None) -> None:
-    data = {
-        "run_id": run.run_id,
-        "status": run.status,
-        "config": yaml.safe_load(run.config),
-        "source": {
-            "mix": source.info.mix,
-            "mix_version": source.info.mix_version,
-            "checksum": source.info.checksum,
-            "records_version": source.info.records_version,
-            "origin": source.info.origin,
-        },
-        "lake": lake.uri if lake is not None else None,
-        "git_commit": run.git_commit,
-        "metrics": run.metrics,
-        "best_metrics": run.best_metrics,
-        "adapter_path": run.adapter_path,
-        "started_at": run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-    }
-    (run_dir / RUN_FILE).write_text(json.dumps(data, indent=2, default=str))

@@ -1,0 +1,87 @@
+"""The trl side of a run: its `SFTConfig`, and its metrics read back from the log history.
+
+Data preparation is ours (tokenized, masked, in mix order), so the config switches trl's off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from training.callbacks import ProgressCallback
+
+
+def sft_config(config: TrainConfig, output_dir: Path, max_steps: int, evaluate: bool) -> Any:
+    """The trl `SFTConfig` for a run (data preparation is ours: tokenized, masked, in order)."""
+    from trl import SFTConfig
+
+    from training.models import pick_device
+
+    device = pick_device(config.device)
+    return SFTConfig(
+        output_dir=str(output_dir),
+        max_steps=max_steps,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        per_device_eval_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler_type,
+        warmup_steps=config.warmup_steps,
+        optim=config.optim,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        eval_strategy="steps" if evaluate and config.eval_steps else "no",
+        eval_steps=config.eval_steps or None,
+        seed=config.seed,
+        max_length=config.max_length,
+        packing=False,
+        completion_only_loss=False,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        ignore_data_skip=True,
+        use_cpu=device == "cpu",
+        bf16=device == "cuda" and config.bnb_4bit_compute_dtype == "bfloat16",
+        fp16=device == "cuda" and config.bnb_4bit_compute_dtype == "float16",
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        log_level="error",
+    )
+
+
+def loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trainer's log entries with a train or eval loss, cut to the keys a run keeps."""
+    keys = ("step", "epoch", "loss", "eval_loss", "learning_rate")
+    return [
+        {k: v for k, v in h.items() if k in keys}
+        for h in log_history
+        if "loss" in h or "eval_loss" in h
+    ]
+
+
+def run_metrics(
+    history: list[dict[str, Any]], final_eval: dict[str, Any], bar: ProgressCallback, steps: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(metrics, best metrics) of a run: last and lowest losses, tokens and throughput."""
+    train_losses = [h["loss"] for h in history if "loss" in h]
+    eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
+    if "eval_loss" in final_eval:
+        eval_losses.append(final_eval["eval_loss"])
+    metrics: dict[str, Any] = {
+        "steps": steps,
+        "tokens": bar.tokens,
+        "tokens_per_s": bar.tokens_per_s,
+        "train_seconds": bar.seconds,
+    }
+    best: dict[str, Any] = {}
+    if train_losses:
+        metrics["train_loss"] = train_losses[-1]
+        best["train_loss"] = min(train_losses)
+    if eval_losses:
+        metrics["eval_loss"] = eval_losses[-1]
+        best["eval_loss"] = min(eval_losses)
+    return metrics, best
