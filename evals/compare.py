@@ -2,12 +2,15 @@
 the rows with the biggest wins and losses, and a breakdown by source, cluster and quality.
 
 Everything is read from the lake: run-level metrics from `evals`, per-row metrics from the
-`eval_<target>_<suite>_<metric>` columns of `records`.
+`eval_<target>_<suite>_<metric>` columns of `records`, and the rows each evaluation covered from
+`eval_ids` — a mix split is compared on the ids both targets were evaluated on, each once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
+from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import numpy as np
 from curation.lake import Lake
 from evals.data import registered_eval_sets
 from evals.errors import EvalError
+from evals.evaluated_ids import EvalKey, read_evaluated_ids
 from evals.metrics import Interval, bootstrap_ci
 from evals.suites import SUITES, get_suite
 from evals.targets import resolve_target
@@ -144,13 +148,30 @@ def compare(
             f"suite {the_suite.name} has no per-row metric {metric!r} "
             f"(it has {', '.join(the_suite.metrics)})"
         )
-    scope = _scope_ids(lake, mix, split)
+    scope: Set[str] | None = _scope_ids(lake, mix, split)
     out = Comparison(la, lb, the_suite.name, metric, metric in the_suite.lower_is_better)
     mix_split = split if mix and not mix.startswith("eval-set:") else None
-    out.metrics = _metric_rows(lake, la, lb, suites, mix, mix_split, scope, resamples, seed)
+    latest = _latest_results(lake, la, lb, suites, mix, mix_split)
+    evaluated = _evaluated_ids(latest, read_evaluated_ids(lake, [la, lb]))
+    out.metrics = _metric_rows(lake, la, lb, latest, evaluated, scope, resamples, seed)
+    where = f" on {mix}/{mix_split}" if mix_split else f" on {mix}" if mix else ""
+    ids_a = evaluated.get((la, the_suite.name, mix, mix_split))
+    ids_b = evaluated.get((lb, the_suite.name, mix, mix_split))
+    if mix is not None and ids_a is not None and ids_b is not None:
+        # the rows both were evaluated on, not every row of the split that has values
+        scope = ids_a & ids_b
+        if not scope:
+            raise EvalError(
+                f"{la} and {lb} share no evaluated rows{where} ({len(ids_a)} and {len(ids_b)} "
+                "rows evaluated); evaluate both on the same rows (the same --mix, --split and "
+                "--limit)"
+            )
     rows = _paired(lake, la, lb, the_suite.name, metric, names, scope)
     if not rows:
-        raise EvalError(f"no row has {the_suite.name}/{metric} for both {la} and {lb}")
+        raise EvalError(
+            f"{la} and {lb} share no evaluated rows with {the_suite.name}/{metric}{where}; "
+            "evaluate both on the same rows (the same --mix, --split and --limit)"
+        )
     sign = -1.0 if out.lower_is_better else 1.0
     ranked = sorted(rows, key=lambda r: sign * (r["b"] - r["a"]))
     out.wins = [_diff(r) for r in reversed(ranked[-top:]) if sign * (r["b"] - r["a"]) > 0]
@@ -223,35 +244,66 @@ def _scope_ids(lake: Lake, mix: str | None, split: str) -> set[str] | None:
         raise EvalError(f"--mix {mix}: {e}") from None
 
 
+Result = tuple[float, dt.datetime]
+ResultKey = tuple[str, str, str | None, str | None, str]
+"""(run_id, suite, mix, split, metric)."""
+
+
+def _latest_results(
+    lake: Lake, la: str, lb: str, suites: list[str], mix: str | None, split: str | None
+) -> dict[ResultKey, Result]:
+    """The latest value (and when it was written) of each run-level result of A and B."""
+    latest: dict[ResultKey, Result] = {}
+    for r in read_evals(lake).to_pylist():
+        wanted = r["run_id"] in (la, lb) and r["suite"] in suites
+        if wanted and (mix is None or r["mix"] == mix) and (split is None or r["split"] == split):
+            key = (r["run_id"], r["suite"], r["mix"], r["split"], r["metric"])
+            latest[key] = (r["value"], r["at"])
+    return latest
+
+
+def _evaluated_ids(
+    latest: dict[ResultKey, Result], recorded: dict[EvalKey, frozenset[str]]
+) -> dict[tuple[str, str, str | None, str | None], frozenset[str]]:
+    """(run_id, suite, mix, split) → the ids its latest evaluation covered (absent when it was
+    written before ids were recorded)."""
+    when: dict[tuple[str, str, str | None, str | None], dt.datetime] = {}
+    for (run, suite, mix, split, _), (_, at) in latest.items():
+        key = (run, suite, mix, split)
+        when[key] = max(at, when.get(key, at))
+    return {k: recorded[(*k, at)] for k, at in when.items() if (*k, at) in recorded}
+
+
 def _metric_rows(
     lake: Lake,
     la: str,
     lb: str,
-    suites: list[str],
-    mix: str | None,
-    split: str | None,
-    scope: set[str] | None,
+    latest: dict[ResultKey, Result],
+    evaluated: dict[tuple[str, str, str | None, str | None], frozenset[str]],
+    scope: Set[str] | None,
     resamples: int,
     seed: int,
 ) -> list[MetricRow]:
-    latest: dict[tuple[str, str, Any, Any, str], float] = {}
-    for r in read_evals(lake).to_pylist():
-        wanted = r["run_id"] in (la, lb) and r["suite"] in suites
-        if wanted and (mix is None or r["mix"] == mix) and (split is None or r["split"] == split):
-            latest[(r["run_id"], r["suite"], r["mix"], r["split"], r["metric"])] = r["value"]
     names = set(lake.records().schema.names)
     out = []
-    for (run, suite, m, s, metric), a_value in sorted(latest.items(), key=lambda kv: str(kv[0])):
+    for (run, suite, m, s, metric), (a_value, _) in sorted(
+        latest.items(), key=lambda kv: str(kv[0])
+    ):
         if run != la or (lb, suite, m, s, metric) not in latest:
             continue
         ci = None
         if metric in get_suite(suite).metrics:
-            ids = scope if scope is not None else _mix_ids(lake, m, s)
+            ids_a, ids_b = evaluated.get((la, suite, m, s)), evaluated.get((lb, suite, m, s))
+            if ids_a is not None and ids_b is not None:
+                ids: Set[str] | None = ids_a & ids_b
+            else:  # results from before ids were recorded: every row of the mix split
+                ids = scope if scope is not None else _mix_ids(lake, m, s)
             pairs = _paired(lake, la, lb, suite, metric, names, ids)
             if pairs:
                 deltas = [p["b"] - p["a"] for p in pairs]
                 ci = bootstrap_ci(deltas, resamples=resamples, seed=seed)
-        out.append(MetricRow(suite, m, s, metric, a_value, latest[(lb, suite, m, s, metric)], ci))
+        b_value = latest[(lb, suite, m, s, metric)][0]
+        out.append(MetricRow(suite, m, s, metric, a_value, b_value, ci))
     return out
 
 
@@ -271,7 +323,7 @@ def _paired(
     suite: str,
     metric: str,
     names: set[str],
-    scope: set[str] | None,
+    scope: Set[str] | None,
 ) -> list[dict[str, Any]]:
     ca, cb = column_name(la, suite, metric), column_name(lb, suite, metric)
     extra = [c for c in (CLUSTER, QUALITY) if c in names]

@@ -174,6 +174,7 @@ def write_back(lake: Lake, result: EvalResult, *, replace: bool = False) -> Eval
         mix_checksum=result.mix_checksum,
         records_version=result.records_version,
         split=result.split,
+        ids=result.ids,
     )
     return EvalResult(
         **{

@@ -23,6 +23,7 @@ from curation.errors import CurationError
 from curation.lake import Lake
 from curation.steps.base import RowProgress, apply
 from evals.errors import EvalError
+from evals.evaluated_ids import append_evaluated_ids, read_evaluated_ids
 
 EVALS_TABLE = "evals"
 EVALS_SCHEMA = pa.schema(
@@ -188,12 +189,17 @@ def append_run_metrics(
     mix_checksum: str | None,
     records_version: int,
     split: str | None,
+    ids: Sequence[str] | None = None,
 ) -> int:
-    """Append run-level metrics to the `evals` table; returns rows appended (0 when the same
-    values are already the latest for this target, suite, mix, split and records version)."""
+    """Append run-level metrics to the `evals` table, and the record ids they were computed on
+    to `eval_ids` (what `compare` pairs); returns rows appended (0 when the same values, on the
+    same ids, are already the latest for this target, suite, mix, split and records version)."""
     now = dt.datetime.now(dt.UTC)
-    if _already_there(lake, label, suite, run_level, mix, split, records_version):
+    if _already_there(lake, label, suite, run_level, mix, split, records_version, ids):
         return 0
+    if ids is not None:
+        # ids first: an `evals` row without them falls back to the mix; the reverse would not
+        append_evaluated_ids(lake, label, suite, mix, split, now, ids)
     commit = git_commit()
     rows = [
         {
@@ -246,9 +252,11 @@ def _already_there(
     mix: str | None,
     split: str | None,
     version: int,
+    ids: Sequence[str] | None,
 ) -> bool:
     table = read_evals(lake).to_pylist()
     latest: dict[str, float] = {}
+    at = None
     for r in table:
         if (r["run_id"], r["suite"], r["mix"], r["split"], r["records_version"]) == (
             label,
@@ -257,10 +265,15 @@ def _already_there(
             split,
             version,
         ):
-            latest[r["metric"]] = r["value"]
-    return bool(latest) and all(
+            latest[r["metric"]], at = r["value"], r["at"]
+    same = bool(latest) and all(
         m in latest and _same([latest[m]], [float(v)]) for m, v in run_level.items()
     )
+    if not same or ids is None or at is None:
+        return same
+    # the same values on other rows (another --limit) are another evaluation
+    recorded = read_evaluated_ids(lake, [label]).get((label, suite, mix, split, at))
+    return recorded == frozenset(ids)
 
 
 def _stored(
