@@ -224,6 +224,10 @@ def _fit(
         import torch
 
         torch.set_num_threads(config.cpu_threads)
+    from transformers import set_seed
+
+    # The trainer seeds only after the model exists; LoRA's A matrices are drawn before that.
+    set_seed(config.seed)
     model, tokenizer = load_for_training(config)
     stream.tokenizer = tokenizer
     ledger = StreamLedger(stream, config.effective_batch, config.per_device_train_batch_size)
