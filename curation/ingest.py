@@ -1,7 +1,9 @@
 """Ingest: files of any supported shape → new rows of `records`, as exactly one new version.
 
-Rows stream through the normaliser in batches straight into one Lance append, so memory stays
-bounded and a failure (bad row with --on-error=fail, Ctrl-C, crash) commits nothing.
+Rows stream through the normaliser (`intake`: in bulk where it can, row by row where it must)
+in batches straight into one Lance append, so memory stays bounded and a failure (bad row with
+--on-error=fail, Ctrl-C, crash) commits nothing. Ids are hashed in bulk
+(`columnar.record_ids`) and deduplicated against the table and the ingest so far in NumPy.
 """
 
 from __future__ import annotations
@@ -13,27 +15,27 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import accumulate, chain
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import lance
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from lance.fragment import write_fragments
 
+from curation.columnar import record_ids
 from curation.errors import CurationError
+from curation.intake import Intake
 from curation.lake import Lake
-from curation.normalize import KIND_HINTS, MAP_TARGETS, Normalized, RowRejected, normalize_row
-from curation.readers import BadRow, read_rows, resolve_input
-from curation.schema import (
-    MESSAGE_TYPE,
-    MESSAGES_TYPE,
-    RECORDS_SCHEMA,
-    REJECTS_SCHEMA,
-    IdSet,
-    record_id,
-)
+from curation.normalize import KIND_HINTS, MAP_TARGETS
+from curation.readers import resolve_input
+from curation.rejects import list_rejects
+from curation.schema import RECORDS_SCHEMA, IdSet
+
+__all__ = ["IngestReport", "ingest", "list_rejects", "parse_mapping"]
 
 ON_ERROR = ("fail", "skip")
 
@@ -97,7 +99,7 @@ def ingest(
         mapping: core field → input field, e.g. {"text": "body"}.
         on_error: `fail` (first bad row aborts, nothing written) or `skip` (bad rows go to
             the `rejects` table with their reason).
-        batch_rows: rows per Arrow batch handed to Lance.
+        batch_rows: at most this many rows per Arrow batch handed to Lance.
         progress: optional callback for bytes read.
 
     Returns:
@@ -118,16 +120,27 @@ def ingest(
         files=[str(p) for p, _ in inputs],
         version_before=int(records.version),
     )
+    now = dt.datetime.now(dt.UTC)
+    intake = Intake(
+        lake,
+        report.batch,
+        source,
+        mapping=mapping,
+        kind=kind,
+        on_error=on_error,
+        batch_rows=batch_rows,
+        progress=progress,
+        now=now,
+    )
     existing = _existing_ids(records)
     added = IdSet()
-    rejects: list[dict[str, Any]] = []
-    flushed: list[bool] = []  # rejects already appended to the table by this ingest
     failure: list[BaseException] = []
-    now = dt.datetime.now(dt.UTC)
+    con = duckdb.connect()
 
-    def new_rows(columns: _Columns) -> pa.RecordBatch | None:
+    def new_rows(core: pa.Table) -> pa.RecordBatch | None:
         """Drop rows already in the table or met earlier in this ingest; count both."""
-        keys = IdSet.keys(columns.ids)
+        ids = record_ids(core, con)
+        keys = IdSet.keys(ids)
         present = existing.contains(keys)
         _, first = np.unique(keys, return_index=True)
         repeat = np.ones(len(keys), dtype=bool)
@@ -141,47 +154,28 @@ def ingest(
             return None
         added.add(keys[keep])
         if not keep.all():
-            columns = columns.select(keep.tolist())
-        report.by_kind.update(r.kind for r in columns.rows)
-        return columns.to_batch(source, report.batch, now)
+            mask = pa.array(keep)
+            core, ids = core.filter(mask), ids.filter(mask)
+        counts = pc.value_counts(core.column("kind"))
+        values, tallies = (c.to_pylist() for c in counts.flatten())
+        report.by_kind.update(dict(zip(values, tallies, strict=True)))
+        n, string = core.num_rows, pa.string()
+        columns = [ids, pa.repeat(pa.scalar(source, string), n)]
+        columns += [core.column(c) for c in ("kind", "text", "messages", "rejected", "meta")]
+        columns += [
+            pa.repeat(pa.scalar(report.batch, string), n),
+            pa.repeat(pa.scalar(now, RECORDS_SCHEMA.field("ingested_at").type), n),
+        ]
+        return pa.Table.from_arrays(columns, schema=RECORDS_SCHEMA).combine_chunks().to_batches()[0]
 
     def batches() -> Iterator[pa.RecordBatch]:
-        # The hot loop: one pass per row, no per-row dicts; dedup is vectorised per batch.
-        normalize, make_id = normalize_row, record_id
-        columns = _Columns()
         try:
             for path, file_fmt in inputs:
-
-                def on_bytes(n: int, _file: str = str(path)) -> None:
-                    if progress:
-                        progress(_file, n)
-
-                for location, raw in read_rows(path, file_fmt, on_bytes):
-                    report.rows_read += 1
-                    try:
-                        if isinstance(raw, BadRow):
-                            raise RowRejected(raw.reason)
-                        norm = normalize(raw, mapping, kind)
-                    except RowRejected as e:
-                        if on_error == "fail":
-                            raise CurationError(f"{path}:{location}: {e}") from None
-                        report.rejected += 1
-                        report.reject_reasons[str(e).split(" (")[0]] += 1
-                        rejects.append(_reject(report, str(path), location, str(e), raw, now))
-                        if len(rejects) >= _REJECTS_FLUSH:  # bounded memory for bad files
-                            _append(lake, "rejects", pa.Table.from_pylist(rejects, REJECTS_SCHEMA))
-                            rejects.clear()
-                            flushed.append(True)
-                        continue
-                    columns.add(make_id(norm.kind, norm.text, norm.messages, norm.rejected), norm)
-                    if len(columns.ids) >= batch_rows:
-                        batch = new_rows(columns)
+                for core in intake.cores(path, file_fmt):
+                    for start in range(0, core.num_rows, batch_rows):
+                        batch = new_rows(core.slice(start, batch_rows))
                         if batch is not None:
                             yield batch
-                        columns = _Columns()
-            batch = new_rows(columns) if columns.ids else None
-            if batch is not None:
-                yield batch
         except BaseException as e:  # kept to re-raise after Lance aborts the write
             failure.append(e)
             raise
@@ -194,9 +188,11 @@ def ingest(
                 report.rows_added = first.num_rows
                 _write(lake, report, first, stream, failure)
     except BaseException:
-        if flushed:  # the ingest never happened, so neither did its rejects
+        if intake.flushed:  # the ingest never happened, so neither did its rejects
             lake.dataset("rejects").delete(f"batch = '{report.batch}'")
         raise
+    report.rows_read, report.rejected = intake.rows_read, intake.rejected
+    report.reject_reasons = intake.reject_reasons
     report.version_after = lake.latest_version()
     if report.new_version:
         lake.journal(
@@ -208,8 +204,7 @@ def ingest(
             report.rows_added,
             0,
         )
-    if rejects:
-        _append(lake, "rejects", pa.Table.from_pylist(rejects, schema=REJECTS_SCHEMA))
+    intake.finish()
     return report
 
 
@@ -257,9 +252,6 @@ def _write(
         raise CurationError(f"writing records failed: {e}") from e
 
 
-_REJECTS_FLUSH = 10_000
-"""Rejected rows kept in memory before they are appended to `rejects`."""
-
 _CHUNK_ROWS = 1 << 18
 """Rows per Lance writer (and so at most per data file) in one ingest."""
 
@@ -269,63 +261,6 @@ def _take_rows(stream: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Recor
     while rows > 0 and (batch := next(stream, None)) is not None:
         rows -= batch.num_rows
         yield batch
-
-
-class _Columns:
-    """New records of one Arrow batch: ids and normalised rows, turned into columns at once.
-
-    Keeping the row tuples and building each column with one comprehension per batch is
-    cheaper than appending to nine lists per row.
-    """
-
-    __slots__ = ("ids", "rows")
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.rows: list[Normalized] = []
-
-    def add(self, rid: str, norm: Normalized) -> None:
-        """Append one normalised record."""
-        self.ids.append(rid)
-        self.rows.append(norm)
-
-    def select(self, keep: list[bool]) -> _Columns:
-        """The rows where `keep` is true."""
-        out = _Columns()
-        out.ids = [i for i, k in zip(self.ids, keep, strict=True) if k]
-        out.rows = [r for r, k in zip(self.rows, keep, strict=True) if k]
-        return out
-
-    def to_batch(self, source: str, batch: str, now: dt.datetime) -> pa.RecordBatch:
-        """The batch, in RECORDS_SCHEMA."""
-        rows, n, string = self.rows, len(self.ids), pa.string()
-        chats = [r.messages for r in rows]
-        turns = [t for m in chats if m is not None for t in m]
-        turn_array = pa.StructArray.from_arrays(
-            [pa.array([t[0] for t in turns], string), pa.array([t[1] for t in turns], string)],
-            fields=list(MESSAGE_TYPE),
-        )
-        offsets = [0, *accumulate(0 if m is None else len(m) for m in chats)]
-        messages = pa.ListArray.from_arrays(
-            pa.array(offsets, pa.int32()),
-            turn_array,
-            type=MESSAGES_TYPE,
-            mask=pa.array([m is None for m in chats], pa.bool_()),
-        )
-        return pa.RecordBatch.from_arrays(
-            [
-                pa.array(self.ids, string),
-                pa.repeat(pa.scalar(source, string), n),
-                pa.array([r.kind for r in rows], string),
-                pa.array([r.text for r in rows], string),
-                messages,
-                pa.array([r.rejected for r in rows], string),
-                pa.array([r.meta for r in rows], string),
-                pa.repeat(pa.scalar(batch, string), n),
-                pa.repeat(pa.scalar(now, RECORDS_SCHEMA.field("ingested_at").type), n),
-            ],
-            schema=RECORDS_SCHEMA,
-        )
 
 
 @contextmanager
@@ -352,31 +287,6 @@ def _existing_ids(records: lance.LanceDataset) -> IdSet:
     for batch in records.to_batches(columns=["id"], batch_size=65536):
         ids.add(IdSet.keys(batch.column(0)))
     return ids
-
-
-def _reject(
-    report: IngestReport, file: str, line: int, reason: str, raw: Any, now: dt.datetime
-) -> dict[str, Any]:
-    import orjson
-
-    if isinstance(raw, BadRow):
-        text = raw.raw
-    else:
-        text = orjson.dumps(raw, default=str).decode()[:10_000]
-    return {
-        "batch": report.batch,
-        "source": report.source,
-        "file": file,
-        "line": line,
-        "reason": reason,
-        "raw": text,
-        "rejected_at": now,
-    }
-
-
-def _append(lake: Lake, table: str, data: pa.Table) -> None:
-    uri = lake.table_uri(table)
-    lance.write_dataset(data, uri, mode="append" if lake.has_table(table) else "create")
 
 
 def _new_batch_id() -> str:
@@ -406,12 +316,3 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
             raise CurationError(f"bad --map {item!r}: write it as TARGET=FIELD, e.g. text=body")
         out[target.strip()] = source_field.strip()
     return out
-
-
-def list_rejects(lake: Lake, batch: str | None = None, limit: int = 50) -> pa.Table:
-    """Rejected rows (newest first), optionally of one ingest batch."""
-    if not lake.has_table("rejects"):
-        return REJECTS_SCHEMA.empty_table()
-    ds = lake.dataset("rejects")
-    table = ds.to_table(filter=f"batch = '{batch}'" if batch else None)
-    return table.sort_by([("rejected_at", "descending"), ("line", "ascending")]).slice(0, limit)

@@ -9,7 +9,12 @@ Recognised shapes, in the order they are tried:
 - prompt/completion: `prompt` + `completion` (or `response`)
 - text: `text`
 
-Everything not consumed by the shape goes to `meta` as a JSON object.
+Everything not consumed by the shape goes to `meta` as a JSON object. A field whose value is
+null counts as absent (as a null cell in Parquet or an empty one in CSV does), and so does a
+null `role`/`content` of a message next to its ShareGPT `from`/`value`.
+
+This row path is the definition of a record; `columnar.normalize_table` is a bulk fast path
+held to the same results.
 """
 
 from __future__ import annotations
@@ -86,8 +91,12 @@ def normalize_row(
     if not isinstance(row, dict):
         raise RowRejected(f"expected a JSON object, got {_type_name(row)}")
     obj: dict[str, Any] = row
+    nulls: list[str] = []
+    if None in obj.values():  # a null field is an absent one, in every format
+        nulls = [k for k, v in obj.items() if v is None]
+        obj = {k: v for k, v in obj.items() if v is not None}
     if mapping:
-        obj = dict(row)  # the caller's row is never modified
+        obj = dict(obj)  # the caller's row is never modified
         for target, field in mapping.items():
             if field in obj:
                 obj[target] = obj.pop(field)
@@ -116,6 +125,9 @@ def normalize_row(
     elif "text" in obj:
         kind, messages, used = "text", None, _USED_TEXT
     else:
+        for key in nulls:
+            if key in _SHAPE_FIELDS or key in (mapping or {}).values():
+                raise RowRejected(f"field {key!r} is null")
         fields = ", ".join(sorted(map(str, obj))) or "none"
         raise RowRejected(
             f"no recognised fields (has: {fields}); map one with e.g. --map text=FIELD"
@@ -144,6 +156,7 @@ def _meta_json(extra: dict[str, Any]) -> str:
         )
 
 
+_SHAPE_FIELDS = frozenset((*MAP_TARGETS, "response"))
 _USED_PREFERENCE = ("prompt", "chosen", "rejected", "system")
 _USED_MESSAGES = ("messages",)
 _USED_CONVERSATIONS = ("conversations",)
@@ -186,8 +199,12 @@ def _messages(value: Any, key: str) -> list[tuple[str, str]]:
     for i, message in enumerate(value):
         if type(message) is not dict:
             raise RowRejected(f"{key}[{i}] must be an object, got {_type_name(message)}")
-        role = message["role"] if "role" in message else message.get("from")
-        content = message["content"] if "content" in message else message.get("value")
+        role = message.get("role")
+        if role is None:
+            role = message.get("from")
+        content = message.get("content")
+        if content is None:
+            content = message.get("value")
         canonical = aliases.get(role.lower()) if isinstance(role, str) else None
         if canonical is None:
             raise RowRejected(f"{key}[{i}] has an unknown role {role!r}")

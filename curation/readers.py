@@ -13,13 +13,16 @@ import csv
 import gzip
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from curation.errors import CurationError
@@ -117,21 +120,102 @@ def read_rows(p: Path, fmt: str, progress: Progress | None = None) -> Iterator[R
 
 
 def _read_jsonl(p: Path, progress: Progress) -> Iterator[Row]:
+    for first, block in jsonl_blocks(p, progress):
+        yield from jsonl_rows(block, first)
+
+
+BLOCK_BYTES = 8 << 20
+"""Bytes of whole lines per JSONL block (the unit of bulk parsing)."""
+
+
+def jsonl_blocks(
+    p: Path, progress: Progress | None = None, block_bytes: int | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """Whole lines of a JSONL file (plain or gzip) in blocks: (number of the first line, bytes).
+
+    Blocks are about `block_bytes` (default `BLOCK_BYTES`); a longer line is kept whole.
+    """
+    block_bytes = block_bytes or BLOCK_BYTES
     with open(p, "rb") as raw:
         f: IO[bytes] = gzip.GzipFile(fileobj=raw) if p.name.endswith(".gz") else raw  # type: ignore[assignment]
-        last = 0
-        loads = orjson.loads
-        for number, line in enumerate(f, start=1):
-            if number % 4096 == 0:
+        line, rest, last = 1, b"", 0
+        while chunk := f.read(block_bytes):
+            if progress:
                 pos = raw.tell()
                 progress(pos - last)
                 last = pos
-            try:
-                yield number, loads(line)
-            except orjson.JSONDecodeError as e:
-                if line.strip():  # blank lines are skipped, checked only on failure
-                    yield number, BadRow(_json_reason(line, e), _raw_text(line))
-        progress(raw.tell() - last)
+            data = rest + chunk if rest else chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            block, rest = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
+            yield line, block
+            line += block.count(b"\n")
+        if rest:
+            yield line, rest
+
+
+def jsonl_rows(block: bytes, first: int) -> Iterator[Row]:
+    """Parse a block of JSONL lines one by one: (line number, object or BadRow)."""
+    loads = orjson.loads
+    lines = block.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    for number, line in enumerate(lines, start=first):
+        try:
+            yield number, loads(line)
+        except orjson.JSONDecodeError as e:
+            if line.strip():  # blank lines are skipped, checked only on failure
+                yield number, BadRow(_json_reason(line, e), _raw_text(line))
+
+
+def jsonl_table(block: bytes, schema: pa.Schema) -> tuple[pa.Table, np.ndarray] | None:
+    """Parse a block of JSONL lines in bulk with Arrow: (table, start offset of each line).
+
+    Row i of the table is line i of the block. None when the block has anything Arrow's
+    reader treats differently from the line-by-line path (orjson): a blank or indented line,
+    a line that is not one object, invalid UTF-8, an escaped lone surrogate, a field of a
+    type other than `schema` says, a duplicate key. The caller then reads the block line by
+    line, which reports the exact line and reason where there is one.
+    """
+    if not block.startswith(b"{"):
+        return None
+    data = np.frombuffer(block, np.uint8)
+    ends = np.flatnonzero(data == 10)
+    starts = np.concatenate([[0], ends + 1])
+    if starts[-1] == len(block):
+        starts = starts[:-1]
+    if not (data[starts] == 123).all():  # every line starts with "{": no blank lines either
+        return None
+    if b"\\u" in block and _lone_surrogate(block):
+        return None
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    try:
+        table = pa_json.read_json(
+            io.BytesIO(block),
+            read_options=pa_json.ReadOptions(block_size=1 << 20),
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="infer"
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != len(starts):  # two objects on a line
+        return None
+    return table, starts
+
+
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE_PAIR = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def _lone_surrogate(block: bytes) -> bool:
+    """Whether an escaped surrogate may be unpaired (orjson rejects those; Arrow may not)."""
+    return len(_SURROGATE.findall(block)) != 2 * len(_SURROGATE_PAIR.findall(block))
 
 
 def _json_reason(line: bytes, e: Exception) -> str:
@@ -174,19 +258,71 @@ def _read_json(p: Path, progress: Progress) -> Iterator[Row]:
     yield from enumerate(parsed, start=1)
 
 
-def _read_parquet(p: Path, progress: Progress) -> Iterator[Row]:
+def read_tables(
+    p: Path, fmt: str, progress: Progress | None = None
+) -> Iterator[tuple[int, pa.Table]]:
+    """Stream a columnar input (`parquet` or `hf`) as tables: (number of the first row, table).
+
+    Row numbers are 1-based and count across the whole input, as in `read_rows`.
+    """
+    batches = _parquet_batches(p) if fmt == "parquet" else _hf_batches(p)
+    number = 1
+    for batch, consumed in batches:
+        if progress:
+            progress(consumed)
+        yield number, pa.Table.from_batches([batch])
+        number += batch.num_rows
+
+
+def present(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of a columnar input as the row path takes it (see `_present`)."""
+    return _present(row)
+
+
+def _parquet_batches(p: Path) -> Iterator[tuple[pa.RecordBatch, int]]:
     try:
         pf = pq.ParquetFile(p)
     except (pa.ArrowInvalid, OSError) as e:
         raise CurationError(f"{p}: not a readable Parquet file ({e})") from None
-    number = 0
     total = max(pf.metadata.num_rows, 1)
     size = p.stat().st_size
-    for batch in pf.iter_batches(batch_size=4096):
-        progress(int(size * batch.num_rows / total))
-        for row in batch.to_pylist():
-            number += 1
+    for batch in pf.iter_batches(batch_size=65536):
+        yield batch, int(size * batch.num_rows / total)
+
+
+def _hf_batches(p: Path) -> Iterator[tuple[pa.RecordBatch, int]]:
+    for arrow_file in _hf_files(p):
+        with pa.memory_map(str(arrow_file)) as source:
+            try:
+                reader = pa.ipc.open_stream(source)
+            except pa.ArrowInvalid:
+                reader = pa.ipc.open_file(source)  # type: ignore[assignment]
+            batches = list(reader)  # memory-mapped: no copy
+        total = max(sum(b.num_rows for b in batches), 1)
+        size = arrow_file.stat().st_size
+        for batch in batches:
+            yield batch, int(size * batch.num_rows / total)
+
+
+def _hf_files(p: Path) -> list[Path]:
+    state_path = p / "state.json"
+    if state_path.exists():
+        files = [p / f["filename"] for f in json.loads(state_path.read_text())["_data_files"]]
+    else:
+        files = sorted(p.glob("*.arrow"))
+    if not files:
+        raise CurationError(f"{p}: no .arrow files in this Hugging Face dataset folder")
+    return files
+
+
+def _rows_of_tables(tables: Iterator[tuple[int, pa.Table]]) -> Iterator[Row]:
+    for first, table in tables:
+        for number, row in enumerate(table.to_pylist(), start=first):
             yield number, _present(row)
+
+
+def _read_parquet(p: Path, progress: Progress) -> Iterator[Row]:
+    return _rows_of_tables(read_tables(p, "parquet", progress))
 
 
 def _present(row: dict[str, Any]) -> dict[str, Any]:
@@ -240,25 +376,7 @@ def _undecodable(row: dict[str, Any]) -> BadRow | None:
 
 
 def _read_hf(p: Path, progress: Progress) -> Iterator[Row]:
-    state_path = p / "state.json"
-    if state_path.exists():
-        files = [p / f["filename"] for f in json.loads(state_path.read_text())["_data_files"]]
-    else:
-        files = sorted(p.glob("*.arrow"))
-    if not files:
-        raise CurationError(f"{p}: no .arrow files in this Hugging Face dataset folder")
-    number = 0
-    for arrow_file in files:
-        with pa.memory_map(str(arrow_file)) as source:
-            try:
-                reader = pa.ipc.open_stream(source)
-            except pa.ArrowInvalid:
-                reader = pa.ipc.open_file(source)  # type: ignore[assignment]
-            for batch in reader:
-                for row in batch.to_pylist():
-                    number += 1
-                    yield number, _present(row)
-        progress(arrow_file.stat().st_size)
+    return _rows_of_tables(read_tables(p, "hf", progress))
 
 
 def _read_chitchat(p: Path, progress: Progress) -> Iterator[Row]:

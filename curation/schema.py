@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from hashlib import blake2b as _blake2b
+from hashlib import sha256 as _sha256
 
 import numpy as np
-import orjson
 import pyarrow as pa
 
 MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -55,20 +54,41 @@ JOURNAL_SCHEMA = pa.schema(
 )
 
 
+def canonical_bytes(
+    kind: str, text: str, messages: Sequence[tuple[str, str]] | None, rejected: str | None
+) -> bytes:
+    """The canonical form of a record that its id hashes.
+
+    `kind`, a newline, then the content with every string length-prefixed (so the form is
+    unambiguous without escaping): `LEN:text` for text records, `role\nLEN:content` per turn
+    for chats, and `rejected\nLEN:answer` after the turns of a preference pair. LEN counts
+    UTF-8 bytes. Source, batch and meta are left out on purpose: the same content arriving
+    from two sources is one record. Chats hash their (role, content) turns, not the rendered
+    text, so a conversation hashes the same whatever file format it came from.
+    """
+
+    def part(value: str) -> bytes:
+        data = value.encode("utf-8", "surrogatepass")
+        return b"%d:%s" % (len(data), data)
+
+    if messages is None:
+        body = part(text)
+    else:
+        body = b"".join(role.encode() + b"\n" + part(content) for role, content in messages)
+    if rejected is not None:
+        body += b"rejected\n" + part(rejected)
+    return kind.encode() + b"\n" + body
+
+
 def record_id(
     kind: str, text: str, messages: Sequence[tuple[str, str]] | None, rejected: str | None
 ) -> str:
-    """Content hash of a canonical record (hex, 128 bits).
+    """A record's id: the first 128 bits of SHA-256 of `canonical_bytes`, as 32 hex digits.
 
-    Source, batch and meta are left out on purpose: the same content arriving from two sources
-    is one record. Chat records hash their (role, content) turns, not the rendered text, so a
-    conversation hashes the same whatever file format it came from.
+    Ingest computes the same ids in bulk (`columnar.record_ids`, SHA-256 in DuckDB); this
+    one-record version is the reference the bulk path is tested against.
     """
-    # orjson writes tuples and lists alike, so (role, content) pairs need no conversion.
-    body: list[object] = [kind, text if messages is None else list(messages)]
-    if rejected is not None:
-        body.append(rejected)
-    return _blake2b(orjson.dumps(body), digest_size=16).hexdigest()
+    return _sha256(canonical_bytes(kind, text, messages, rejected)).hexdigest()[:32]
 
 
 class IdSet:
@@ -90,8 +110,10 @@ class IdSet:
     @staticmethod
     def keys(ids: Sequence[str] | pa.Array) -> np.ndarray:
         """Hex ids (as `record_id` makes them) → an array of 16-byte keys."""
-        if isinstance(ids, pa.Array | pa.ChunkedArray):
-            ids = ids.to_pylist()
+        if isinstance(ids, pa.ChunkedArray):
+            ids = ids.combine_chunks()
+        if isinstance(ids, pa.Array):
+            return _hex_keys(ids)
         return np.frombuffer(bytes.fromhex("".join(ids)), dtype="S16")
 
     def contains(self, keys: np.ndarray) -> np.ndarray:
@@ -111,3 +133,27 @@ class IdSet:
         while self._runs and len(self._runs[-1]) <= len(run):
             run = np.sort(np.concatenate([self._runs.pop(), run]), kind="mergesort")
         self._runs.append(run)
+
+
+_NIBBLE = np.full(256, 255, dtype=np.uint8)
+_NIBBLE[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
+_NIBBLE[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16, dtype=np.uint8)
+
+
+def _hex_keys(ids: pa.Array) -> np.ndarray:
+    """A string column of 32-hex-digit ids → 16-byte keys, without a Python loop."""
+    n = len(ids)
+    if n == 0:
+        return np.zeros(0, dtype="S16")
+    if ids.null_count:
+        raise ValueError("record ids cannot be null")
+    if pa.types.is_large_string(ids.type):
+        ids = ids.cast(pa.string())
+    offsets = np.frombuffer(ids.buffers()[1], np.int32, n + 1, ids.offset * 4)
+    if n and not (np.all(np.diff(offsets) == 32)):
+        raise ValueError("record ids must be 32 hex digits")
+    data = np.frombuffer(ids.buffers()[2], np.uint8, 32 * n, int(offsets[0]) if n else 0)
+    nibbles = _NIBBLE[data]
+    if (nibbles == 255).any():
+        raise ValueError("record ids must be 32 hex digits")
+    return ((nibbles[0::2] << 4) | nibbles[1::2]).astype(np.uint8).view("S16")

@@ -21,7 +21,7 @@ CONTENT = st.text(min_size=1, max_size=40).filter(lambda s: not s.isspace())
 TURNS = st.lists(st.tuples(ROLES, CONTENT), min_size=1, max_size=5)
 META = st.dictionaries(
     st.sampled_from(["lang", "url", "score", "topic", "split"]),
-    st.one_of(st.integers(), st.text(max_size=10), st.booleans()),
+    st.one_of(st.integers(-(2**63), 2**63 - 1), st.text(max_size=10), st.booleans()),
     max_size=4,
 )
 

@@ -1,0 +1,167 @@
+"""Intake: one input file → tables of core columns, in file order, for `ingest`.
+
+JSONL blocks, Parquet and Hugging Face files go through the bulk path
+(`columnar.normalize_table`); rows it hands back, blocks Arrow cannot parse the way orjson
+would, and the other formats go through the row path (`normalize.normalize_row`), which is
+where every rejection gets its exact file, line and reason. `on_error` applies to both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from curation.columnar import JSON_INPUT_SCHEMA, core_from_rows, normalize_table
+from curation.errors import CurationError
+from curation.lake import Lake
+from curation.normalize import Normalized, RowRejected, normalize_row
+from curation.readers import (
+    BadRow,
+    Row,
+    jsonl_blocks,
+    jsonl_rows,
+    jsonl_table,
+    present,
+    read_rows,
+    read_tables,
+)
+from curation.rejects import append_rejects, reject_row
+
+REJECTS_FLUSH = 10_000
+"""Rejected rows kept in memory before they are appended to `rejects`."""
+
+
+class Intake:
+    """Reads inputs for one ingest: counts rows, applies `on_error`, collects rejects."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        batch: str,
+        source: str,
+        *,
+        mapping: dict[str, str] | None,
+        kind: str,
+        on_error: str,
+        batch_rows: int,
+        progress: Callable[[str, int], None] | None,
+        now: dt.datetime,
+    ) -> None:
+        self.lake, self.batch, self.source = lake, batch, source
+        self.mapping, self.kind, self.on_error = mapping, kind, on_error
+        self.batch_rows, self.progress, self.now = batch_rows, progress, now
+        self.rows_read = 0
+        self.rejected = 0
+        self.reject_reasons: Counter[str] = Counter()
+        self.rejects: list[dict[str, Any]] = []
+        self.flushed = False  # rejects already appended to the table by this ingest
+        self.json_schema = _json_schema(mapping)
+
+    def cores(self, path: Path, fmt: str) -> Iterator[pa.Table]:
+        """Core-column tables (CORE_SCHEMA) of the records in one input, in its order."""
+
+        def on_bytes(n: int) -> None:
+            if self.progress:
+                self.progress(str(path), n)
+
+        if fmt == "jsonl":
+            for first, block in jsonl_blocks(path, on_bytes):
+                parsed = jsonl_table(block, self.json_schema)
+                if parsed is None:
+                    yield from self._by_row(path, jsonl_rows(block, first))
+                    continue
+                table, starts = parsed
+                ends = np.append(starts[1:], len(block))
+
+                def lines(
+                    idx: np.ndarray, b: bytes = block, s: Any = starts, e: Any = ends
+                ) -> list[Any]:
+                    return [next(jsonl_rows(b[s[i] : e[i]], 0))[1] for i in idx]
+
+                yield self._bulk(path, table, first, lines, json_source=True)
+        elif fmt in ("parquet", "hf"):
+            for first, table in read_tables(path, fmt, on_bytes):
+
+                def rows(idx: np.ndarray, t: pa.Table = table) -> list[Any]:
+                    return [present(r) for r in t.take(pa.array(idx)).to_pylist()]
+
+                yield self._bulk(path, table, first, rows, json_source=False)
+        else:
+            yield from self._by_row(path, read_rows(path, fmt, on_bytes))
+
+    def finish(self) -> None:
+        """Store the rejects still held in memory."""
+        if self.rejects:
+            append_rejects(self.lake, self.rejects)
+            self.rejects.clear()
+
+    def _bulk(
+        self,
+        path: Path,
+        table: pa.Table,
+        first: int,
+        raw_rows: Callable[[np.ndarray], Sequence[Any]],
+        *,
+        json_source: bool,
+    ) -> pa.Table:
+        bulk = normalize_table(table, self.mapping, self.kind, json_source=json_source)
+        self.rows_read += len(bulk.rows)
+        if not len(bulk.fallback):
+            return bulk.core
+        kept: list[int] = []
+        slow: list[Normalized] = []
+        for i, raw in zip(bulk.fallback.tolist(), raw_rows(bulk.fallback), strict=True):
+            norm = self._row(path, first + i, raw)
+            if norm is not None:
+                kept.append(i)
+                slow.append(norm)
+        if not slow:
+            return bulk.core
+        order = np.argsort(np.concatenate([bulk.rows, np.array(kept)]), kind="stable")
+        return pa.concat_tables([bulk.core, core_from_rows(slow)]).take(pa.array(order))
+
+    def _by_row(self, path: Path, rows: Iterable[Row]) -> Iterator[pa.Table]:
+        buffer: list[Normalized] = []
+        for location, raw in rows:
+            norm = self._row(path, location, raw)
+            if norm is not None:
+                buffer.append(norm)
+                if len(buffer) >= self.batch_rows:
+                    yield core_from_rows(buffer)
+                    buffer = []
+        if buffer:
+            yield core_from_rows(buffer)
+
+    def _row(self, path: Path, location: int, raw: Any) -> Normalized | None:
+        self.rows_read += 1
+        try:
+            if isinstance(raw, BadRow):
+                raise RowRejected(raw.reason)
+            return normalize_row(raw, self.mapping, self.kind)
+        except RowRejected as e:
+            if self.on_error == "fail":
+                raise CurationError(f"{path}:{location}: {e}") from None
+            self.rejected += 1
+            self.reject_reasons[str(e).split(" (")[0]] += 1
+            self.rejects.append(
+                reject_row(self.batch, self.source, str(path), location, str(e), raw, self.now)
+            )
+            if len(self.rejects) >= REJECTS_FLUSH:  # bounded memory for bad files
+                self.finish()
+                self.flushed = True
+            return None
+
+
+def _json_schema(mapping: dict[str, str] | None) -> pa.Schema:
+    """JSON_INPUT_SCHEMA plus the mapped input fields, typed as their targets."""
+    schema = JSON_INPUT_SCHEMA
+    for target, field in (mapping or {}).items():
+        if field not in schema.names and target in schema.names:
+            schema = schema.append(pa.field(field, schema.field(target).type))
+    return schema
