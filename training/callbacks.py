@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,8 +20,15 @@ from rich.progress import (
 from transformers import TrainerCallback
 
 from training.data import TokenStream
+from training.run_folder import (
+    LOSSES_FILE,
+    RowLosses,
+    final_epoch_losses,
+    load_row_losses,
+    save_row_losses,
+)
 
-LOSSES_FILE = "row_losses.json"
+__all__ = ["LOSSES_FILE", "LedgerCallback", "ProgressCallback", "StreamLedger", "loss_hook"]
 
 
 class StreamLedger:
@@ -39,7 +45,7 @@ class StreamLedger:
         self.micro_batch = micro_batch
         self.forwards = 0
         self.pruned_tokens = 0
-        self.losses: dict[tuple[int, str], list[float]] = {}
+        self.losses: RowLosses = {}
 
     def step_of(self, index: int) -> int:
         """The optimizer step (1-based) that consumes item `index`."""
@@ -93,22 +99,15 @@ class StreamLedger:
 
     def final_epoch_losses(self) -> dict[str, float]:
         """Mean loss per record id over its occurrences in the last epoch trained."""
-        if not self.losses:
-            return {}
-        last = max(epoch for epoch, _ in self.losses)
-        return {rid: sum(v) / len(v) for (epoch, rid), v in self.losses.items() if epoch == last}
+        return final_epoch_losses(self.losses)
 
     def save_losses(self, folder: Path) -> None:
-        """Persist the losses so a resumed run keeps them."""
-        data = [[e, rid, v] for (e, rid), v in self.losses.items()]
-        (folder / LOSSES_FILE).write_text(json.dumps(data))
+        """Persist the losses in the run folder (a resumed run keeps them)."""
+        save_row_losses(folder, self.losses)
 
     def load_losses(self, folder: Path) -> None:
         """Load losses saved by `save_losses`."""
-        path = folder / LOSSES_FILE
-        if path.is_file():
-            for e, rid, v in json.loads(path.read_text()):
-                self.losses[(int(e), str(rid))] = list(v)
+        self.losses.update(load_row_losses(folder))
 
 
 def loss_hook(ledger: StreamLedger) -> Callable[..., None]:

@@ -2,7 +2,9 @@
 
 `run.json` records the run (config, data source, status, metrics) and is rewritten when the
 run starts, fails or finishes; the trainer's `checkpoint-N/` folders are what `--resume`
-continues from. The commit of the training code is part of the record.
+continues from. The commit of the training code is part of the record. `row_losses.json`
+holds every per-row loss seen so far (by epoch), and a run from an exported file also keeps
+its exposure ledger in `exposures.jsonl`, so `training.run_import` can bring it into a lake.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import orjson
+import pyarrow as pa
 import yaml
 
 from training.errors import TrainingError
@@ -23,6 +27,12 @@ if TYPE_CHECKING:
 
 RUN_FILE = "run.json"
 ADAPTER = "adapter"
+LOSSES_FILE = "row_losses.json"
+EXPOSURES_FILE = "exposures.jsonl"
+EXPOSURE_COLUMNS = ("record_id", "position", "step", "epoch")
+
+RowLosses = dict[tuple[int, str], list[float]]
+"""Per-row losses of a run: (epoch, record id) → the loss of each occurrence."""
 
 
 def git_commit() -> str | None:
@@ -60,6 +70,7 @@ def write_run_file(run_dir: Path, run: Run, source: ExampleSource, lake: Lake | 
             "checksum": source.info.checksum,
             "records_version": source.info.records_version,
             "origin": source.info.origin,
+            "exported_split": source.info.exported_split,
         },
         "lake": lake.uri if lake is not None else None,
         "git_commit": run.git_commit,
@@ -101,3 +112,97 @@ def find_resumable(output_dir: Path) -> tuple[Path, int]:
         )
     _, folder, step = max(candidates)
     return folder, step
+
+
+def read_run_file(run_dir: Path) -> dict[str, Any]:
+    """The `run.json` of a run folder.
+
+    Raises:
+        TrainingError: no such folder, no `run.json`, or one that is not a run record.
+    """
+    path = run_dir / RUN_FILE
+    if not run_dir.is_dir():
+        raise TrainingError(f"{run_dir}: no such run folder (give output_dir/<run_id>)")
+    if not path.is_file():
+        raise TrainingError(
+            f"{run_dir}: not a run folder (no {RUN_FILE}; give output_dir/<run_id>)"
+        )
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TrainingError(f"{path}: cannot read the run record ({e})") from None
+    needed = ("run_id", "status", "config", "source", "started_at")
+    absent = [k for k in needed if not isinstance(data, dict) or k not in data]
+    if absent:
+        raise TrainingError(f"{path}: not a run record (missing {', '.join(absent)})")
+    return dict(data)
+
+
+def save_row_losses(folder: Path, losses: RowLosses) -> None:
+    """Persist the per-row losses (a resumed run keeps them; an import reads them)."""
+    data = [[e, rid, v] for (e, rid), v in losses.items()]
+    (folder / LOSSES_FILE).write_text(json.dumps(data))
+
+
+def load_row_losses(folder: Path) -> RowLosses:
+    """The losses saved by `save_row_losses` (empty when there are none)."""
+    path = folder / LOSSES_FILE
+    if not path.is_file():
+        return {}
+    return {(int(e), str(rid)): list(v) for e, rid, v in json.loads(path.read_text())}
+
+
+def final_epoch_losses(losses: RowLosses) -> dict[str, float]:
+    """Mean loss per record id over its occurrences in the last epoch trained."""
+    if not losses:
+        return {}
+    last = max(epoch for epoch, _ in losses)
+    return {rid: sum(v) / len(v) for (epoch, rid), v in losses.items() if epoch == last}
+
+
+def save_exposures(run_dir: Path, rows: pa.Table, after_step: int) -> int:
+    """Append exposure rows to `exposures.jsonl`, first dropping its rows past `after_step`.
+
+    A resumed run continues from a checkpoint at `after_step`; the rows it wrote past that
+    step before it stopped are consumed again, so they go. Returns rows appended.
+    """
+    path = run_dir / EXPOSURES_FILE
+    if path.is_file() and _last_step(path) > after_step:
+        kept = [line for line in path.read_bytes().splitlines() if _step(line) <= after_step]
+        path.write_bytes(b"".join(line + b"\n" for line in kept))
+    with path.open("ab") as f:
+        for row in rows.select(list(EXPOSURE_COLUMNS)).to_pylist():
+            f.write(orjson.dumps(row) + b"\n")
+    return rows.num_rows
+
+
+def load_exposures(run_dir: Path) -> pa.Table | None:
+    """The exposures kept in a run folder (record_id, position, step, epoch); None without."""
+    path = run_dir / EXPOSURES_FILE
+    if not path.is_file():
+        return None
+    cols: dict[str, list[Any]] = {k: [] for k in EXPOSURE_COLUMNS}
+    with path.open("rb") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+                for k in EXPOSURE_COLUMNS:
+                    cols[k].append(row[k])
+            except (orjson.JSONDecodeError, KeyError, TypeError) as e:
+                raise TrainingError(f"{path}:{number}: not an exposure row ({e})") from None
+    types = {"record_id": pa.string(), "position": pa.int64(), "step": pa.int64()}
+    return pa.table({k: pa.array(v, types.get(k, pa.int32())) for k, v in cols.items()})
+
+
+def _step(line: bytes) -> int:
+    return int(orjson.loads(line)["step"]) if line.strip() else 0
+
+
+def _last_step(path: Path) -> int:
+    # Steps only grow along the file, so its last line tells; read just the tail.
+    with path.open("rb") as f:
+        f.seek(max(0, f.seek(0, 2) - 4096))
+        lines = [line for line in f.read().splitlines() if line.strip()]
+    return _step(lines[-1]) if lines else 0

@@ -32,6 +32,8 @@ class SourceInfo:
     records_version: int | None
     seed: int
     origin: str
+    exported_split: str | None = None
+    """For an exported file of one split: that split (file positions then count its rows only)."""
 
 
 class ExampleSource(Protocol):
@@ -87,6 +89,7 @@ class FileSource:
             records_version=manifest.get("records_version"),
             seed=int(manifest.get("seed", seed_from_checksum(checksum))),
             origin=str(self.path),
+            exported_split=manifest.get("split"),
         )
 
     def ids(self, split: str) -> list[str]:

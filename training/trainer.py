@@ -2,10 +2,11 @@
 
 Everything that can be wrong with the config, the mix or the base model path is checked
 before any model is loaded. The run is registered in `runs` when it starts and updated when
-it ends; exposures are written at every checkpoint; the per-row loss of the final epoch goes
-back to `records` as `train_loss_<run_id>`.
+it ends; exposures are written at every checkpoint (to the run folder too when training from
+an exported file); the per-row loss of the final epoch goes back to `records` as
+`train_loss_<run_id>`. Without a lake, `training.run_import` brings a run in afterwards.
 
-The run's folder (`run.json`, checkpoints) is `training.run_folder`; the trl arguments and the
+The run's folder (`run.json`, checkpoints, ledger files) is `training.run_folder`; the trl arguments and the
 metrics read back from the log history are `training.sft`; the callbacks that map consumed
 items to steps and rows are `training.callbacks`.
 """
@@ -33,6 +34,7 @@ from training.run_folder import (
     checkpoints,
     find_resumable,
     git_commit,
+    save_exposures,
     write_run_file,
 )
 from training.runs import Run, new_run_id, save_run, write_exposures, write_train_loss
@@ -236,8 +238,12 @@ def _fit(
     model.register_forward_hook(loss_hook(ledger), with_kwargs=True)
 
     def flush(after: int, upto: int) -> None:
+        rows = ledger.exposures(run.run_id, after, upto)
         if lake is not None:
-            write_exposures(lake, run.run_id, ledger.exposures(run.run_id, after, upto), after)
+            write_exposures(lake, run.run_id, rows, after)
+        if config.data_file is not None:
+            # Kept in the folder too, so `import_run` can bring a lake-less run into a lake.
+            save_exposures(run_dir, rows, after)
 
     evals = []
     if config.eval_split and source.ids(config.eval_split):
