@@ -1,4 +1,4 @@
-"""Training commands: train, runs (list/show), impact, generate, model prepare."""
+"""Training commands: train, runs (list/show/import), impact, generate, model prepare."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ import typer
 from curation import Lake
 from curation.lake import default_lake_uri, lance_exists
 from mixlake.options import LakeOpt, open_lake
-from mixlake.output import console, show_table, summary
-from training import TrainingError, get_run, impact, list_runs, load_config, train
+from mixlake.output import console, err_console, show_table, summary
+from training import (
+    TrainingError,
+    get_run,
+    impact,
+    import_run,
+    list_runs,
+    load_config,
+    train,
+)
 
 
 def _quiet_libraries() -> None:
@@ -138,6 +146,41 @@ def runs_show(
     summary("run", {"id": run.run_id, "status": run.status, "plot": plot or "-"})
 
 
+def runs_import(
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="RUN_DIR", help="A run folder: output_dir/<run_id>.")
+    ],
+    lake: LakeOpt = None,
+) -> None:
+    """Bring a run trained from an exported mix file into the lake (runs, exposures, loss)."""
+    result = import_run(open_lake(lake), run_dir)
+    if not result.imported:
+        console.print(result.message)
+        summary("nothing to import", {"run": result.run_id, "status": result.status})
+        return
+    console.print(result.message)
+    if result.missing_ids:
+        sample = ", ".join(result.missing_sample[:3])
+        err_console.print(
+            f"[yellow]![/] {result.missing_ids} of {result.record_ids} record ids are not in "
+            f"the lake (e.g. {sample}): their exposures are kept, they have no train loss"
+        )
+    for note in result.notes:
+        err_console.print(f"[yellow]![/] {note}")
+    summary(
+        "imported",
+        {
+            "run": result.run_id,
+            "status": result.status,
+            "exposures": result.exposures,
+            "rows": result.record_ids,
+            "not in lake": result.missing_ids,
+            "column": result.train_loss_column or "-",
+            "pinned": result.pinned_version if result.pinned_version is not None else "-",
+        },
+    )
+
+
 def plot_history(history: list[dict[str, float]], out: Path, title: str) -> Path:
     """Write the train/eval loss curve to a PNG."""
     import matplotlib
@@ -257,9 +300,10 @@ def model_prepare(
 def register(app: typer.Typer) -> None:
     """Attach the training commands."""
     app.command("train")(train_cmd)
-    runs = typer.Typer(help="Training runs: list, show.", invoke_without_command=True)
+    runs = typer.Typer(help="Training runs: list, show, import.", invoke_without_command=True)
     runs.callback()(runs_list)
     runs.command("show")(runs_show)
+    runs.command("import")(runs_import)
     app.add_typer(runs, name="runs")
     app.command("impact")(impact_cmd)
     app.command("generate")(generate_cmd)
