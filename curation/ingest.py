@@ -19,7 +19,6 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import lance
 import numpy as np
 import pyarrow as pa
@@ -135,12 +134,10 @@ def ingest(
     existing = _existing_ids(records)
     added = IdSet()
     failure: list[BaseException] = []
-    con = duckdb.connect()
 
     def new_rows(core: pa.Table) -> pa.RecordBatch | None:
         """Drop rows already in the table or met earlier in this ingest; count both."""
-        ids = record_ids(core, con)
-        keys = IdSet.keys(ids)
+        ids, keys = record_ids(core)
         present = existing.contains(keys)
         _, first = np.unique(keys, return_index=True)
         repeat = np.ones(len(keys), dtype=bool)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,7 @@ class Intake:
                 self.progress(str(path), n)
 
         if fmt == "jsonl":
-            for first, block in jsonl_blocks(path, on_bytes):
-                parsed = jsonl_table(block, self.json_schema)
+            for first, block, parsed in self._parsed_blocks(path, on_bytes):
                 if parsed is None:
                     yield from self._by_row(path, jsonl_rows(block, first))
                     continue
@@ -94,6 +94,28 @@ class Intake:
                 yield self._bulk(path, table, first, rows, json_source=False)
         else:
             yield from self._by_row(path, read_rows(path, fmt, on_bytes))
+
+    def _parsed_blocks(
+        self, path: Path, on_bytes: Callable[[int], None]
+    ) -> Iterator[tuple[int, bytes, tuple[pa.Table, np.ndarray] | None]]:
+        """JSONL blocks with their Arrow parse, the next one read and parsed in a thread.
+
+        Arrow parses without the GIL, so the next block is parsed while this one is
+        normalised and hashed (single-threaded Python and Arrow compute).
+        """
+        blocks = jsonl_blocks(path, on_bytes)
+
+        def read() -> tuple[int, bytes, tuple[pa.Table, np.ndarray] | None] | None:
+            item = next(blocks, None)
+            if item is None:
+                return None
+            return item[0], item[1], jsonl_table(item[1], self.json_schema)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixlake-read") as pool:
+            ahead = pool.submit(read)
+            while (got := ahead.result()) is not None:
+                ahead = pool.submit(read)
+                yield got
 
     def finish(self) -> None:
         """Store the rejects still held in memory."""

@@ -56,6 +56,10 @@ class Lake:
     def __init__(self, uri: str | Path | None = None) -> None:
         self.uri = str(uri) if uri is not None else default_lake_uri()
         if not self.has_table("records"):
+            if "://" not in self.uri and Path(self.uri).is_file():
+                raise CurationError(
+                    f"no lake at {self.uri}: it is a file; a lake is a folder made by `mixlake init`"
+                )
             raise CurationError(
                 f"no lake at {self.uri}: create one with `mixlake init --lake {self.uri}`"
             )
@@ -75,7 +79,7 @@ class Lake:
                 return cls(uri_s)
             raise CurationError(f"a lake already exists at {uri_s}")
         if "://" not in uri_s:
-            Path(uri_s).mkdir(parents=True, exist_ok=True)
+            _make_lake_folder(Path(uri_s))
         lance.write_dataset(
             RECORDS_SCHEMA.empty_table(),
             _table_uri(uri_s, "records"),
@@ -247,6 +251,21 @@ def _as_datetime(value: int | dt.datetime) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value
     return dt.datetime.fromtimestamp(value / 1e9 if value > 1e12 else value, dt.UTC)
+
+
+def _make_lake_folder(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise CurationError(
+            f"cannot create a lake at {path}: it is a file, not a folder; pick another path"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except NotADirectoryError:
+        raise CurationError(
+            f"cannot create a lake at {path}: a folder on that path is a file"
+        ) from None
+    except OSError as e:
+        raise CurationError(f"cannot create a lake at {path}: {e.strerror or e}") from None
 
 
 def _table_uri(lake_uri: str, name: str) -> str:

@@ -289,7 +289,9 @@ _NORMALIZED = st.one_of(
 def test_bulk_ids_equal_the_reference_record_id(records: list[Normalized]) -> None:
     core = core_from_rows(records)
     expected = [record_id(r.kind, r.text, r.messages, r.rejected) for r in records]
-    assert record_ids(core).to_pylist() == expected
+    ids, keys = record_ids(core)
+    assert ids.to_pylist() == expected
+    assert keys.tobytes() == bytes.fromhex("".join(expected))
     forms = canonical(core).to_pylist()
     assert [f.encode() for f in forms] == [
         canonical_bytes(r.kind, r.text, r.messages, r.rejected) for r in records

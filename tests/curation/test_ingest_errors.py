@@ -264,7 +264,7 @@ def test_crash_mid_stream_after_batches_commits_nothing(
     before = _state(sample_lake)
     with pytest.raises(RuntimeError, match="disk on fire"):
         sample_lake.ingest([path], source="s", batch_rows=1000)
-    assert len(calls) == 6  # it crashed in the sixth of nine blocks
+    assert len(calls) == 6 if bulk else len(calls) >= 6  # it crashed mid-file
     assert _state(sample_lake) == before
 
 
