@@ -10,10 +10,9 @@ if [ "$has_embedding" = "0" ]; then
 fi
 
 # Labels a curator might start from: clean, substantial conversations are good; rows the
-# heuristic rules flag as too short or repetitive are bad. Only rows with an embedding count
-# (`len(embedding) > 0`: DuckDB cannot push `IS NOT NULL` on a vector column into Lance).
-x label --sql "SELECT id FROM records WHERE len(embedding) > 0 AND quality_heuristic_v1 = 1 AND n_tokens >= 150 ORDER BY id LIMIT 150" --value good --labeller demo-rules
-x label --sql "SELECT id FROM records WHERE len(embedding) > 0 AND (list_contains(quality_heuristic_v1_reasons, 'too_short') OR list_contains(quality_heuristic_v1_reasons, 'top_ngram_repetition')) ORDER BY id LIMIT 150" --value bad --labeller demo-rules
+# heuristic rules flag as too short or repetitive are bad. Only rows with an embedding count.
+x label --sql "SELECT id FROM records WHERE embedding IS NOT NULL AND quality_heuristic_v1 = 1 AND n_tokens >= 150 ORDER BY id LIMIT 150" --value good --labeller demo-rules
+x label --sql "SELECT id FROM records WHERE embedding IS NOT NULL AND (list_contains(quality_heuristic_v1_reasons, 'too_short') OR list_contains(quality_heuristic_v1_reasons, 'top_ngram_repetition')) ORDER BY id LIMIT 150" --value bad --labeller demo-rules
 x sql "SELECT label, labeller, count(*) AS rows FROM labels GROUP BY ALL"
 
 x score quality_classifier_v1              # prints held-out accuracy, scores every embedded row
