@@ -41,13 +41,6 @@ STRING_FIELDS = (
 )
 LIST_FIELDS = ("messages", "conversations")
 TURN_KEYS = ("role", "content", "from", "value")
-_TURN = pa.struct([(k, pa.string()) for k in TURN_KEYS])
-JSON_INPUT_SCHEMA = pa.schema(
-    [*(pa.field(f, pa.string()) for f in STRING_FIELDS)]
-    + [pa.field(f, pa.list_(_TURN)) for f in LIST_FIELDS]
-)
-"""Types the JSON reader is told for the fields the shapes read (others are inferred)."""
-
 CORE_SCHEMA = pa.schema(
     [
         pa.field("kind", pa.string()),
@@ -179,19 +172,8 @@ def normalize_table(
             fallback[rows[bad]] = True
             frags[name] = (rows, rendered)
 
-    accepted = ~fallback
-    parts: list[tuple[np.ndarray, pa.Table]] = []
-    for shape, mask in shapes.items():
-        idx = np.flatnonzero(mask & accepted)
-        if len(idx):
-            parts.append((idx, _build(shape, idx, cols, has, turns)))
-    if parts:
-        order_rows = np.concatenate([p[0] for p in parts])
-        order = np.argsort(order_rows, kind="stable")
-        rows_out = order_rows[order]
-        core = pa.concat_tables([p[1] for p in parts]).take(pa.array(order))
-    else:
-        rows_out, core = np.zeros(0, np.int64), CORE_SCHEMA.empty_table()
+    rows_out = np.flatnonzero(~fallback)
+    core = _assemble(rows_out, shapes, cols, has, turns)
     meta = _meta(rows_out, frags, n)
     core = core.set_column(4, "meta", meta)
     return Bulk(rows_out, core, np.flatnonzero(fallback))
@@ -309,77 +291,118 @@ class _Turns:
         nonblank = np.bincount(self.parents, weights=self.nonblank, minlength=n)
         return bad | (nonblank == 0) | (self.counts == 0)
 
-    def take(self, idx: np.ndarray) -> pa.Array:
-        """The rows `idx` (ascending) as a MESSAGES_TYPE column."""
-        keep = np.zeros(len(self.counts), dtype=bool)
-        keep[idx] = True
-        sel = pa.array(keep[self.parents])
-        return _messages(self.roles.filter(sel), self.content.filter(sel), self.counts[idx])
+
+SHAPES = ("text", "messages", "conversations", "instruction", "prompt", "preference")
+_KINDS = pa.array(["text", "chat", "chat", "chat", "chat", "preference"], _STRING)
+_SLOT_ROLES = pa.array(["system", "user", "assistant"], _STRING)
 
 
-def _build(
-    shape: str,
+def _assemble(
     idx: np.ndarray,
+    shapes: dict[str, np.ndarray],
     cols: dict[str, pa.Array],
     has: dict[str, np.ndarray],
     turns: dict[str, _Turns],
 ) -> pa.Table:
-    """The core columns of the rows `idx`, all of one shape."""
-    k = len(idx)
+    """The core columns of the rows `idx` (ascending), whatever their shapes, in that order.
+
+    Every turn of every row is gathered with one `take` from a pool of the source columns
+    (message lists flattened, system, user prompt, answer), its index worked out in NumPy;
+    no per-shape tables to concatenate and reorder.
+    """
+    k, n = len(idx), len(shapes["text"])
+    if k == 0:
+        return CORE_SCHEMA.empty_table()
+    code = np.zeros(n, dtype=np.int8)
+    for c, shape in enumerate(SHAPES):
+        code[shapes[shape]] = c
+    code = code[idx]
     at = pa.array(idx)
 
     def col(name: str) -> pa.Array:
-        return cols[name].take(at) if name in cols else pa.nulls(k, _STRING)
+        return cols[name] if name in cols else pa.nulls(n, _STRING)
 
-    rejected = pa.nulls(k, _STRING)
-    if shape == "text":
-        text = col("text")
-        return pa.table(
-            [_repeat("text", k), text, pa.nulls(k, MESSAGES_TYPE), rejected, rejected],
-            schema=CORE_SCHEMA,
-        )
-    if shape in LIST_FIELDS:
-        messages = turns[shape].take(idx)
-    else:
-        system = col("system")
-        system = pc.if_else(pc.equal(system, ""), pa.nulls(k, _STRING), system)
-        if shape == "instruction":
-            extra = col("input")
-            with_input = pc.fill_null(pc.not_equal(extra, ""), False)
-            user = pc.if_else(
-                with_input,
-                pc.binary_join_element_wise(col("instruction"), extra, "\n\n"),
-                col("instruction"),
-            )
-            answer = col("output")
-        elif shape == "prompt":
-            user, answer = col("prompt"), pc.coalesce(col("completion"), col("response"))
-        else:  # preference
-            user, answer, rejected = col("prompt"), col("chosen"), col("rejected")
-        messages = _slotted([("system", system), ("user", user), ("assistant", answer)])
-    contents = pa.ListArray.from_arrays(messages.offsets, messages.values.field("content"))
-    text = pc.binary_join(contents, "\n\n")
-    kind = "preference" if shape == "preference" else "chat"
-    return pa.table(
-        [_repeat(kind, k), text, messages, rejected, pa.nulls(k, _STRING)], schema=CORE_SCHEMA
+    system = col("system")
+    has_system = has["system"] & _np(pc.fill_null(pc.not_equal(system, ""), False))
+    with_input = _np(pc.fill_null(pc.not_equal(col("input"), ""), False)) & has["input"]
+    user_instruction = col("instruction")
+    if with_input.any():
+        joined = pc.binary_join_element_wise(user_instruction, col("input"), "\n\n")
+        user_instruction = pc.if_else(pa.array(with_input), joined, user_instruction)
+    # The pool: (name, content array, role array or None for slot turns)
+    pool: list[tuple[str, pa.Array, pa.Array | None]] = []
+    for f in LIST_FIELDS:
+        if f in turns:
+            pool.append((f, turns[f].content, turns[f].roles))
+    for name, values in (
+        ("system", system),
+        ("instruction", user_instruction),
+        ("output", col("output")),
+        ("prompt", col("prompt")),
+        ("completion", col("completion")),
+        ("response", col("response")),
+        ("chosen", col("chosen")),
+    ):
+        pool.append((name, values, None))
+    base: dict[str, int] = {}
+    at_base = 0
+    for name, values, _ in pool:
+        base[name] = at_base
+        at_base += len(values)
+
+    is_slot = code >= 3
+    hs = has_system[idx].astype(np.int64)
+    counts = np.zeros(k, dtype=np.int64)
+    starts = np.zeros(k, dtype=np.int64)
+    for c, f in ((1, "messages"), (2, "conversations")):
+        if f in turns:
+            rows = code == c
+            full_starts = np.concatenate([[0], np.cumsum(turns[f].counts)[:-1]])
+            counts[rows] = turns[f].counts[idx[rows]]
+            starts[rows] = full_starts[idx[rows]] + base[f]
+    counts[is_slot] = 2 + hs[is_slot]
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    row = np.repeat(np.arange(k), counts)
+    t = np.arange(offsets[-1]) - offsets[row]
+    source = idx[row]
+    content_at = starts[row] + t  # right for list turns; slot turns are set below
+    slot = t + 1 - hs[row]
+    on_slot = is_slot[row]
+    rc = code[row]
+    answer = np.where(
+        rc == 3,
+        base["output"],
+        np.where(
+            rc == 5,
+            base["chosen"],
+            np.where(has["completion"][source], base["completion"], base["response"]),
+        ),
     )
+    user = np.where(rc == 3, base["instruction"], base["prompt"])
+    slot_base = np.where(slot == 0, base["system"], np.where(slot == 1, user, answer))
+    content_at = np.where(on_slot, slot_base + source, content_at)
+    contents = pa.concat_arrays([values for _, values, _ in pool]).take(pa.array(content_at))
 
+    role_pool = [r for _, _, r in pool if r is not None] + [_SLOT_ROLES]
+    role_at = content_at.copy()  # list turns: the roles sit where their contents do
+    role_at[on_slot] = sum(len(r) for r in role_pool[:-1]) + slot[on_slot]
+    roles = pa.concat_arrays(role_pool).take(pa.array(role_at))
 
-def _slotted(slots: Sequence[tuple[str, pa.Array]]) -> pa.Array:
-    """Messages from per-row turn slots in order; a null slot is no turn in that row."""
-    k, s = len(slots[0][1]), len(slots)
-    present = np.stack([_valid(a) for _, a in slots], axis=1)
-    flat = np.flatnonzero(present.ravel())
-    row, slot = np.divmod(flat, s)
-    content = pa.concat_arrays([a for _, a in slots]).take(pa.array(slot * k + row))
-    roles = pa.array([r for r, _ in slots], _STRING).take(pa.array(slot))
-    return _messages(roles, content, present.sum(axis=1))
-
-
-def _messages(roles: pa.Array, content: pa.Array, counts: np.ndarray) -> pa.Array:
-    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32), pa.int32())
-    turns = pa.StructArray.from_arrays([roles, content], fields=list(MESSAGE_TYPE))
-    return pa.ListArray.from_arrays(offsets, turns, type=MESSAGES_TYPE)
+    offsets32 = pa.array(offsets.astype(np.int32), pa.int32())
+    is_text = pa.array(code == 0)
+    messages = pa.ListArray.from_arrays(
+        offsets32,
+        pa.StructArray.from_arrays([roles, contents], fields=list(MESSAGE_TYPE)),
+        type=MESSAGES_TYPE,
+        mask=is_text,
+    )
+    joined_text = pc.binary_join(pa.ListArray.from_arrays(offsets32, contents), "\n\n")
+    text = (
+        pc.if_else(is_text, col("text").take(at), joined_text) if (code == 0).any() else joined_text
+    )
+    rejected = col("rejected").take(pa.array(np.where(code == 5, idx, 0), mask=code != 5))
+    kind = _KINDS.take(pa.array(code))
+    return pa.table([kind, text, messages, rejected, pa.nulls(k, _STRING)], schema=CORE_SCHEMA)
 
 
 def _used_fields(
@@ -492,10 +515,6 @@ def _blank(values: pa.Array) -> np.ndarray:
 
 def _length(values: pa.Array) -> pa.Array:
     return pc.cast(pc.binary_length(values), _STRING)
-
-
-def _repeat(value: str, k: int) -> pa.Array:
-    return pa.repeat(pa.scalar(value, _STRING), k)  # type: ignore[no-any-return]
 
 
 def _is_turn_list(typ: pa.DataType) -> bool:

@@ -30,6 +30,7 @@ from curation.errors import CurationError
 from curation.intake import Intake
 from curation.lake import Lake
 from curation.normalize import KIND_HINTS, MAP_TARGETS
+from curation.pipeline import ahead
 from curation.readers import resolve_input
 from curation.rejects import list_rejects
 from curation.schema import RECORDS_SCHEMA, IdSet
@@ -135,9 +136,15 @@ def ingest(
     added = IdSet()
     failure: list[BaseException] = []
 
-    def new_rows(core: pa.Table) -> pa.RecordBatch | None:
+    def hashed() -> Iterator[tuple[pa.Table, pa.Array, np.ndarray]]:
+        for path, file_fmt in inputs:
+            for core in intake.cores(path, file_fmt):
+                for start in range(0, core.num_rows, batch_rows):
+                    part = core.slice(start, batch_rows)
+                    yield part, *record_ids(part)
+
+    def new_rows(core: pa.Table, ids: pa.Array, keys: np.ndarray) -> pa.RecordBatch | None:
         """Drop rows already in the table or met earlier in this ingest; count both."""
-        ids, keys = record_ids(core)
         present = existing.contains(keys)
         _, first = np.unique(keys, return_index=True)
         repeat = np.ones(len(keys), dtype=bool)
@@ -167,12 +174,11 @@ def ingest(
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            for path, file_fmt in inputs:
-                for core in intake.cores(path, file_fmt):
-                    for start in range(0, core.num_rows, batch_rows):
-                        batch = new_rows(core.slice(start, batch_rows))
-                        if batch is not None:
-                            yield batch
+            # Parsing, normalising and hashing run a batch ahead of Lance's encoding.
+            for core, ids, keys in ahead(hashed(), name="mixlake-normalize"):
+                batch = new_rows(core, ids, keys)
+                if batch is not None:
+                    yield batch
         except BaseException as e:  # kept to re-raise after Lance aborts the write
             failure.append(e)
             raise

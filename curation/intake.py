@@ -11,17 +11,17 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from curation.columnar import JSON_INPUT_SCHEMA, core_from_rows, normalize_table
+from curation.columnar import core_from_rows, normalize_table
 from curation.errors import CurationError
 from curation.lake import Lake
 from curation.normalize import Normalized, RowRejected, normalize_row
+from curation.pipeline import ahead
 from curation.readers import (
     BadRow,
     Row,
@@ -62,7 +62,6 @@ class Intake:
         self.reject_reasons: Counter[str] = Counter()
         self.rejects: list[dict[str, Any]] = []
         self.flushed = False  # rejects already appended to the table by this ingest
-        self.json_schema = _json_schema(mapping)
 
     def cores(self, path: Path, fmt: str) -> Iterator[pa.Table]:
         """Core-column tables (CORE_SCHEMA) of the records in one input, in its order."""
@@ -101,21 +100,11 @@ class Intake:
         """JSONL blocks with their Arrow parse, the next one read and parsed in a thread.
 
         Arrow parses without the GIL, so the next block is parsed while this one is
-        normalised and hashed (single-threaded Python and Arrow compute).
+        normalised and hashed.
         """
         blocks = jsonl_blocks(path, on_bytes)
-
-        def read() -> tuple[int, bytes, tuple[pa.Table, np.ndarray] | None] | None:
-            item = next(blocks, None)
-            if item is None:
-                return None
-            return item[0], item[1], jsonl_table(item[1], self.json_schema)
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixlake-read") as pool:
-            ahead = pool.submit(read)
-            while (got := ahead.result()) is not None:
-                ahead = pool.submit(read)
-                yield got
+        parsed = ((first, block, jsonl_table(block)) for first, block in blocks)
+        return ahead(parsed, name="mixlake-parse")
 
     def finish(self) -> None:
         """Store the rejects still held in memory."""
@@ -178,12 +167,3 @@ class Intake:
                 self.finish()
                 self.flushed = True
             return None
-
-
-def _json_schema(mapping: dict[str, str] | None) -> pa.Schema:
-    """JSON_INPUT_SCHEMA plus the mapped input fields, typed as their targets."""
-    schema = JSON_INPUT_SCHEMA
-    for target, field in (mapping or {}).items():
-        if field not in schema.names and target in schema.names:
-            schema = schema.append(pa.field(field, schema.field(target).type))
-    return schema

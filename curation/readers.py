@@ -170,14 +170,16 @@ def jsonl_rows(block: bytes, first: int) -> Iterator[Row]:
                 yield number, BadRow(_json_reason(line, e), _raw_text(line))
 
 
-def jsonl_table(block: bytes, schema: pa.Schema) -> tuple[pa.Table, np.ndarray] | None:
+def jsonl_table(block: bytes) -> tuple[pa.Table, np.ndarray] | None:
     """Parse a block of JSONL lines in bulk with Arrow: (table, start offset of each line).
 
     Row i of the table is line i of the block. None when the block has anything Arrow's
     reader treats differently from the line-by-line path (orjson): a blank or indented line,
-    a line that is not one object, invalid UTF-8, an escaped lone surrogate, a field of a
-    type other than `schema` says, a duplicate key. The caller then reads the block line by
-    line, which reports the exact line and reason where there is one.
+    a line that is not one object, invalid UTF-8, an escaped lone surrogate, a field whose
+    type changes between rows, a duplicate key. The caller then reads the block line by
+    line, which reports the exact line and reason where there is one. Types are inferred
+    (an explicit schema for the core fields made parsing a third slower); a core field of
+    an unexpected type is for `columnar.normalize_table` to hand back row by row.
     """
     if not block.startswith(b"{"):
         return None
@@ -195,13 +197,7 @@ def jsonl_table(block: bytes, schema: pa.Schema) -> tuple[pa.Table, np.ndarray] 
     except UnicodeDecodeError:
         return None
     try:
-        table = pa_json.read_json(
-            io.BytesIO(block),
-            read_options=pa_json.ReadOptions(block_size=1 << 20),
-            parse_options=pa_json.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="infer"
-            ),
-        )
+        table = pa_json.read_json(io.BytesIO(block))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if table.num_rows != len(starts):  # two objects on a line

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from curation import Lake
 from curation.columnar import (
-    JSON_INPUT_SCHEMA,
     canonical,
     core_from_rows,
     normalize_table,
@@ -71,7 +70,7 @@ def _check_jsonl(
 ) -> int:
     """Compare both paths on JSONL lines; return how many rows the bulk path accepted."""
     block = b"".join(line + b"\n" for line in lines)
-    parsed = jsonl_table(block, JSON_INPUT_SCHEMA)
+    parsed = jsonl_table(block)
     if parsed is None:
         return 0  # the whole block goes row by row: nothing to compare
     table, _ = parsed
@@ -201,16 +200,15 @@ def test_mapping_and_kind_hint_agree(mapping: dict[str, str] | None, kind: str) 
         b'{"text":"a\\ud800"}\n',  # lone surrogate
         b'{"text":"a\\udc00 \\ud83d\\ude00"}\n',
         b'{"text":"a\xff"}\n',  # invalid UTF-8
-        b'{"text":5}\n',
         b'{"text":"a"}\n["x"]\n',
     ],
 )
 def test_blocks_arrow_would_read_differently_go_row_by_row(block: bytes) -> None:
-    assert jsonl_table(block, JSON_INPUT_SCHEMA) is None
+    assert jsonl_table(block) is None
 
 
 def test_escaped_surrogate_pairs_stay_in_bulk() -> None:
-    parsed = jsonl_table(b'{"text":"smile \\ud83d\\ude00"}\n', JSON_INPUT_SCHEMA)
+    parsed = jsonl_table(b'{"text":"smile \\ud83d\\ude00"}\n')
     assert parsed is not None
     assert parsed[0].column("text").to_pylist() == ["smile 😀"]
 
@@ -318,7 +316,7 @@ def _ingest_table(
 
     if monkeypatch is not None:  # force the row path everywhere
         intake = sys.modules["curation.intake"]
-        monkeypatch.setattr(intake, "jsonl_table", lambda block, schema: None)
+        monkeypatch.setattr(intake, "jsonl_table", lambda block: None)
         monkeypatch.setattr(intake, "normalize_table", _all_fallback)
     lake = Lake.create(str(tmp_path / name))
     report = lake.ingest(files, source="s", on_error="skip")
