@@ -136,14 +136,14 @@ def ingest(
     added = IdSet()
     failure: list[BaseException] = []
 
-    def hashed() -> Iterator[tuple[pa.Table, pa.Array, np.ndarray]]:
+    def prepared() -> Iterator[pa.RecordBatch]:
         for path, file_fmt in inputs:
             for core in intake.cores(path, file_fmt):
-                for start in range(0, core.num_rows, batch_rows):
-                    part = core.slice(start, batch_rows)
-                    yield part, *record_ids(part)
+                table = new_rows(core, *record_ids(core))
+                if table is not None:
+                    yield from table.to_batches(max_chunksize=batch_rows)
 
-    def new_rows(core: pa.Table, ids: pa.Array, keys: np.ndarray) -> pa.RecordBatch | None:
+    def new_rows(core: pa.Table, ids: pa.Array, keys: np.ndarray) -> pa.Table | None:
         """Drop rows already in the table or met earlier in this ingest; count both."""
         present = existing.contains(keys)
         _, first = np.unique(keys, return_index=True)
@@ -170,15 +170,12 @@ def ingest(
             pa.repeat(pa.scalar(report.batch, string), n),
             pa.repeat(pa.scalar(now, RECORDS_SCHEMA.field("ingested_at").type), n),
         ]
-        return pa.Table.from_arrays(columns, schema=RECORDS_SCHEMA).combine_chunks().to_batches()[0]
+        return pa.Table.from_arrays(columns, schema=RECORDS_SCHEMA).combine_chunks()
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            # Parsing, normalising and hashing run a batch ahead of Lance's encoding.
-            for core, ids, keys in ahead(hashed(), name="mixlake-normalize"):
-                batch = new_rows(core, ids, keys)
-                if batch is not None:
-                    yield batch
+            # Parsing, normalising, hashing and deduplicating run ahead of Lance's encoding.
+            yield from ahead(prepared(), depth=2, name="mixlake-normalize")
         except BaseException as e:  # kept to re-raise after Lance aborts the write
             failure.append(e)
             raise
