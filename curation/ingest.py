@@ -33,7 +33,7 @@ from curation.normalize import KIND_HINTS, MAP_TARGETS
 from curation.pipeline import ahead
 from curation.readers import resolve_input
 from curation.rejects import list_rejects
-from curation.schema import RECORDS_SCHEMA, IdSet
+from curation.schema import RECORDS_SCHEMA, IdSet, first_occurrences
 
 __all__ = ["IngestReport", "ingest", "list_rejects", "parse_mapping"]
 
@@ -146,10 +146,7 @@ def ingest(
     def new_rows(core: pa.Table, ids: pa.Array, keys: np.ndarray) -> pa.Table | None:
         """Drop rows already in the table or met earlier in this ingest; count both."""
         present = existing.contains(keys)
-        _, first = np.unique(keys, return_index=True)
-        repeat = np.ones(len(keys), dtype=bool)
-        repeat[first] = False
-        repeat |= added.contains(keys)
+        repeat = ~first_occurrences(keys) | added.contains(keys)
         repeat &= ~present
         keep = ~(present | repeat)
         report.already_present += int(present.sum())

@@ -24,6 +24,7 @@ from curation.normalize import Normalized, RowRejected, normalize_row
 from curation.pipeline import ahead
 from curation.readers import (
     BadRow,
+    Block,
     Row,
     jsonl_blocks,
     jsonl_rows,
@@ -79,7 +80,7 @@ class Intake:
                 ends = np.append(starts[1:], len(block))
 
                 def lines(
-                    idx: np.ndarray, b: bytes = block, s: Any = starts, e: Any = ends
+                    idx: np.ndarray, b: Block = block, s: Any = starts, e: Any = ends
                 ) -> list[Any]:
                     return [next(jsonl_rows(b[s[i] : e[i]], 0))[1] for i in idx]
 
@@ -96,7 +97,7 @@ class Intake:
 
     def _parsed_blocks(
         self, path: Path, on_bytes: Callable[[int], None]
-    ) -> Iterator[tuple[int, bytes, tuple[pa.Table, np.ndarray] | None]]:
+    ) -> Iterator[tuple[int, Block, tuple[pa.Table, np.ndarray] | None]]:
         """JSONL blocks with their Arrow parse, the next one read and parsed in a thread.
 
         Arrow parses without the GIL, so the next block is parsed while this one is

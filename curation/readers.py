@@ -44,6 +44,9 @@ class BadRow:
     raw: str
 
 
+Block = bytes | bytearray
+"""Bytes of whole JSONL lines (blocks are read into bytearrays to avoid copies)."""
+
 Row = tuple[int, Any]
 """(1-based location, parsed object or BadRow)."""
 
@@ -130,36 +133,41 @@ BLOCK_BYTES = 8 << 20
 
 def jsonl_blocks(
     p: Path, progress: Progress | None = None, block_bytes: int | None = None
-) -> Iterator[tuple[int, bytes]]:
+) -> Iterator[tuple[int, Block]]:
     """Whole lines of a JSONL file (plain or gzip) in blocks: (number of the first line, bytes).
 
-    Blocks are about `block_bytes` (default `BLOCK_BYTES`); a longer line is kept whole.
+    Blocks are about `block_bytes` (default `BLOCK_BYTES`), read straight into their own
+    buffer and completed with the rest of their last line (no copy of the block).
     """
     block_bytes = block_bytes or BLOCK_BYTES
+    spare = 1 << 16
     with open(p, "rb") as raw:
         f: IO[bytes] = gzip.GzipFile(fileobj=raw) if p.name.endswith(".gz") else raw  # type: ignore[assignment]
-        line, rest, last = 1, b"", 0
-        while chunk := f.read(block_bytes):
+        line, last = 1, 0
+        while True:
+            block = bytearray(block_bytes + spare)
+            n = f.readinto(memoryview(block)[:block_bytes])  # type: ignore[attr-defined]
+            if not n:
+                return
+            tail = f.readline() if block[n - 1] != 10 else b""
+            if len(tail) <= spare:
+                block[n : n + len(tail)] = tail
+                del block[n + len(tail) :]
+            else:  # a line longer than the spare room
+                del block[n:]
+                block += tail
             if progress:
                 pos = raw.tell()
                 progress(pos - last)
                 last = pos
-            data = rest + chunk if rest else chunk
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                rest = data
-                continue
-            block, rest = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
             yield line, block
             line += block.count(b"\n")
-        if rest:
-            yield line, rest
 
 
-def jsonl_rows(block: bytes, first: int) -> Iterator[Row]:
+def jsonl_rows(block: Block, first: int) -> Iterator[Row]:
     """Parse a block of JSONL lines one by one: (line number, object or BadRow)."""
     loads = orjson.loads
-    lines = block.split(b"\n")
+    lines: list[Block] = block.split(b"\n")  # type: ignore[assignment]
     if lines and not lines[-1]:
         lines.pop()
     for number, line in enumerate(lines, start=first):
@@ -170,7 +178,7 @@ def jsonl_rows(block: bytes, first: int) -> Iterator[Row]:
                 yield number, BadRow(_json_reason(line, e), _raw_text(line))
 
 
-def jsonl_table(block: bytes) -> tuple[pa.Table, np.ndarray] | None:
+def jsonl_table(block: Block) -> tuple[pa.Table, np.ndarray] | None:
     """Parse a block of JSONL lines in bulk with Arrow: (table, start offset of each line).
 
     Row i of the table is line i of the block. None when the block has anything Arrow's
@@ -197,7 +205,7 @@ def jsonl_table(block: bytes) -> tuple[pa.Table, np.ndarray] | None:
     except UnicodeDecodeError:
         return None
     try:
-        table = pa_json.read_json(io.BytesIO(block))
+        table = pa_json.read_json(pa.BufferReader(pa.py_buffer(block)))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if table.num_rows != len(starts):  # two objects on a line
@@ -209,12 +217,12 @@ _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SURROGATE_PAIR = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 
 
-def _lone_surrogate(block: bytes) -> bool:
+def _lone_surrogate(block: Block) -> bool:
     """Whether an escaped surrogate may be unpaired (orjson rejects those; Arrow may not)."""
     return len(_SURROGATE.findall(block)) != 2 * len(_SURROGATE_PAIR.findall(block))
 
 
-def _json_reason(line: bytes, e: Exception) -> str:
+def _json_reason(line: Block, e: Exception) -> str:
     try:
         line.decode("utf-8")
     except UnicodeDecodeError as u:
@@ -227,7 +235,7 @@ def _json_reason(line: bytes, e: Exception) -> str:
     return f"invalid JSON: {e}"
 
 
-def _raw_text(line: bytes, limit: int = 10_000) -> str:
+def _raw_text(line: Block, limit: int = 10_000) -> str:
     return line[:limit].decode("utf-8", errors="replace").rstrip("\n")
 
 

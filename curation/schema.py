@@ -120,6 +120,8 @@ class IdSet:
     def contains(self, keys: np.ndarray) -> np.ndarray:
         """A boolean mask: which of `keys` are in the set."""
         hi, lo = _halves(keys)
+        order = np.argsort(hi)  # sorted needles: each search starts where the last ended
+        hi, lo = hi[order], lo[order]
         found = np.zeros(len(keys), dtype=bool)
         for run_hi, run_lo in self._runs:
             left = np.searchsorted(run_hi, hi, "left")
@@ -128,7 +130,9 @@ class IdSet:
             found[one] |= run_lo[left[one]] == lo[one]
             for i in np.flatnonzero(span > 1):  # first halves equal: 2^-64 odds per pair
                 found[i] |= bool((run_lo[left[i] : left[i] + span[i]] == lo[i]).any())
-        return found
+        out = np.empty_like(found)
+        out[order] = found
+        return out
 
     def add(self, keys: np.ndarray) -> None:
         """Add keys (duplicates and keys already present are allowed but waste space)."""
@@ -140,6 +144,16 @@ class IdSet:
             hi, lo = np.concatenate([run_hi, hi]), np.concatenate([run_lo, lo])
         order = np.argsort(hi, kind="stable")  # timsort: merging sorted runs is linear
         self._runs.append((hi[order], lo[order]))
+
+
+def first_occurrences(keys: np.ndarray) -> np.ndarray:
+    """A boolean mask: True at the first occurrence of each key (in the given order)."""
+    hi, lo = _halves(keys)
+    order = np.lexsort((lo, hi))  # stable: equal keys keep their order
+    hi, lo = hi[order], lo[order]
+    repeat = np.zeros(len(keys), dtype=bool)
+    repeat[order[1:]] = (hi[1:] == hi[:-1]) & (lo[1:] == lo[:-1])
+    return ~repeat
 
 
 def _halves(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
