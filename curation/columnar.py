@@ -14,7 +14,6 @@ paths to the same output on every shape and on many odd rows.
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
@@ -52,14 +51,24 @@ CORE_SCHEMA = pa.schema(
 )
 """The normalised columns of records, before id and provenance are added."""
 
-_BLANK = (
-    "^[" + "".join(f"\\x{{{c:x}}}" for c in range(sys.maxunicode + 1) if chr(c).isspace()) + "]*$"
+WHITESPACE = (
+    *range(0x09, 0x0E),
+    *range(0x1C, 0x21),
+    0x85,
+    0xA0,
+    0x1680,
+    *range(0x2000, 0x200B),
+    0x2028,
+    0x2029,
+    0x202F,
+    0x205F,
+    0x3000,
 )
+"""The code points Python's `str.isspace` accepts (a test checks against Python's own)."""
+_BLANK = "^[" + "".join(f"\\x{{{c:x}}}" for c in WHITESPACE) + "]*$"
 """RE2 pattern matching exactly the strings Python's `not s or s.isspace()` calls blank."""
 _SPACE_LEADS = np.zeros(256, dtype=bool)
-_SPACE_LEADS[
-    sorted({chr(c).encode()[0] for c in range(sys.maxunicode + 1) if chr(c).isspace()})
-] = True
+_SPACE_LEADS[sorted({chr(c).encode()[0] for c in WHITESPACE})] = True
 """First UTF-8 bytes of the whitespace characters: a string starting otherwise is not blank."""
 _NEEDS_ESCAPE = '[\\x00-\\x1f"\\\\]'
 _RARE_CONTROLS = [c for c in range(0x20) if chr(c) not in "\b\t\n\f\r"]
@@ -167,7 +176,7 @@ def normalize_table(
             include &= ~used[name]
         if include.any():
             rows = np.flatnonzero(include)
-            values = cols[name].take(pa.array(rows))
+            values = _take(cols[name], rows)
             rendered, bad = _render(name, values, json_source)
             fallback[rows[bad]] = True
             frags[name] = (rows, rendered)
@@ -192,12 +201,14 @@ def canonical(core: pa.Table) -> pa.Array:
     )
     counts = _np(pc.fill_null(pc.list_value_length(messages), 0)).astype(np.int32)
     offsets = pa.array(np.concatenate([[0], np.cumsum(counts, dtype=np.int32)]), pa.int32())
-    chats = pc.binary_join(pa.ListArray.from_arrays(offsets, per_turn), "")
-    body = pc.if_else(
-        messages.is_valid(), chats, pc.binary_join_element_wise(_length(text), ":", text, "")
-    )
+    chats = pc.binary_join(pa.ListArray.from_arrays(offsets, per_turn), "")  # "" for text
+    # Text rows only: a null length makes the join null (and copy nothing) for chat rows.
+    length = pc.if_else(messages.is_valid(), pa.nulls(len(text), _STRING), _length(text))
+    plain = pc.binary_join_element_wise(length, ":", text, "")
     tail = pc.binary_join_element_wise("rejected\n", _length(rejected), ":", rejected, "")
-    return pc.binary_join_element_wise(kind, "\n", body, pc.fill_null(tail, ""), "")
+    return pc.binary_join_element_wise(
+        kind, "\n", chats, plain, tail, "", null_handling="replace", null_replacement=""
+    )
 
 
 def record_ids(core: pa.Table) -> tuple[pa.Array, np.ndarray]:
@@ -207,7 +218,11 @@ def record_ids(core: pa.Table) -> tuple[pa.Array, np.ndarray]:
     a microsecond a record, as fast as DuckDB's `sha256` on two cores, and this way the
     digests need no hex round trip before deduplication.
     """
-    forms = canonical(core)
+    return hash_forms(canonical(core))
+
+
+def hash_forms(forms: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Ids (hex) and 16-byte keys of canonical forms (see `record_ids`)."""
     n = len(forms)
     offsets = np.frombuffer(forms.buffers()[1], np.int32, n + 1, forms.offset * 4).tolist()
     data = memoryview(forms.buffers()[2] or b"")  # slices of it hash without copying
@@ -320,7 +335,6 @@ def _assemble(
     for c, shape in enumerate(SHAPES):
         code[shapes[shape]] = c
     code = code[idx]
-    at = pa.array(idx)
 
     def col(name: str) -> pa.Array:
         return cols[name] if name in cols else pa.nulls(n, _STRING)
@@ -401,7 +415,9 @@ def _assemble(
     )
     joined_text = pc.binary_join(pa.ListArray.from_arrays(offsets32, contents), "\n\n")
     text = (
-        pc.if_else(is_text, col("text").take(at), joined_text) if (code == 0).any() else joined_text
+        pc.if_else(is_text, _take(col("text"), idx), joined_text)
+        if (code == 0).any()
+        else joined_text
     )
     rejected = col("rejected").take(pa.array(np.where(code == 5, idx, 0), mask=code != 5))
     kind = _KINDS.take(pa.array(code))
@@ -514,6 +530,13 @@ def _blank(values: pa.Array) -> np.ndarray:
         matched = pc.match_substring_regex(values.take(pa.array(maybe)), _BLANK)
         blank[maybe] = _np(matched)
     return blank
+
+
+def _take(values: pa.Array, idx: np.ndarray) -> pa.Array:
+    """values[idx] for ascending distinct `idx`; no copy when that is every row."""
+    if len(idx) == len(values):
+        return values
+    return values.take(pa.array(idx))
 
 
 def _length(values: pa.Array) -> pa.Array:

@@ -35,6 +35,9 @@ from curation.readers import (
 )
 from curation.rejects import append_rejects, reject_row
 
+ROW_BUFFER = 8192
+"""Rows the row path normalises before turning them into Arrow columns."""
+
 REJECTS_FLUSH = 10_000
 """Rejected rows kept in memory before they are appended to `rejects`."""
 
@@ -57,7 +60,8 @@ class Intake:
     ) -> None:
         self.lake, self.batch, self.source = lake, batch, source
         self.mapping, self.kind, self.on_error = mapping, kind, on_error
-        self.batch_rows, self.progress, self.now = batch_rows, progress, now
+        self.progress, self.now = progress, now
+        self.row_buffer = min(batch_rows, ROW_BUFFER)
         self.rows_read = 0
         self.rejected = 0
         self.reject_reasons: Counter[str] = Counter()
@@ -144,7 +148,7 @@ class Intake:
             norm = self._row(path, location, raw)
             if norm is not None:
                 buffer.append(norm)
-                if len(buffer) >= self.batch_rows:
+                if len(buffer) >= self.row_buffer:
                     yield core_from_rows(buffer)
                     buffer = []
         if buffer:

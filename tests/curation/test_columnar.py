@@ -388,3 +388,11 @@ def test_parquet_rows_of_every_type_agree(tmp_path: Path) -> None:
     assert len(accepted) == 4
     for i, outcome in accepted.items():
         assert outcome == _row_path(present(table.slice(i, 1).to_pylist()[0]), None, "auto")
+
+
+def test_whitespace_table_is_pythons() -> None:
+    import sys
+
+    from curation.columnar import WHITESPACE
+
+    assert list(WHITESPACE) == [c for c in range(sys.maxunicode + 1) if chr(c).isspace()]
