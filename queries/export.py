@@ -127,6 +127,7 @@ def _manifest(
         "checksum": mix.checksum,
         "records_version": mix.records_version,
         "spec_hash": mix.spec_hash,
+        "seed": mix.spec.seed,  # the trainer shuffles later epochs with it, as from the lake
         "rows": splits,
         "split": split,
         "format": fmt,

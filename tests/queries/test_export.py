@@ -54,6 +54,7 @@ def test_jsonl_in_mix_order_with_manifest(exported_lake, tmp_path: Path) -> None
     assert manifest == tmp_path / "out" / "ex.jsonl.manifest.json"
     assert info["mix"] == "ex" and info["mix_version"] == 1 and info["checksum"] == mix.checksum
     assert info["records_version"] == mix.records_version and info["spec_hash"] == mix.spec_hash
+    assert info["seed"] == mix.spec.seed  # a file-trained run shuffles epochs as a lake run does
     assert info["format"] == "jsonl" and info["redactions"] == 40
     assert sum(info["rows"].values()) == 40 and read_manifest(out) == info
 
