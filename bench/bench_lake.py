@@ -228,20 +228,20 @@ def run(rows: int | None = None) -> str:
             "`messages`, plus `id`, `meta`, `source`, `batch` and a timestamp (the bytes "
             "row above).",
             "",
-            "How: JSONL is read in 8 MiB blocks that Arrow's JSON reader parses (one block "
-            "ahead, in a thread) and `curation/columnar.py` normalises with Arrow compute; "
-            "the row-by-row normaliser, which defines the result and names the exact line of "
-            "every error, only sees what the bulk path hands back (see docs/lake.md). Ids are "
-            "hashed and deduplicated per block in the same worker thread, so Lance encodes "
-            "one block while the next is prepared. Where the time goes per 1M rows, measured "
-            "stage by stage on this data: reading blocks 0.4s, Arrow parse 1.1-1.3s (1.7-2.0s "
-            "CPU), normalise 0.7-1.1s, canonical form 0.7s, SHA-256 0.7s, dedup 0.1s, Lance "
-            "encode+write of `records` 1.5s. The 0.5 the issue aims for needs about 1.5s less "
-            "CPU than that on two cores; the largest remaining items are the hash, which "
-            "releases no GIL for short inputs, and Lance's write of the wider table.",
+            "How: JSONL is read in 8 MiB blocks that Arrow's JSON reader parses and "
+            "`curation/columnar.py` normalises with Arrow compute; the row-by-row normaliser, "
+            "which defines the result and names the exact line of every error, only sees "
+            "what the bulk path hands back (see docs/lake.md). Four stages overlap, each a "
+            "block ahead of the next (`curation/pipeline.py`): Arrow parse; normalise and "
+            "build the canonical forms; SHA-256 and dedup; Lance's encoding and write. Time "
+            "per 1M rows, measured stage by stage on this data: Arrow parse 1.1-1.3s "
+            "(1.7-2.0s CPU), normalise 0.7-1.1s, canonical forms 0.5s, SHA-256 0.7s (a "
+            "hashlib loop: OpenSSL's SHA-256 holds the GIL for inputs this short), dedup "
+            "0.1s, Lance encode+write of `records` 1.3-1.5s. Lance gets 64k-row batches "
+            "(8k-row batches cost it 10% more).",
             "",
-            "Memory: the worker holds two blocks and their batches, and the ids seen (16 "
-            "bytes each, in sorted NumPy runs). Lance's writer grows with the rows it has "
+            "Memory: the stages hold a few blocks and their batches between them, and the "
+            "ids seen (16 bytes each, in sorted NumPy runs). Lance's writer grows with the rows it has "
             "written of a nested column like `messages`, so ingest writes 262,144-row chunks, "
             "each with its own writer (`lance.fragment.write_fragments`), and commits them as "
             "one `LanceOperation.Append`: still one version, nothing visible before the "

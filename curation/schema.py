@@ -142,8 +142,12 @@ class IdSet:
         while self._runs and len(self._runs[-1][0]) <= len(hi):
             run_hi, run_lo = self._runs.pop()
             hi, lo = np.concatenate([run_hi, hi]), np.concatenate([run_lo, lo])
+            del run_hi, run_lo  # free each old run as soon as it is copied: peak 32 B/id
         order = np.argsort(hi, kind="stable")  # timsort: merging sorted runs is linear
-        self._runs.append((hi[order], lo[order]))
+        hi = hi[order]
+        lo = lo[order]
+        del order
+        self._runs.append((hi, lo))
 
 
 def first_occurrences(keys: np.ndarray) -> np.ndarray:
