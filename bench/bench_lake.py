@@ -63,26 +63,33 @@ def generate(path: Path, rows: int, seed: int = 0) -> Path:
     """Write `rows` JSONL records: 40% text, 40% chat `messages`, 20% Alpaca instruction."""
     rng = random.Random(seed)
 
+    with path.open("wb") as f:
+        for i in range(rows):
+            f.write(orjson.dumps(sample_row(i, rng)) + b"\n")
+    return path
+
+
+def sample_row(i: int, rng: random.Random, tag: str | None = None) -> dict[str, object]:
+    """Row `i` of the generated data: 40% text, 40% chat, 20% instruction (by `i % 5`).
+
+    Its first words are `tag` (default: the row number), which keeps every row distinct.
+    """
+
     def words(k: int) -> str:
         return " ".join(rng.choices(WORDS, k=k))
 
-    with path.open("wb") as f:
-        for i in range(rows):
-            r = i % 5
-            if r < 2:
-                row: dict[str, object] = {"text": f"{i} {words(40)}", "lang": "en"}
-            elif r < 4:
-                row = {
-                    "messages": [
-                        {"role": "user", "content": f"{i} {words(12)}"},
-                        {"role": "assistant", "content": words(30)},
-                    ],
-                    "lang": "en",
-                }
-            else:
-                row = {"instruction": f"{i} {words(8)}", "input": words(6), "output": words(20)}
-            f.write(orjson.dumps(row) + b"\n")
-    return path
+    first = str(i) if tag is None else tag
+    if i % 5 < 2:
+        return {"text": f"{first} {words(40)}", "lang": "en"}
+    if i % 5 < 4:
+        return {
+            "messages": [
+                {"role": "user", "content": f"{first} {words(12)}"},
+                {"role": "assistant", "content": words(30)},
+            ],
+            "lang": "en",
+        }
+    return {"instruction": f"{first} {words(8)}", "input": words(6), "output": words(20)}
 
 
 def _child(code: str, *args: str) -> tuple[int, float, float, float]:

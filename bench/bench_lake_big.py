@@ -18,7 +18,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.bench_lake import _INGEST, WORDS, _child, _du
+from bench.bench_lake import _INGEST, _child, _du, sample_row
 
 GIB = 1 << 30
 
@@ -30,26 +30,9 @@ def generate(path: Path, target_bytes: int, seed: int = 0) -> int:
     row number substituted in, so writing many GB takes seconds per GB, not minutes.
     """
     rng = random.Random(seed)
-
-    def words(k: int) -> str:
-        return " ".join(rng.choices(WORDS, k=k))
-
     templates = []
     for i in range(100_000):
-        r = i % 5
-        if r < 2:
-            row: dict[str, object] = {"text": f"@ID@ {words(40)}", "lang": "en"}
-        elif r < 4:
-            row = {
-                "messages": [
-                    {"role": "user", "content": f"@ID@ {words(12)}"},
-                    {"role": "assistant", "content": words(30)},
-                ],
-                "lang": "en",
-            }
-        else:
-            row = {"instruction": f"@ID@ {words(8)}", "input": words(6), "output": words(20)}
-        head, tail = orjson.dumps(row).split(b"@ID@")
+        head, tail = orjson.dumps(sample_row(i, rng, tag="@ID@")).split(b"@ID@")
         templates.append((head, tail + b"\n"))
     rows = written = 0
     with path.open("wb", buffering=1 << 22) as f:

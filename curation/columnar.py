@@ -23,22 +23,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.normalize import ROLE_ALIASES, Normalized
+from curation.normalize import MAP_TARGETS, ROLE_ALIASES, Normalized
 from curation.schema import MESSAGE_TYPE, MESSAGES_TYPE
 
-STRING_FIELDS = (
-    "text",
-    "instruction",
-    "input",
-    "output",
-    "system",
-    "prompt",
-    "completion",
-    "response",
-    "chosen",
-    "rejected",
-)
 LIST_FIELDS = ("messages", "conversations")
+STRING_FIELDS = tuple(f for f in (*MAP_TARGETS, "response") if f not in LIST_FIELDS)
+"""The input fields the shapes read as strings; `LIST_FIELDS` are read as message lists."""
 TURN_KEYS = ("role", "content", "from", "value")
 CORE_SCHEMA = pa.schema(
     [
