@@ -52,6 +52,9 @@ MAP_TARGETS = (
     "rejected",
 )
 KIND_HINTS = ("auto", "text", "chat", "preference")
+LIST_FIELDS = ("messages", "conversations")
+STRING_FIELDS = tuple(f for f in (*MAP_TARGETS, "response") if f not in LIST_FIELDS)
+"""The input fields the shapes read as strings; `LIST_FIELDS` are read as message lists."""
 
 
 class Normalized(NamedTuple):

@@ -28,6 +28,17 @@ RECORDS_SCHEMA = pa.schema(
 )
 CORE_COLUMNS = tuple(RECORDS_SCHEMA.names)
 
+CORE_SCHEMA = pa.schema(
+    [
+        pa.field("kind", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("messages", MESSAGES_TYPE),
+        pa.field("rejected", pa.string()),
+        pa.field("meta", pa.string()),
+    ]
+)
+"""The normalised columns of records, before id and provenance are added."""
+
 REJECTS_SCHEMA = pa.schema(
     [
         pa.field("batch", pa.string()),

@@ -393,6 +393,6 @@ def test_parquet_rows_of_every_type_agree(tmp_path: Path) -> None:
 def test_whitespace_table_is_pythons() -> None:
     import sys
 
-    from curation.columnar import WHITESPACE
+    from curation.arrow_util import WHITESPACE
 
     assert list(WHITESPACE) == [c for c in range(sys.maxunicode + 1) if chr(c).isspace()]
