@@ -29,11 +29,10 @@ from curation.readers import (
     jsonl_blocks,
     jsonl_rows,
     jsonl_table,
-    present,
     read_rows,
-    read_tables,
 )
 from curation.rejects import append_rejects, reject_row
+from curation.tables import present, read_tables
 
 ROW_BUFFER = 8192
 """Rows the row path normalises before turning them into Arrow columns."""

@@ -28,8 +28,9 @@ from curation.columnar import (
     record_ids,
 )
 from curation.normalize import Normalized, RowRejected, normalize_row
-from curation.readers import jsonl_table, present
+from curation.readers import jsonl_table
 from curation.schema import canonical_bytes, record_id
+from curation.tables import present
 
 Outcome = tuple[str, str, Any, Any, Any] | str  # a record's columns, or the rejection reason
 
