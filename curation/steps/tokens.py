@@ -2,14 +2,19 @@
 preference rows, `n_prompt_tokens` + `n_completion_tokens`.
 
 Chat rows are counted as the trainer sees them: the conversation rendered with the tokenizer's
-chat template and encoded once. The prompt is everything before the last assistant turn,
-rendered with the generation prompt; the completion is the rendered text after it (the last
-reply and its end token), counted on its own, and the prompt count is the full count minus it. A tokenizer without a chat template counts the
-turn contents joined by blank lines instead (the `template` parameter says which was used).
+chat template and encoded once. The completion is the last assistant reply as the loss scores
+it (`chat_loss_spans`): the reply and its end-of-turn token, not the header before it nor the
+template's whitespace after it. The prompt is every token before the reply. A conversation
+without an assistant turn has no completion: its prompt is the whole row and its completion 0
+(the trainer excludes such rows under completion-only loss). `n_tokens − n_prompt_tokens −
+n_completion_tokens` is the template's trailing whitespace (one newline for SmolLM2). A tokenizer
+without a chat template counts the turn contents joined by blank lines instead (the `template`
+parameter says which was used).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,48 @@ from curation.errors import CurationError
 from curation.models import SMOLLM2, load_tokenizer
 
 Turns = list[dict[str, str]]
+Render = Callable[[Sequence[dict[str, str]], bool], str]
+"""Renders chat turns (with the generation prompt when the flag is set) to text."""
+
+_PROBE = "\ue000mixlake-reply\ue000"
+
+
+def chat_loss_spans(
+    render: Render, messages: Sequence[dict[str, str]]
+) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered chat and the character span of each assistant turn that carries loss.
+
+    A span starts at the reply (after the template's `<|im_start|>assistant\\n` header) and ends
+    after the turn's end-of-turn token (`<|im_end|>`); the whitespace the template writes after
+    that token (SmolLM2's newline) is not part of it: the model never generates it, it stops
+    at the end-of-turn token. The reply's start is found by rendering the turn with a probe
+    string as its content, so a turn at the very start (the template's default system prompt
+    before it) is found too. A turn whose rendering is not a prefix of the full chat is skipped.
+
+    Args:
+        render: renders turns to text; `render(turns, True)` adds the generation prompt.
+        messages: the conversation.
+
+    Returns:
+        `(text, spans)`; no spans when the conversation has no assistant turn.
+    """
+    turns = list(messages)
+    full = render(turns, False)
+    spans: list[tuple[int, int]] = []
+    for i, m in enumerate(turns):
+        if m["role"] != "assistant":
+            continue
+        upto = render(turns[: i + 1], False)
+        probe = render([*turns[:i], {**m, "content": _PROBE}], False)
+        at = probe.find(_PROBE)
+        start: int | None = at if at >= 0 and upto.startswith(probe[:at]) else None
+        if start is None and i:
+            before = render(turns[:i], True)
+            start = len(before) if upto.startswith(before) else None
+        end = len(upto.rstrip())
+        if start is not None and full.startswith(upto) and end > start:
+            spans.append((start, end))
+    return full, spans
 
 
 class TokenCountStep:
@@ -28,7 +75,7 @@ class TokenCountStep:
         tokenizer: `smollm2` (the shipped model's tokenizer) or a local Hugging Face folder.
     """
 
-    name = "tokens_v1"
+    name = "tokens_v2"
     input_columns: tuple[str, ...] = ("kind", "text", "messages")
 
     def __init__(self, tokenizer: str = SMOLLM2) -> None:
@@ -66,6 +113,7 @@ class TokenCountStep:
         messages = batch.column("messages").to_pylist()
         total: list[int] = [0] * batch.num_rows
         prompt_n: list[int | None] = [None] * batch.num_rows
+        completion_n: list[int | None] = [None] * batch.num_rows
         plain_rows = [
             i for i, (k, m) in enumerate(zip(kinds, messages, strict=True)) if k == "text" or not m
         ]
@@ -76,32 +124,36 @@ class TokenCountStep:
         ):
             total[i] = n
         rendered = [self._render(messages[i]) for i in chat_rows]
-        for i, (n_full, n_prompt) in zip(chat_rows, self._chat_lengths(rendered), strict=True):
-            total[i], prompt_n[i] = n_full, n_prompt
-        completion_n = [None if p is None else t - p for t, p in zip(total, prompt_n, strict=True)]
+        for i, counts in zip(chat_rows, self._chat_counts(rendered), strict=True):
+            total[i], prompt_n[i], completion_n[i] = counts
         return pa.RecordBatch.from_arrays(
             [pa.array(c, pa.int32()) for c in (total, prompt_n, completion_n)],
             schema=self.output_schema(),
         )
 
-    def _render(self, turns: Turns) -> tuple[str, str]:
-        last = max((i for i, t in enumerate(turns) if t["role"] == "assistant"), default=None)
-        head = turns if last is None else turns[:last]
+    def _render(self, turns: Turns) -> tuple[str, tuple[int, int] | None]:
+        """The chat's text and the character span of its last reply (None: no assistant turn)."""
         if not self.tokenizer.chat_template:
-            return "\n\n".join(t["content"] for t in head), "\n\n".join(t["content"] for t in turns)
-        try:
-            full = self.tokenizer.apply_chat_template(turns, tokenize=False)
-            prompt = (
-                self.tokenizer.apply_chat_template(head, tokenize=False, add_generation_prompt=True)
-                if head
-                else ""
+            last = max((i for i, t in enumerate(turns) if t["role"] == "assistant"), default=None)
+            head = "\n\n".join(t["content"] for t in (turns if last is None else turns[:last]))
+            full = "\n\n".join(t["content"] for t in turns)
+            return full, None if last is None else (len(head), len(full))
+
+        def render(chat: Sequence[dict[str, str]], generation_prompt: bool) -> str:
+            return str(
+                self.tokenizer.apply_chat_template(
+                    list(chat), tokenize=False, add_generation_prompt=generation_prompt
+                )
             )
+
+        try:
+            full, spans = chat_loss_spans(render, turns)
         except Exception as e:  # jinja raises its own errors for roles a template refuses
             raise CurationError(
                 f"tokenizer {self.tokenizer_name}: chat template failed on a conversation with "
                 f"roles {[t['role'] for t in turns]}: {str(e).splitlines()[0][:200]}"
             ) from e
-        return prompt, full
+        return full, spans[-1] if spans else None
 
     def _lengths(self, texts: list[str]) -> list[int]:
         """Token counts of plain texts, with the tokenizer's own special tokens."""
@@ -110,35 +162,43 @@ class TokenCountStep:
         encoded = self.tokenizer(texts, return_attention_mask=False, return_token_type_ids=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
-    def _chat_lengths(self, rendered: list[tuple[str, str]]) -> list[tuple[int, int]]:
-        """(full, prompt) token counts of rendered chats.
+    def _chat_counts(
+        self, rendered: list[tuple[str, tuple[int, int] | None]]
+    ) -> list[tuple[int, int, int]]:
+        """(all, prompt, completion) token counts of rendered chats, one encode of each.
 
-        Each full chat is encoded once; the prompt count is the full count minus the count of
-        the (short) completion text after the prompt, so the long prompt is not encoded twice.
-        A prompt that is not a prefix of the full rendering (an unusual template) is encoded on
-        its own instead.
+        A token belongs to the completion when it starts inside the reply's span, to the
+        prompt when it starts before it.
         """
         if not rendered:
             return []
-        fulls = self._encoded_lengths([full for _, full in rendered])
-        prefix = [k for k, (prompt, full) in enumerate(rendered) if full.startswith(prompt)]
-        other = [k for k, (prompt, full) in enumerate(rendered) if not full.startswith(prompt)]
-        tails = self._encoded_lengths([rendered[k][1][len(rendered[k][0]) :] for k in prefix])
-        prompts = dict(
-            zip(prefix, (fulls[k] - n for k, n in zip(prefix, tails, strict=True)), strict=True)
-        )
-        prompts.update(
-            zip(other, self._encoded_lengths([rendered[k][0] for k in other]), strict=True)
-        )
-        return [(fulls[k], prompts[k]) for k in range(len(rendered))]
-
-    def _encoded_lengths(self, rendered: list[str]) -> list[int]:
-        if not rendered:
-            return []
+        texts = [text for text, _ in rendered]
+        if not getattr(self.tokenizer, "is_fast", False):
+            return [self._slow_counts(text, span) for text, span in rendered]
         encoded = self.tokenizer(
-            rendered,
+            texts,
             add_special_tokens=False,
+            return_offsets_mapping=True,
             return_attention_mask=False,
             return_token_type_ids=False,
         )
-        return [len(ids) for ids in encoded["input_ids"]]
+        out = []
+        for (_, span), offsets in zip(rendered, encoded["offset_mapping"], strict=True):
+            n = len(offsets)
+            if span is None:
+                out.append((n, n, 0))
+                continue
+            a, b = span
+            prompt = sum(1 for start, _ in offsets if start < a)
+            completion = sum(1 for start, _ in offsets if a <= start < b)
+            out.append((n, prompt, completion))
+        return out
+
+    def _slow_counts(self, text: str, span: tuple[int, int] | None) -> tuple[int, int, int]:
+        def count(piece: str) -> int:
+            return len(self.tokenizer(piece, add_special_tokens=False)["input_ids"])
+
+        n = count(text)
+        if span is None:
+            return n, n, 0
+        return n, count(text[: span[0]]), count(text[span[0] : span[1]])

@@ -32,12 +32,15 @@ def test_counts_match_the_smollm2_tokenizer(sample_lake: Lake) -> None:
             continue
         turns = row["messages"]
         full = tok.apply_chat_template(turns, tokenize=False)
-        prompt = tok.apply_chat_template(turns[:-1], tokenize=False, add_generation_prompt=True)
+        reply = turns[-1]["content"] + "<|im_end|>"
+        prompt = full[: full.rindex(reply)]
         n_full = len(tok(full, add_special_tokens=False)["input_ids"])
         n_prompt = len(tok(prompt, add_special_tokens=False)["input_ids"])
+        n_reply = len(tok(reply, add_special_tokens=False)["input_ids"])
         assert row["n_tokens"] == n_full
         assert row["n_prompt_tokens"] == n_prompt
-        assert row["n_completion_tokens"] == n_full - n_prompt > 0
+        # the reply and its end-of-turn token; the template's newline after it is not loss
+        assert row["n_completion_tokens"] == n_reply == n_full - n_prompt - 1 > 0
     field = sample_lake.records().schema.field("n_tokens")
     assert column_provenance(field)["params"] == {
         "template": "chat_template",
@@ -126,3 +129,39 @@ def test_interrupted_step_resumes_with_one_version(sample_lake: Lake, char_token
 def test_missing_tokenizer_folder_is_a_clear_error(sample_lake: Lake, tmp_path: Path) -> None:
     with pytest.raises(CurationError, match="no such local folder"):
         apply(TokenCountStep(str(tmp_path / "missing")), sample_lake)
+
+
+SHAPES = [
+    {"messages": [{"role": "user", "content": "Just one question, no answer"}]},
+    {"messages": [{"role": "assistant", "content": "I speak first."}]},
+    {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "Bye"},
+        ]
+    },
+]
+
+
+@pytest.mark.slow
+def test_every_chat_shape_gets_non_negative_counts(tmp_path: Path) -> None:
+    """User-only rows were written as n_completion_tokens = -4 (the generation prompt)."""
+    from curation.testing import make_lake
+
+    lake = make_lake(tmp_path, {"shapes": SHAPES})
+    apply(TokenCountStep(), lake)
+    tok = load_tokenizer("smollm2")
+    rows = {r["messages"][0]["content"]: r for r in _by_kind(lake).values()}
+    only_user = rows["Just one question, no answer"]
+    assert only_user["n_completion_tokens"] == 0
+    assert only_user["n_prompt_tokens"] == only_user["n_tokens"] > 0
+    first = rows["I speak first."]
+    n_reply = len(tok("I speak first.<|im_end|>", add_special_tokens=False)["input_ids"])
+    assert first["n_completion_tokens"] == n_reply
+    # the template's default system prompt and the assistant header are the prompt
+    assert first["n_prompt_tokens"] == first["n_tokens"] - n_reply - 1 > 10
+    middle = rows["Hi"]
+    assert middle["n_completion_tokens"] == len(tok("Hello.<|im_end|>")["input_ids"])
+    for r in rows.values():
+        assert 0 <= r["n_completion_tokens"] <= r["n_tokens"] - r["n_prompt_tokens"]
