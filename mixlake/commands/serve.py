@@ -18,8 +18,17 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
     allow_writes: Annotated[
         bool,
-        typer.Option("--allow-writes", help="Enable tag, rollback, delete-by-batch (confirmed)."),
+        typer.Option(
+            "--allow-writes", help="Enable tag, rollback, delete-by-batch, labels (confirmed)."
+        ),
     ] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="Another name this server answers to (repeatable); any other Host gets 421.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web UI: records, charts, history, mixes, runs, evals (read-only by default)."""
     import uvicorn
@@ -27,7 +36,14 @@ def serve(
     from mixlake.web import create_app
 
     the_lake = open_lake(lake)
-    app = create_app(the_lake.uri, allow_writes=allow_writes)
+    extra = list(allowed_host or [])
+    if host in ("0.0.0.0", "::"):
+        import socket
+
+        extra += [socket.gethostname(), socket.getfqdn()]
+    app = create_app(
+        the_lake.uri, allow_writes=allow_writes, host=host, port=port, extra_hosts=extra
+    )
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]warning: binding {host}: anyone who can reach it can read the lake")
     console.print(f"mixlake UI on http://{host}:{port}  (Ctrl-C stops)")

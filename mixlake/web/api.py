@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from mixlake.web import charts, history, records, training
+from mixlake.web import charts, compare, history, records, training
 from mixlake.web.app import state
 from mixlake.web.errors import WebError
 
@@ -124,13 +124,14 @@ def api_run_loss(request: Request, run_id: str) -> Response:
 def api_evals(request: Request) -> dict[str, Any]:
     """Rows of the evals table and the per-row eval columns."""
     lake = state(request).lake()
-    return {"evals": training.evals(lake), "columns": training.eval_columns(lake)}
+    cols = [c.as_json() for c in compare.columns(lake)]
+    return {"evals": training.evals(lake), "columns": cols}
 
 
 @router.get("/compare")
 def api_compare(request: Request, base: str = "", tuned: str = "", k: int = 5) -> dict[str, Any]:
     """Base-vs-tuned per-row comparison of two eval columns."""
-    return training.compare(state(request).lake(), base, tuned, k)
+    return compare.compare(state(request).lake(), base, tuned, k)
 
 
 def _arg(action: str, params: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from curation import Lake
 from mixlake.web.errors import WebError, message_of, package_errors, status_of
 from mixlake.web.history import Confirmer
+from mixlake.web.hostcheck import HostCheck, allowed_hosts
 
 STATIC = Path(__file__).parent / "static"
 
@@ -40,21 +42,32 @@ class WebState:
             )
 
 
-def create_app(lake_uri: str, *, allow_writes: bool = False) -> FastAPI:
+def create_app(
+    lake_uri: str,
+    *,
+    allow_writes: bool = False,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    extra_hosts: Sequence[str] = (),
+) -> FastAPI:
     """Build the web app over the lake at `lake_uri`.
 
     Args:
         lake_uri: the lake to serve (it must exist).
         allow_writes: enable tag, rollback and delete-by-batch (each still confirmed).
+        host: the address it is served on; requests whose `Host` names anything else get a
+            421 (the DNS-rebinding guard, `mixlake.web.hostcheck`).
+        port: the port it is served on (a `Host` naming another port is refused); None: any.
+        extra_hosts: more names the server answers to (e.g. the machine's name on 0.0.0.0).
 
     Raises:
         CurationError: no lake at `lake_uri`.
     """
     Lake(lake_uri)
-    app = FastAPI(
-        title="mixlake", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json"
-    )
+    # FastAPI's Swagger page loads its script from a CDN; /api/docs is our own offline page.
+    app = FastAPI(title="mixlake", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.web = WebState(lake_uri, allow_writes)
+    app.add_middleware(HostCheck, hosts=allowed_hosts(host, extra_hosts), port=port)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     from mixlake.web.api import router as api_router

@@ -6,11 +6,14 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from typing import Any
 
 from curation import Lake, delete, diff, rollback
 from curation.lake import VersionRef
+from curation.sqltext import equals, in_list
 from mixlake.web.errors import WebError
+from mixlake.web.impact import indexes, pinned_after, schema_changes, values_in_batch
 
 _BATCH = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 MAX_IMPACT_IDS = 20000
@@ -80,8 +83,9 @@ def _impact(
 
 
 def rollback_impact(lake: Lake, to: VersionRef) -> dict[str, Any]:
-    """What rolling back to `to` would do: rows dropped and re-added, and the mixes and runs
-    that used the rows it drops (through `training.runs.impact`, when training is installed)."""
+    """What rolling back to `to` would do: rows dropped and re-added, the mixes and runs that
+    used the rows it drops (through `training.runs.impact`, when training is installed), the
+    columns and indexes lost or restored, and the mixes and runs built on later versions."""
     if to in (None, ""):
         raise WebError("to: give the version or tag to roll back to")
     target = lake.resolve(to)
@@ -103,18 +107,25 @@ def rollback_impact(lake: Lake, to: VersionRef) -> dict[str, Any]:
     elif len(dropped) > MAX_IMPACT_IDS:
         out["impact"] = {"available": False, "runs": [], "mixes": [], "note": "too many rows"}
     else:
-        where = "id IN (" + ", ".join(f"'{i}'" for i in dropped) + ")"
-        out["impact"] = _impact(lake, where, None, latest)
+        out["impact"] = _impact(lake, in_list("id", dropped), None, latest)
+    out.update(schema_changes(lake, target, latest))
+    out["pinned_after"] = pinned_after(lake, target)
     return out
 
 
 def delete_impact(lake: Lake, batch: str) -> dict[str, Any]:
     """What deleting an ingest batch would remove, and which mixes and runs used those rows."""
     _check_batch(batch)
-    found = lake.records().count_rows(filter=f"batch = '{batch}'")
+    found = lake.records().count_rows(filter=equals("batch", batch))
     if found == 0:
         raise WebError(f"no batch {batch!r} in records at the latest version", 404)
-    return {"batch": batch, "rows": found, "impact": _impact(lake, None, batch, None)}
+    return {
+        "batch": batch,
+        "rows": found,
+        "impact": _impact(lake, None, batch, None),
+        "values_lost": values_in_batch(lake, batch),
+        "indexes": indexes(lake.records()),
+    }
 
 
 def _check_batch(batch: str) -> None:
@@ -123,29 +134,46 @@ def _check_batch(batch: str) -> None:
 
 
 class Confirmer:
-    """Confirmation tokens for mutations: an HMAC of the action and its arguments.
+    """Confirmation tokens for mutations: an HMAC of the action, its argument, the latest
+    version and the time the token was issued.
 
-    A mutation runs only when its POST carries the token shown on the confirmation step, so a
-    stray request (or a click on a stale page) cannot change the lake.
+    A mutation runs only when its POST carries the token shown on the confirmation step, for
+    the same action and argument, while `records` is still at the version the preview was
+    computed on, and within `max_age` seconds; so a stray request, a replay or a click on a
+    stale page cannot change the lake.
     """
 
-    def __init__(self, secret: bytes | None = None) -> None:
+    def __init__(self, secret: bytes | None = None, max_age: float = 900.0) -> None:
         self._secret = secret or secrets.token_bytes(32)
+        self.max_age = max_age
 
-    def token(self, action: str, arg: str, latest: int) -> str:
-        """The token for `action` on `arg` while `records` is at version `latest`."""
-        msg = f"{action}\0{arg}\0{latest}".encode()
+    def _mac(self, action: str, arg: str, latest: int, issued: int) -> str:
+        msg = f"{action}\0{arg}\0{latest}\0{issued}".encode()
         return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[:32]
 
-    def check(self, token: str | None, action: str, arg: str, latest: int) -> None:
+    def token(self, action: str, arg: str, latest: int, now: float | None = None) -> str:
+        """The token for `action` on `arg` while `records` is at version `latest`."""
+        issued = int(time.time() if now is None else now)
+        return f"{issued:x}-{self._mac(action, arg, latest, issued)}"
+
+    def check(
+        self, token: str | None, action: str, arg: str, latest: int, now: float | None = None
+    ) -> None:
         """Raise a 400 unless `token` confirms this action on the lake as it is now."""
         if not token:
             raise WebError(f"{action}: not confirmed; open the confirmation step first")
-        if not hmac.compare_digest(token, self.token(action, arg, latest)):
+        issued_hex, _, mac = str(token).partition("-")
+        try:
+            issued = int(issued_hex, 16)
+        except ValueError:
+            issued = -1
+        if issued < 0 or not hmac.compare_digest(mac, self._mac(action, arg, latest, issued)):
             raise WebError(
-                f"{action}: confirmation token does not match (the lake changed, or a stale "
-                "page); confirm again"
+                f"{action}: confirmation token does not match (another action or argument, "
+                "the lake changed, or a stale page); confirm again"
             )
+        if (time.time() if now is None else now) - issued > self.max_age:
+            raise WebError(f"{action}: confirmation expired; open the confirmation step again")
 
 
 def do_tag(lake: Lake, name: str, version: VersionRef) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from mixlake.web import history, records, training
+from mixlake.web import compare, history, records, training
 from mixlake.web.api import perform, preview, ref_of
 from mixlake.web.app import state
 from mixlake.web.errors import WebError
@@ -206,17 +206,54 @@ def run_page(request: Request, run_id: str) -> HTMLResponse:
 
 @router.get("/evals")
 def evals_page(request: Request, base: str = "", tuned: str = "", k: int = 8) -> HTMLResponse:
-    """Eval metrics per run, and a base-vs-tuned per-row comparison."""
+    """Eval metrics per run, and a base-vs-tuned per-row comparison of one metric."""
     lake = state(request).lake()
-    columns = training.eval_columns(lake)
-    cmp = training.compare(lake, base, tuned, k) if base.strip() and tuned.strip() else None
+    cols = compare.columns(lake)
+    if not base.strip() and not tuned.strip():
+        base, tuned = compare.default_pair(cols)
+    cmp, notice = None, ""
+    if base.strip() and tuned.strip():
+        try:
+            cmp = compare.compare(lake, base, tuned, k)
+        except WebError as e:
+            if e.status != 400:
+                raise
+            notice = e.message
+    groups: dict[str, list[Any]] = {}
+    for c in cols:
+        groups.setdefault(c.key, []).append(c)
     return page(
         request,
         "evals.html",
         title="evals",
         evals=training.evals(lake),
-        columns=columns,
+        columns=[c.column for c in cols],
+        groups=groups,
         cmp=cmp,
+        notice=notice,
         base=base,
         tuned=tuned,
     )
+
+
+@router.get("/api/docs", include_in_schema=False)
+def api_docs(request: Request) -> HTMLResponse:
+    """The JSON API's endpoints from the OpenAPI schema, as a plain page that works offline."""
+    spec = request.app.openapi()
+    endpoints = []
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
+            params = [
+                {"name": p["name"], "in": p["in"], "required": p.get("required", False)}
+                for p in op.get("parameters", [])
+            ]
+            endpoints.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "doc": op.get("description", ""),
+                    "params": params,
+                }
+            )
+    return page(request, "apidocs.html", title="API", endpoints=endpoints)

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from curation import Lake
+from curation import CurationError, Lake
 from curation.lake import VersionRef
 from curation.schema import CORE_COLUMNS
 from curation.steps import column_provenance
@@ -140,9 +140,10 @@ def record_detail(lake: Lake, record_id: str, ref: VersionRef = None) -> dict[st
         value = row.get(f.name)
         if isinstance(value, list) and len(value) > 16:
             value = f"[{len(value)} values]"
-        extras.append(
-            {"column": f.name, "value": _jsonable(value), "provenance": column_provenance(f)}
-        )
+        prov = column_provenance(f)
+        if prov:
+            prov["made_at_version"] = made_at_version(lake, f.name, prov["records_version"])
+        extras.append({"column": f.name, "value": _jsonable(value), "provenance": prov})
     meta = row.get("meta")
     return {
         "version": version,
@@ -157,6 +158,19 @@ def record_detail(lake: Lake, record_id: str, ref: VersionRef = None) -> dict[st
         "meta": _parse_json(meta),
         "columns": extras,
     }
+
+
+def made_at_version(lake: Lake, column: str, read_version: int) -> int | None:
+    """The first version whose table has `column`: a step reads version N and writes its
+    columns in a later one (N + 1 unless another write came between)."""
+    latest = lake.latest_version()
+    for v in range(read_version + 1, min(latest, read_version + 50) + 1):
+        try:
+            if column in lake.records(v).schema.names:
+                return v
+        except CurationError:  # a version removed by gc
+            continue
+    return None
 
 
 def column_values(lake: Lake, ref: VersionRef, where: str, expr: str) -> pa.Table:

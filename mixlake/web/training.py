@@ -171,52 +171,9 @@ def evals(lake: Lake) -> list[dict[str, Any]]:
 
 def eval_columns(lake: Lake) -> list[str]:
     """Per-row eval metric columns (`eval_<target>_<suite>_<metric>`) in `records`."""
-    return [n for n in lake.records().schema.names if n.startswith("eval_")]
+    from mixlake.web.metrics import eval_columns as parse
 
-
-def compare(lake: Lake, base: str, tuned: str, k: int = 5) -> dict[str, Any]:
-    """Per-row comparison of two eval columns: mean of each, wins, losses, ties, and the `k`
-    rows with the biggest gains and the biggest drops (tuned minus base).
-
-    Raises:
-        WebError: an unknown or non-numeric column (404/400), or bad k.
-    """
-    if not 1 <= k <= 50:
-        raise WebError(f"k: must be between 1 and 50, got {k}")
-    known = eval_columns(lake)
-    for label, col in (("base", base), ("tuned", tuned)):
-        if col not in known:
-            shown = ", ".join(known) or "none yet"
-            raise WebError(f"no eval column {col!r} for {label} (eval columns: {shown})", 404)
-    both = f'"{base}" IS NOT NULL AND "{tuned}" IS NOT NULL'
-    summary = lake.sql(
-        f"""SELECT count(*) AS n, avg("{base}") AS base_mean, avg("{tuned}") AS tuned_mean,
-                  count(*) FILTER ("{tuned}" > "{base}") AS wins,
-                  count(*) FILTER ("{tuned}" < "{base}") AS losses
-           FROM records WHERE {both}"""
-    ).to_pylist()[0]
-
-    def top(order: str) -> list[dict[str, Any]]:
-        got = lake.sql(
-            f"""SELECT id, source, left(text, 120) AS text, "{base}" AS base, "{tuned}" AS tuned,
-                      "{tuned}" - "{base}" AS delta
-               FROM records WHERE {both} ORDER BY delta {order}, id LIMIT {k}"""
-        ).to_pylist()
-        return [{key: _jsonable(v) for key, v in row.items()} for row in got]
-
-    n = int(summary["n"] or 0)
-    return {
-        "base": base,
-        "tuned": tuned,
-        "rows": n,
-        "base_mean": _jsonable(summary["base_mean"]),
-        "tuned_mean": _jsonable(summary["tuned_mean"]),
-        "wins": int(summary["wins"] or 0),
-        "losses": int(summary["losses"] or 0),
-        "ties": n - int(summary["wins"] or 0) - int(summary["losses"] or 0),
-        "biggest_wins": top("DESC") if n else [],
-        "biggest_losses": top("ASC") if n else [],
-    }
+    return [c.column for c in parse(lake.records().schema)]
 
 
 def _loads(text: str | None) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from mixlake.web import create_app
 from mixlake.web.sample import BASE, METRIC, RUN_ID, SUITE, build_sample_lake
 from mixlake.web.sqlbox import locked_connection
 
+LOCAL = "http://127.0.0.1"
+
 BASE_COL = f"eval_{BASE}_{SUITE}_{METRIC}"
 RUN_COL = f"eval_{RUN_ID}_{SUITE}_{METRIC}"
 
@@ -23,7 +25,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Lake:
 
 @pytest.fixture(scope="module")
 def client(sample: Lake) -> TestClient:
-    return TestClient(create_app(sample.uri), raise_server_exceptions=False)
+    return TestClient(create_app(sample.uri), raise_server_exceptions=False, base_url=LOCAL)
 
 
 def test_records_page_paginates_filters_and_reads_old_versions(
@@ -225,7 +227,7 @@ def test_bad_parameters_are_clear_4xx(client: TestClient, url: str) -> None:
 
 
 def test_empty_lake_pages_say_nothing_yet(lake: Lake) -> None:
-    client = TestClient(create_app(lake.uri), raise_server_exceptions=False)
+    client = TestClient(create_app(lake.uri), raise_server_exceptions=False, base_url=LOCAL)
     for path, text in [
         ("/records", "0 rows match"),
         ("/charts", "charts"),

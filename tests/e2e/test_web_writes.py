@@ -11,6 +11,8 @@ from curation import Lake
 from mixlake.web import create_app
 from mixlake.web.sample import RUN_ID, build_sample_lake
 
+LOCAL = "http://127.0.0.1"
+
 
 @pytest.fixture
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Lake:
@@ -18,7 +20,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Lake:
 
 
 def test_read_only_server_refuses_every_mutation(sample: Lake) -> None:
-    client = TestClient(create_app(sample.uri), raise_server_exceptions=False)
+    client = TestClient(create_app(sample.uri), raise_server_exceptions=False, base_url=LOCAL)
     before, tags = sample.latest_version(), sample.tags()
     token = client.get("/api/confirm/rollback", params={"to": 2}).json()["confirm"]
     for action, body in [
@@ -35,7 +37,9 @@ def test_read_only_server_refuses_every_mutation(sample: Lake) -> None:
 
 
 def test_rollback_shows_impact_then_needs_the_token(sample: Lake) -> None:
-    client = TestClient(create_app(sample.uri, allow_writes=True), raise_server_exceptions=False)
+    client = TestClient(
+        create_app(sample.uri, allow_writes=True), raise_server_exceptions=False, base_url=LOCAL
+    )
     latest = sample.latest_version()
     step1 = client.get("/api/confirm/rollback", params={"to": 2}).json()
     preview = step1["preview"]
@@ -60,10 +64,12 @@ def test_rollback_shows_impact_then_needs_the_token(sample: Lake) -> None:
 
 
 def test_html_confirm_form_rolls_back(sample: Lake) -> None:
-    client = TestClient(create_app(sample.uri, allow_writes=True), raise_server_exceptions=False)
+    client = TestClient(
+        create_app(sample.uri, allow_writes=True), raise_server_exceptions=False, base_url=LOCAL
+    )
     page = client.get("/confirm/rollback", params={"to": "scored"})
     assert page.status_code == 200 and "impact" in page.text and "junk" in page.text
-    token = re.search(r'name="confirm" value="([0-9a-f]+)"', page.text)
+    token = re.search(r'name="confirm" value="([0-9a-f-]+)"', page.text)
     assert token
     done = client.post("/do/rollback", data={"to": "scored", "confirm": token.group(1)})
     assert done.status_code == 200 and "rollback done" in done.text
@@ -72,7 +78,9 @@ def test_html_confirm_form_rolls_back(sample: Lake) -> None:
 
 
 def test_delete_batch_and_tag(sample: Lake) -> None:
-    client = TestClient(create_app(sample.uri, allow_writes=True), raise_server_exceptions=False)
+    client = TestClient(
+        create_app(sample.uri, allow_writes=True), raise_server_exceptions=False, base_url=LOCAL
+    )
     batch = sample.sql("SELECT any_value(batch) AS b FROM records WHERE source='junk'")
     batch_id = batch.column("b")[0].as_py()
     step1 = client.get("/api/confirm/delete", params={"batch": batch_id}).json()
