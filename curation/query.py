@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from curation.errors import CurationError
+from curation.errors import CurationError, one_line
 from curation.lake import Lake, VersionRef
 
 
@@ -42,7 +42,7 @@ def sql(lake: Lake, query: str, ref: VersionRef = None) -> pa.Table:
             return pa.table({})
         return result.to_arrow_table()
     except duckdb.Error as e:
-        raise CurationError(f"SQL error: {str(e).splitlines()[0]}") from None
+        raise CurationError(f"SQL error: {one_line(e)}") from None
 
 
 class FilterSafeDataset(lance.LanceDataset):

@@ -1,25 +1,80 @@
 """The `mixlake` console script: maps subcommands onto the packages' typed functions.
 
 Every command is also a plain Python call; this module only parses arguments, shows progress
-and prints summaries. User errors of any package print one line and exit with code 2
-(`--debug` shows the traceback instead).
+and prints summaries. Exit codes (also in the README):
+
+- 0: success (`--help` and `--version` too);
+- 1: an internal error (a bug): one line naming the exception, `--debug` shows the traceback;
+- 2: a user error: a usage error (click's short usage message) or a package's error type
+  (`CurationError`, `QueryError`, `TrainingError`, `EvalError`) printed as one line;
+- 130: interrupted (Ctrl-C); 141: the reader of stdout went away (`| head`).
+
+Without `--debug` no traceback is ever printed. `--debug` is an option of every command, so
+`mixlake --debug ingest …` and `mixlake ingest … --debug` both work.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+from typing import Annotated
 
-import click
 import typer
+from rich.text import Text
+from typer import _click  # typer 0.29 vendors its own click: its exceptions are these
+from typer.main import get_command
 
 from curation import CurationError
+from curation.errors import one_line
 from evals.errors import EvalError
+from mixlake import __version__
 from mixlake.commands import register
 from mixlake.output import err_console
 from queries.errors import QueryError
 from training.errors import TrainingError
 
 USER_ERRORS = (CurationError, QueryError, TrainingError, EvalError)
+EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
+
+
+class _Run:
+    """What the options of the current invocation asked for (reset by every `main` call)."""
+
+    debug = False
+
+
+def _debug_seen(value: bool) -> None:
+    if value:
+        _Run.debug = True
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"mixlake {__version__}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+DebugOpt = Annotated[
+    bool,
+    typer.Option(
+        "--debug",
+        help="Show the traceback of an error instead of one line.",
+        callback=_debug_seen,
+        expose_value=False,
+        is_eager=True,
+    ),
+]
+PrintVersionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--version",
+        help="Print `mixlake <version>` and exit.",
+        callback=_print_version,
+        expose_value=False,
+        is_eager=True,
+    ),
+]
 
 app = typer.Typer(
     name="mixlake",
@@ -33,11 +88,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root(
-    debug: bool = typer.Option(
-        False, "--debug", help="Show tracebacks instead of one-line errors."
-    ),
-) -> None:
+def _root(debug: DebugOpt = False, version: PrintVersionOpt = False) -> None:
     """mixlake: data-centric curation for LLM fine-tuning."""
 
 
@@ -45,25 +96,69 @@ register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 ok, 2 user error, 1 other failure)."""
+    """Run the CLI; return the exit code (see the module docstring for their meaning)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
+    _Run.debug = False
     try:
-        result = app(args=args, prog_name="mixlake", standalone_mode=False)
-        return int(result) if isinstance(result, int) else 0
-    except click.exceptions.ClickException as e:
+        return _invoke(args)
+    except _click.exceptions.ClickException as e:  # usage errors: click's short usage text
         e.show()
         return e.exit_code
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:  # --help, --version, ctx.exit()
         return int(e.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        err_console.print("[red]interrupted[/]: nothing was committed by the interrupted step")
-        return 130
+    except (typer.Abort, KeyboardInterrupt) as e:
+        _error(e, "interrupted: stopped before the end; no partial commit was made")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except USER_ERRORS as e:
-        if debug:
-            raise
-        err_console.print(f"[red]error:[/] {e}", soft_wrap=True)
-        return 2
+        _error(e, f"error: {e}")
+        return EXIT_USER
+    except Exception as e:
+        _error(
+            e,
+            f"error: internal error: {type(e).__name__}: {one_line(e)} "
+            "(rerun with --debug for the traceback)",
+        )
+        return EXIT_INTERNAL
+
+
+def _invoke(args: list[str]) -> int:
+    command = get_command(app)
+    _add_debug_option(command)
+    with command.make_context("mixlake", args) as ctx:
+        result = command.invoke(ctx)
+    return int(result) if isinstance(result, int) and not isinstance(result, bool) else EXIT_OK
+
+
+def _add_debug_option(root: _click.Command) -> None:
+    """Give every subcommand the root's `--debug`, so it may follow the command name too."""
+    debug = next(p for p in root.params if p.name == "debug")
+    pending = list(getattr(root, "commands", {}).values())
+    while pending:
+        command = pending.pop()
+        if not any(p.name == "debug" for p in command.params):
+            command.params.append(debug)
+        pending.extend(getattr(command, "commands", {}).values())
+
+
+def _error(e: BaseException, line: str) -> None:
+    """One line on stderr, or the traceback under --debug."""
+    if _Run.debug:
+        traceback.print_exception(e, file=sys.stderr)
+    red, _, rest = line.partition(":")
+    # Messages hold data (paths, SQL): never read them as rich markup.
+    err_console.print(Text.assemble((red + ":", "red"), rest), soft_wrap=True)
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout is gone: point stdout at /dev/null so the exit flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def entry() -> None:

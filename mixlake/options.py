@@ -8,6 +8,7 @@ import typer
 
 from curation import Lake
 from curation.lake import VersionRef, default_lake_uri
+from curation.sqltext import single_expression
 
 LakeOpt = Annotated[
     str | None,
@@ -38,8 +39,23 @@ def version_ref(version: int | None, tag: str | None) -> VersionRef:
     return tag if tag is not None else version
 
 
+def checked_where(predicate: str | None) -> str | None:
+    """A `--where` value as given, once it is known to be one SQL expression.
+
+    Checked while the arguments are parsed, so `--where "1=1; DROP TABLE x"` stops the
+    command (exit 2) before it opens the lake.
+
+    Raises:
+        CurationError: the predicate is empty, does not parse, or holds several statements.
+    """
+    return None if predicate is None else single_expression(predicate)
+
+
 WhereOpt = Annotated[
-    str | None, typer.Option("--where", help="SQL predicate: only these rows take part.")
+    str | None,
+    typer.Option(
+        "--where", help="SQL predicate: only these rows take part.", callback=checked_where
+    ),
 ]
 ReplaceOpt = Annotated[
     bool, typer.Option("--replace", help="Recompute when the columns exist with other params.")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -10,6 +12,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -28,6 +32,73 @@ from rich.text import Text
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140
 console = Console(highlight=False, soft_wrap=False, width=_WIDTH)
 err_console = Console(stderr=True, highlight=False, width=_WIDTH)
+
+
+def write_raw(data: bytes | str) -> None:
+    """Write machine output (CSV, JSON, Parquet) to stdout byte for byte: no wrapping, no markup.
+
+    Text is encoded as UTF-8 whatever the locale, so a pipe receives exactly these bytes.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (some test harnesses): text is all it can take
+        sys.stdout.write(raw.decode("utf-8", errors="surrogateescape"))
+    else:
+        buffer.write(raw)
+        buffer.flush()
+    sys.stdout.flush()
+
+
+MACHINE_FORMATS = ("csv", "json", "jsonl", "parquet")
+"""Formats written raw (`write_raw`): a pipe or file gets exactly these bytes."""
+
+
+def encode_table(data: pa.Table, fmt: str) -> bytes:
+    """An Arrow table as the bytes of one of `MACHINE_FORMATS`.
+
+    csv: a header, then one quoted row per record (nested values as JSON text); json: one JSON
+    array of objects; jsonl: one object per line; parquet: a Parquet file.
+    """
+    if fmt == "parquet":
+        buf = io.BytesIO()
+        pq.write_table(data, buf)
+        return buf.getvalue()
+    if fmt == "csv":
+        buf = io.BytesIO()
+        pacsv.write_csv(_flat(data), buf)
+        return buf.getvalue()
+    lines = [_json_line(row) for row in data.to_pylist()]
+    if fmt == "jsonl":
+        return "".join(line + "\n" for line in lines).encode("utf-8")
+    if fmt == "json":
+        return ("[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n").encode("utf-8")
+    raise ValueError(f"unknown machine format {fmt!r}")
+
+
+def _json_line(row: dict[str, Any]) -> str:
+    # U+2028/2029 are legal inside JSON strings but split lines for many readers
+    # (`str.splitlines`, JavaScript): escape them so one record stays one line.
+    text = json.dumps(row, default=str, ensure_ascii=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _flat(data: pa.Table) -> pa.Table:
+    """CSV cannot hold lists or structs: write those columns as JSON text."""
+    columns = []
+    for field, column in zip(data.schema, data.columns, strict=True):
+        t = field.type
+        if pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            values = [None if v is None else _json_value(v) for v in column.to_pylist()]
+            column = pa.chunked_array([pa.array(values, pa.string())])
+        columns.append(column)
+    return pa.table(columns, names=data.column_names)
+
+
+def _json_value(v: Any) -> str:
+    if isinstance(v, bytes):
+        return v.hex()
+    return json.dumps(v, default=str, ensure_ascii=False)
 
 
 def show_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curation.sqltext import identifier, literal
 from queries.spec import ComponentSpec
 
 _FULL_QUERY = re.compile(r"^\s*(\(|select\b|with\b|from\b)", re.IGNORECASE)
@@ -128,13 +129,14 @@ def missing_field_rows(
     """
     checks = []
     if field in columns:
-        checks.append(f'r."{field}" IS NULL')
+        checks.append(f"r.{identifier(field)} IS NULL")
     if meta and "meta" in columns:
-        path = "$." + '"' + field.replace('"', "") + '"'
-        checks.append(f"coalesce(json_extract(r.meta, '{path}')::VARCHAR, 'null') = 'null'")
+        path = literal("$." + '"' + field.replace('"', "") + '"')
+        checks.append(f"coalesce(json_extract(r.meta, {path})::VARCHAR, 'null') = 'null'")
     if field in ("user", "assistant") and "messages" in columns:
         checks.append(
-            f"NOT coalesce(list_contains(list_transform(r.messages, m -> m.role), '{field}'), false)"
+            "NOT coalesce(list_contains(list_transform(r.messages, m -> m.role), "
+            f"{literal(field)}), false)"
         )
     if not checks:
         return -1, None

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation import CurationError, Lake
+from curation.errors import one_line
 from curation.query import connect
 from queries.candidates import Candidates, read_candidates
 from queries.errors import QueryError
@@ -182,7 +183,7 @@ def select_mix(lake: Lake, spec: MixSpec) -> tuple[MixPlan, Selection | None]:
         except duckdb.Error as e:
             problems.append(f"{spec.where}: component {comp.name!r}: SQL error: {first_line(e)}")
         except ValueError as e:
-            problems.append(f"{spec.where}: component {comp.name!r}: {e}")
+            problems.append(f"{spec.where}: component {comp.name!r}: {one_line(e)}")
     if problems:
         return MixPlan(spec, version, problems=tuple(problems)), None
     if spec.format.template == "prompt":

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from curation.errors import CurationError
 from curation.lake import Lake
+from curation.sqltext import in_list
 from curation.steps.base import RowProgress, StepReport, apply, column_provenance
 from curation.steps.dedup_base import embedding_matrix
 
@@ -258,6 +259,5 @@ def _texts(lake: Lake, ids: list[str | None]) -> dict[str, str]:
     wanted = [i for i in ids if i]
     if not wanted:
         return {}
-    quoted = ", ".join(f"'{i}'" for i in wanted)
-    table = lake.dataset("records").to_table(columns=["id", "text"], filter=f"id IN ({quoted})")
+    table = lake.dataset("records").to_table(columns=["id", "text"], filter=in_list("id", wanted))
     return dict(zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True))

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from curation.errors import CurationError
 from curation.lake import Lake, lance_exists
+from curation.sqltext import equals, in_list
 from curation.steps.base import RowProgress, StepReport, apply
 from curation.steps.dedup_base import normalize_text
 
@@ -101,14 +102,10 @@ def register_eval_set(
         raise CurationError(
             f"--against {against}: not an ingested source (sources: {known}) nor a file"
         )
-    rows = int(lake.dataset("records").count_rows(filter=f"source = '{_quote(source)}'"))
+    rows = int(lake.dataset("records").count_rows(filter=equals("source", source)))
     entry = EvalSet(name or source, source, n, rows)
     _upsert(lake, entry)
     return EvalSet(entry.name, source, n, rows, already)
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
 
 
 def _upsert(lake: Lake, entry: EvalSet) -> None:
@@ -175,8 +172,8 @@ class DecontamStep:
 
     def prepare(self, records: lance.LanceDataset, where: str | None) -> None:
         """Index every n-gram of the eval rows: gram hash → (eval id, eval source)."""
-        sources = ", ".join(f"'{_quote(e.source)}'" for e in self.sets)
-        table = records.to_table(columns=["id", "text", "source"], filter=f"source IN ({sources})")
+        sources = in_list("source", [e.source for e in self.sets])
+        table = records.to_table(columns=["id", "text", "source"], filter=sources)
         self._index, self._short_lengths = {}, set()
         for rid, text, source in zip(
             table.column("id").to_pylist(),

@@ -21,6 +21,7 @@ from mixlake.options import (
     TagOpt,
     VersionOpt,
     WhereOpt,
+    checked_where,
     open_lake,
     version_ref,
 )
@@ -198,7 +199,10 @@ def cluster_cmd(
 def search_cmd(
     query: Annotated[str, typer.Argument(help="Free text.")],
     k: Annotated[int, typer.Option("--k", help="Results.")] = 10,
-    where: Annotated[str | None, typer.Option("--where", help="SQL prefilter.")] = None,
+    where: Annotated[
+        str | None,
+        typer.Option("--where", help="SQL prefilter over records.", callback=checked_where),
+    ] = None,
     fts: Annotated[bool, typer.Option("--fts", help="BM25 full-text search.")] = False,
     version: VersionOpt = None,
     tag: TagOpt = None,

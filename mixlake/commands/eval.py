@@ -293,8 +293,12 @@ class _DefaultsToRun(TyperGroup):
     """`mixlake eval TARGET …` runs `eval run TARGET …`; named subcommands win."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
-            args = ["run", *args]
+        # Past the group's own flags (`--debug`, `-h`), a subcommand name or `run`'s arguments.
+        at = 0
+        while at < len(args) and args[at] in ("--debug", "-h", "--help"):
+            at += 1
+        if at < len(args) and args[at] not in self.commands:
+            args = [*args[:at], "run", *args[at:]]
         return super().parse_args(ctx, args)
 
 

@@ -3,23 +3,39 @@ stats, gc."""
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import typer
 from rich.progress import TaskID
 
 from curation import CurationError, Lake, delete, diff, gc, list_rejects, rollback, stats
+from curation.errors import one_line
 from curation.ingest import parse_mapping
 from curation.lake import default_lake_uri
 from curation.query import sql
+from curation.sqltext import equals
 from curation.stats import plot_lengths
-from mixlake.options import LakeOpt, TagOpt, VersionOpt, open_lake, version_ref
-from mixlake.output import byte_progress, console, show_arrow, show_table, summary
+from mixlake.options import (
+    LakeOpt,
+    TagOpt,
+    VersionOpt,
+    checked_where,
+    open_lake,
+    version_ref,
+)
+from mixlake.output import (
+    MACHINE_FORMATS,
+    byte_progress,
+    console,
+    encode_table,
+    show_arrow,
+    show_table,
+    summary,
+    write_raw,
+)
 
 
 def init(lake: LakeOpt = None) -> None:
@@ -136,7 +152,7 @@ def show(
     if not all(c in "0123456789abcdef" for c in record_id):
         raise CurationError(f"bad id {record_id!r}: ids are lowercase hex")
     ref = version_ref(version, tag)
-    found = the_lake.records(ref).to_table(filter=f"id = '{record_id}'").to_pylist()
+    found = the_lake.records(ref).to_table(filter=equals("id", record_id)).to_pylist()
     if not found:
         raise CurationError(f"no record {record_id} at version {the_lake.resolve(ref)}")
     for key, value in found[0].items():
@@ -187,10 +203,8 @@ def diff_cmd(
                 [(e["id"], e["source"], e["text"].replace("\n", " ")) for e in examples],
             )
     if ids:
-        for i in d.added_ids:
-            console.print(f"+ {i}")
-        for i in d.removed_ids:
-            console.print(f"- {i}")
+        write_raw("".join(f"+ {i}\n" for i in d.added_ids))
+        write_raw("".join(f"- {i}\n" for i in d.removed_ids))
     summary("diff", {"from": d.a, "to": d.b, "added": d.added, "removed": d.removed})
 
 
@@ -205,7 +219,10 @@ def rollback_cmd(
 
 
 def delete_cmd(
-    where: Annotated[str | None, typer.Option("--where", help="SQL predicate.")] = None,
+    where: Annotated[
+        str | None,
+        typer.Option("--where", help="SQL predicate: the rows to delete.", callback=checked_where),
+    ] = None,
     batch: Annotated[str | None, typer.Option("--batch", help="An ingest batch id.")] = None,
     lake: LakeOpt = None,
 ) -> None:
@@ -221,7 +238,9 @@ def sql_cmd(
     query: str,
     version: VersionOpt = None,
     tag: TagOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="table|csv|json|parquet")] = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", help="table | csv | json (an array) | jsonl | parquet")
+    ] = "table",
     out: Annotated[Path | None, typer.Option("--out", help="Write to a file.")] = None,
     lake: LakeOpt = None,
 ) -> None:
@@ -235,34 +254,32 @@ def sql_cmd(
 
 
 def write_table(result: pa.Table, fmt: str, out: Path | None) -> None:
-    """Print or write an Arrow table as table, csv, json (lines) or parquet."""
-    if fmt not in ("table", "csv", "json", "parquet"):
-        raise CurationError(f"unknown --format {fmt!r}; use table, csv, json or parquet")
+    """Print an Arrow table (`table`), or write it as csv, json, jsonl or parquet.
+
+    Machine formats go to `out`, or raw to stdout (byte-exact in a pipe); parquet to stdout
+    only when stdout is not a terminal.
+    """
+    if fmt != "table" and fmt not in MACHINE_FORMATS:
+        raise CurationError(f"unknown --format {fmt!r}; use table, {', '.join(MACHINE_FORMATS)}")
+    if fmt == "table" and out is not None:  # `--out x.csv`: the suffix names the format
+        fmt = out.suffix.lower().lstrip(".")
+        if fmt not in MACHINE_FORMATS:
+            raise CurationError(
+                f"--out {out}: give --format csv|json|jsonl|parquet (or a file with that suffix)"
+            )
     if fmt == "table":
         show_arrow(result)
         return
-    if fmt == "parquet":
-        if out is None:
-            raise CurationError("--format parquet needs --out FILE")
-        pq.write_table(result, out)
-    elif fmt == "csv":
-        flat = result.select([c for c in result.column_names])
-        if out is None:
-            import io
-
-            buf = io.BytesIO()
-            pacsv.write_csv(flat, buf)
-            console.print(buf.getvalue().decode(), end="")
-        else:
-            pacsv.write_csv(flat, out)
-    else:
-        lines = "\n".join(
-            json.dumps(r, default=str, ensure_ascii=False) for r in result.to_pylist()
-        )
-        if out is None:
-            console.print(lines, markup=False)
-        else:
-            out.write_text(lines + "\n")
+    if fmt == "parquet" and out is None and sys.stdout.isatty():
+        raise CurationError("--format parquet needs --out FILE (or a pipe: it is binary)")
+    data = encode_table(result, fmt)
+    if out is None:
+        write_raw(data)
+        return
+    try:
+        out.write_bytes(data)
+    except OSError as e:
+        raise CurationError(f"--out {out}: {e.strerror or one_line(e)}") from None
 
 
 def stats_cmd(

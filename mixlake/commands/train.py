@@ -9,7 +9,7 @@ import typer
 
 from curation import Lake
 from curation.lake import default_lake_uri, lance_exists
-from mixlake.options import LakeOpt, open_lake
+from mixlake.options import LakeOpt, checked_where, open_lake
 from mixlake.output import console, err_console, show_table, summary
 from training import (
     TrainingError,
@@ -210,7 +210,8 @@ def plot_history(history: list[dict[str, float]], out: Path, title: str) -> Path
 
 def impact_cmd(
     where: Annotated[
-        str | None, typer.Option("--where", help="SQL predicate over records.")
+        str | None,
+        typer.Option("--where", help="SQL predicate over records.", callback=checked_where),
     ] = None,
     batch: Annotated[str | None, typer.Option("--batch", help="An ingest batch id.")] = None,
     version: Annotated[

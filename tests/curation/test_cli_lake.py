@@ -47,7 +47,7 @@ def _batch(cli: Cli, source: str) -> str:
     out, _ = cli.ok(
         "sql", f"SELECT DISTINCT batch FROM records WHERE source = '{source}'", "--format", "json"
     )
-    return str(json.loads(out)["batch"])
+    return str(json.loads(out)[0]["batch"])
 
 
 def test_init_ingest_log_tag(cli: Cli, data: Path) -> None:
@@ -146,8 +146,10 @@ def test_sql_formats(cli: Cli, data: Path, tmp_path: Path) -> None:
     assert out.splitlines()[0] == '"kind","n"'
     assert '"chat",4' in out
     out, _ = cli.ok("sql", query, "--format", "json")
-    rows = [json.loads(line) for line in out.splitlines()]
+    rows = json.loads(out)
     assert rows[0] == {"kind": "chat", "n": 4} and len(rows) == 3
+    out, _ = cli.ok("sql", query, "--format", "jsonl")
+    assert [json.loads(line) for line in out.splitlines()] == rows
     target = tmp_path / "out.parquet"
     cli.ok("sql", query, "--format", "parquet", "--out", str(target))
     assert pq.read_table(target).num_rows == 3
@@ -163,7 +165,7 @@ def test_sql_formats(cli: Cli, data: Path, tmp_path: Path) -> None:
     [
         (["sql", "SELEC 1"], "SQL error"),
         (["sql", "SELECT 1", "--format", "xml"], "unknown --format 'xml'"),
-        (["sql", "SELECT 1", "--format", "parquet"], "--format parquet needs --out"),
+        (["sql", "SELECT 1", "--out", "x.txt"], "give --format csv|json|jsonl|parquet"),
         (["sql", "SELECT 1", "--version", "2", "--tag", "x"], "not both"),
         (["head", "--tag", "missing"], "no tag 'missing'"),
         (["ingest", "nope.jsonl", "-s", "x"], "nope.jsonl: no such file"),
