@@ -7,20 +7,33 @@ ledger and per-row losses are exact. Resuming at optimizer step s starts at item
 `s × per_device_train_batch_size × gradient_accumulation_steps` without reading the rows
 before it (with packing, the rows of the current epoch before it are re-tokenized, not read
 by the model).
+
+Rows that cannot carry loss are never trained on: under completion-only loss a conversation
+without an assistant turn (`no_assistant_turn`), and any row that keeps no loss token after
+truncation to `max_length` (`no_loss_token_after_truncation`). They are counted by reason
+(`TokenStream.report()`), left out of every epoch, and so never reach the exposure ledger or
+the per-row losses. Finding them tokenizes the split once before training.
+
+Loss sits on the assistant replies as `curation.steps.tokens.chat_loss_spans` finds them: the
+reply and its end-of-turn token, not the header before it, not the template's newline after it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from curation.steps.tokens import chat_loss_spans
 from training.sources import Example, ExampleSource
 
 IGNORE = -100
 CHUNK = 64
+NO_ASSISTANT = "no_assistant_turn"
+TRUNCATED_AWAY = "no_loss_token_after_truncation"
 
 
 @dataclass(frozen=True)
@@ -29,11 +42,47 @@ class Encoded:
 
     input_ids: list[int]
     labels: list[int]
+    truncated: bool = False
+    """Whether `max_length` cut tokens off the end."""
+    no_assistant: bool = False
+    """A conversation without an assistant turn under completion-only loss (no loss at all)."""
 
     @property
     def loss_tokens(self) -> int:
         """Tokens that carry loss (shifted labels: the first one never does)."""
         return sum(1 for x in self.labels[1:] if x != IGNORE)
+
+    @property
+    def excluded(self) -> str | None:
+        """Why this example cannot be trained on (None: it can)."""
+        if self.no_assistant:
+            return NO_ASSISTANT
+        if self.loss_tokens == 0:
+            return TRUNCATED_AWAY
+        return None
+
+
+@dataclass(frozen=True)
+class RowReport:
+    """What a split holds for training: rows, rows left out (by reason), rows truncated."""
+
+    rows: int
+    excluded: dict[str, int] = field(default_factory=dict)
+    truncated: int = 0
+
+    @property
+    def trained(self) -> int:
+        """Rows that carry loss (each is trained on)."""
+        return self.rows - sum(self.excluded.values())
+
+    def as_metrics(self) -> dict[str, Any]:
+        """The report as run metrics (`rows_*` keys)."""
+        return {
+            "rows_in_split": self.rows,
+            "rows_trained": self.trained,
+            "rows_excluded": dict(sorted(self.excluded.items())),
+            "rows_truncated": self.truncated,
+        }
 
 
 @dataclass(frozen=True)
@@ -60,23 +109,19 @@ class Item:
 def render_text(example: Example, tokenizer: Any) -> tuple[str, list[tuple[int, int]] | None]:
     """The text of an example and the character spans that carry loss (None: all of it).
 
-    Chat rows use the tokenizer's chat template; the spans are the assistant turns. Prompt +
-    completion rows put the loss on the completion.
+    Chat rows use the tokenizer's chat template; the spans are the assistant replies (an empty
+    list: the conversation has none). Prompt + completion rows put the loss on the completion.
     """
     if example.get("messages"):
-        messages = example["messages"]
-        full = tokenizer.apply_chat_template(messages, tokenize=False)
-        spans = []
-        for i, m in enumerate(messages):
-            if m["role"] != "assistant":
-                continue
-            before = tokenizer.apply_chat_template(
-                messages[:i], tokenize=False, add_generation_prompt=True
+
+        def render(turns: Sequence[dict[str, str]], generation_prompt: bool) -> str:
+            return str(
+                tokenizer.apply_chat_template(
+                    list(turns), tokenize=False, add_generation_prompt=generation_prompt
+                )
             )
-            upto = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
-            if full.startswith(upto) and upto.startswith(before):
-                spans.append((len(before), len(upto)))
-        return full, spans or None
+
+        return chat_loss_spans(render, example["messages"])
     if example.get("prompt") is not None and example.get("completion") is not None:
         prompt = str(example["prompt"])
         text = prompt + str(example["completion"])
@@ -87,7 +132,11 @@ def render_text(example: Example, tokenizer: Any) -> tuple[str, list[tuple[int, 
 def encode(
     example: Example, tokenizer: Any, max_length: int, completion_only: bool = True
 ) -> Encoded:
-    """Tokenize one rendered example; truncate to `max_length`; ends with EOS for non-chat rows."""
+    """Tokenize one rendered example; truncate to `max_length`; ends with EOS for non-chat rows.
+
+    With `completion_only`, a conversation without an assistant turn gets no loss token (and
+    `no_assistant` set); without it, every token carries loss.
+    """
     text, spans = render_text(example, tokenizer)
     enc = tokenizer(
         text, add_special_tokens=not example.get("messages"), return_offsets_mapping=True
@@ -100,14 +149,15 @@ def encode(
         ids.append(eos)
         offsets.append((end, end + 1))
         spans = [(a, b + 1 if b == end else b) for a, b in spans] if spans else spans
-    if completion_only and spans:
+    if completion_only and spans is not None:
         labels = [
             t if any(a <= start < b for a, b in spans) else IGNORE
             for t, (start, _) in zip(ids, offsets, strict=True)
         ]
     else:
         labels = list(ids)
-    return Encoded(ids[:max_length], labels[:max_length])
+    no_assistant = completion_only and spans == [] and bool(example.get("messages"))
+    return Encoded(ids[:max_length], labels[:max_length], len(ids) > max_length, no_assistant)
 
 
 def epoch_order(n: int, epoch: int, seed: int) -> np.ndarray:
@@ -155,21 +205,54 @@ class TokenStream:
         self.seed = source.info.seed
         self.produced: dict[int, Item] = {}
         """Items handed out, by index (the trainer may read ahead, or peek at the first one)."""
+        self._trainable: np.ndarray | None = None
+        self._report: RowReport | None = None
 
     @property
     def rows(self) -> int:
         """Rows in the split."""
         return len(self.ids)
 
+    def report(self) -> RowReport:
+        """Rows of the split trained on, left out (by reason) and truncated (tokenizes once)."""
+        self._scan()
+        assert self._report is not None
+        return self._report
+
+    def _scan(self) -> np.ndarray:
+        """A mask over the split: which rows carry loss (computed once, by tokenizing them)."""
+        if self._trainable is None:
+            keep = np.zeros(self.rows, dtype=bool)
+            excluded: Counter[str] = Counter()
+            truncated = 0
+            for lo in range(0, self.rows, CHUNK):
+                chunk = list(range(lo, min(lo + CHUNK, self.rows)))
+                for idx, example in zip(chunk, self.source.fetch(self.split, chunk), strict=True):
+                    enc = encode(example, self.tokenizer, self.max_length, self.completion_only)
+                    reason = enc.excluded
+                    keep[idx] = reason is None
+                    truncated += enc.truncated
+                    if reason is not None:
+                        excluded[reason] += 1
+            self._trainable = keep
+            self._report = RowReport(self.rows, dict(excluded), truncated)
+        return self._trainable
+
+    @property
+    def trainable_rows(self) -> int:
+        """Rows that carry loss (the items of one epoch without packing)."""
+        return int(self._scan().sum())
+
     def items_per_epoch(self) -> int:
-        """Items one epoch makes (with packing this tokenizes the whole split once)."""
+        """Items one epoch makes (with packing this tokenizes the whole split once more)."""
         if not self.packing:
-            return self.rows
+            return self.trainable_rows
         return sum(1 for _ in self._epoch_items(0, 0))
 
     def _examples(self, epoch: int, start: int) -> Iterator[tuple[int, Encoded, Member]]:
         order = epoch_order(self.rows, epoch, self.seed)
-        for lo in range(start, self.rows, CHUNK):
+        order = order[self._scan()[order]]
+        for lo in range(start, len(order), CHUNK):
             chunk = [int(i) for i in order[lo : lo + CHUNK]]
             for idx, example in zip(chunk, self.source.fetch(self.split, chunk), strict=True):
                 enc = encode(example, self.tokenizer, self.max_length, self.completion_only)
@@ -206,11 +289,11 @@ class TokenStream:
 
     def __iter__(self) -> Iterator[Item]:
         index = self.start_item
-        per_epoch = self.rows if not self.packing else None
+        per_epoch = self.trainable_rows if not self.packing else None
         epoch, skip = 0, index
         if per_epoch:
             epoch, skip = divmod(index, per_epoch)
-        while index < self.total_items and self.rows:
+        while index < self.total_items and self.trainable_rows:
             if self.packing:
                 made = list(self._epoch_items(epoch, 0)) if skip else None
                 if made is not None and skip >= len(made):
@@ -230,9 +313,13 @@ class TokenStream:
             epoch, skip = epoch + 1, 0
 
     def examples(self) -> Iterator[dict[str, Any]]:
-        """Items as the trl collator wants them (`input_ids`, `labels`)."""
+        """Items as `training.packing.PackedCollator` wants them (ids, labels, member lengths)."""
         for item in self:
-            yield {"input_ids": item.input_ids, "labels": item.labels}
+            yield {
+                "input_ids": item.input_ids,
+                "labels": item.labels,
+                "seq_lengths": [m.length for m in item.members],
+            }
 
 
 def eval_examples(
@@ -243,12 +330,19 @@ def eval_examples(
     completion_only: bool,
     limit: int = 256,
 ) -> list[dict[str, Any]]:
-    """Up to `limit` tokenized examples of the eval split, in mix order."""
+    """Up to `limit` tokenized examples of the eval split, in mix order, without the rows that
+    carry no loss (see `Encoded.excluded`)."""
     n = min(len(source.ids(split)), limit)
     rows = source.fetch(split, list(range(n)))
     out = []
     for row in rows:
         enc = encode(row, tokenizer, max_length, completion_only)
-        if enc.loss_tokens:
-            out.append({"input_ids": enc.input_ids, "labels": enc.labels})
+        if enc.excluded is None:
+            out.append(
+                {
+                    "input_ids": enc.input_ids,
+                    "labels": enc.labels,
+                    "seq_lengths": [len(enc.input_ids)],
+                }
+            )
     return out

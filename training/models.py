@@ -110,6 +110,26 @@ def _load_base(
         raise TrainingError(f"base model {folder}: {_first_line(e)}") from e
 
 
+def keep_cpu_weights_trainable(model: Any) -> int:
+    """Stop bitsandbytes repacking 4-bit weights for its CPU inference kernel.
+
+    On a CPU with AVX-512 bf16, `Linear4bit.forward` in eval mode without grad (a mid-run
+    evaluation) repacks the weight in place for `gemv_4bit`, which has no autograd: training
+    after it runs silently wrong (LoRA gradients off by ~100%). With the flag off, eval
+    forwards take the same dequantize-and-matmul path as training, so evaluating leaves
+    training bit-identical.
+
+    Returns:
+        The 4-bit layers changed.
+    """
+    changed = 0
+    for module in model.modules():
+        if getattr(module, "support_avx512bf16_for_cpu", False):
+            module.support_avx512bf16_for_cpu = False
+            changed += 1
+    return changed
+
+
 def load_for_training(config: TrainConfig) -> tuple[Any, Any]:
     """Load the base model (4-bit when configured) with fresh LoRA adapters, and its tokenizer.
 
@@ -127,6 +147,7 @@ def load_for_training(config: TrainConfig) -> tuple[Any, Any]:
     model = _load_base(folder, config.load_in_4bit, device, config, config.bnb_4bit_compute_dtype)
     if config.load_in_4bit:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        keep_cpu_weights_trainable(model)
     names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     missing = [m for m in config.target_modules if m not in names]
     if missing:
@@ -142,7 +163,9 @@ def load_for_training(config: TrainConfig) -> tuple[Any, Any]:
         target_modules=list(config.target_modules),
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora), tokenizer
+    from training.packing import no_kv_cache
+
+    return no_kv_cache(get_peft_model(model, lora)), tokenizer
 
 
 def load_for_inference(

@@ -42,6 +42,7 @@ def sft_config(config: TrainConfig, output_dir: Path, max_steps: int, evaluate: 
         packing=False,
         completion_only_loss=False,
         dataset_kwargs={"skip_prepare_dataset": True},
+        remove_unused_columns=False,
         ignore_data_skip=True,
         use_cpu=device == "cpu",
         bf16=device == "cuda" and config.bnb_4bit_compute_dtype == "bfloat16",

@@ -70,6 +70,8 @@ class RunResult:
     train_loss_column: str | None
     resumed_from_step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    rows: dict[str, Any] = field(default_factory=dict)
+    """Rows of the split trained on, left out by reason, truncated (`RowReport.as_metrics`)."""
 
 
 def _now() -> dt.datetime:
@@ -158,6 +160,14 @@ def train(
     max_steps, total_items = plan_steps(config, stream)
     stream.total_items = total_items
     stream.start_item = start_step * config.effective_batch
+    report = stream.report()
+    if report.trained == 0:
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(report.excluded.items()))
+        raise TrainingError(
+            f"mix {source.info.mix!r}, split {config.split!r}: none of its {report.rows} rows "
+            f"carries a loss token ({reasons}); raise max_length or give rows with an "
+            "assistant turn"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     run = Run(
         run_id=run_id,
@@ -221,6 +231,7 @@ def _fit(
     from trl import SFTTrainer
 
     from training.callbacks import LedgerCallback, ProgressCallback, StreamLedger, loss_hook
+    from training.packing import PackedCollator
 
     if config.cpu_threads:
         import torch
@@ -266,6 +277,7 @@ def _fit(
         train_dataset=train_data,
         eval_dataset=eval_data,
         processing_class=tokenizer,
+        data_collator=PackedCollator(int(tokenizer.pad_token_id)),
         callbacks=[LedgerCallback(ledger, flush, start_step), bar],
     )
     from transformers.trainer_callback import PrinterCallback
@@ -286,6 +298,8 @@ def _fit(
     tokenizer.save_pretrained(adapter)
     history = loss_history(trainer.state.log_history)
     metrics, best = run_metrics(history, final_eval, bar, trainer.state.global_step)
+    rows = stream.report().as_metrics()
+    metrics.update(rows)
     column = None
     losses = ledger.final_epoch_losses()
     if lake is not None and losses:
@@ -315,6 +329,7 @@ def _fit(
         column,
         start_step,
         history,
+        rows,
     )
 
 
