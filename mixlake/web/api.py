@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from mixlake.web import charts, compare, history, records, training
+from mixlake.web import charts, compare, facets, grid, history, labels, records, row, training
 from mixlake.web.app import state
 from mixlake.web.errors import WebError
+from mixlake.web.sqlbox import locked_connection
 
 router = APIRouter(prefix="/api")
-ACTIONS = ("tag", "rollback", "delete")
+ACTIONS = ("tag", "rollback", "delete", "label")
 
 
 def ref_of(version: str) -> str | None:
@@ -22,17 +23,48 @@ def ref_of(version: str) -> str | None:
 
 @router.get("/records")
 def api_records(
-    request: Request, version: str = "", where: str = "", limit: int = 50, offset: int = 0
+    request: Request,
+    version: str = "",
+    where: str = "",
+    limit: int = 50,
+    offset: int = 0,
+    sort: str = "id",
+    desc: bool = False,
+    filters: str = "",
 ) -> dict[str, Any]:
-    """A page of records at a version matching a read-only WHERE predicate."""
+    """A page of records at a version matching a read-only WHERE predicate and the
+    point-and-click `filters` (JSON list), sorted by one column."""
     lake = state(request).lake()
-    return records.records_page(lake, ref_of(version), where, limit, offset).as_json()
+    number = records.resolve(lake, ref_of(version))
+    chosen = facets.parse_filters(filters, lake.records(number).schema)
+    got = grid.records_page(
+        lake, number, where, limit, offset, sort=sort, desc=desc, filters=chosen
+    )
+    return got.as_json()
+
+
+@router.get("/facets")
+def api_facets(
+    request: Request, version: str = "", where: str = "", filters: str = ""
+) -> dict[str, Any]:
+    """A histogram or value count of every score, flag, category and eval column, each over
+    the rows the WHERE box and the other facets' filters select."""
+    lake = state(request).lake()
+    number = records.resolve(lake, ref_of(version))
+    schema = lake.records(number).schema
+    chosen = facets.parse_filters(filters, schema)
+    con = locked_connection(lake, number)
+    return {"version": number, "facets": facets.facets(con, schema, where, chosen)}
 
 
 @router.get("/records/{record_id}")
 def api_record(request: Request, record_id: str, version: str = "") -> dict[str, Any]:
-    """One record with every column and its provenance."""
-    return records.record_detail(state(request).lake(), record_id, ref_of(version))
+    """One record with every column and its provenance, and what is around it: duplicate
+    groups, nearest neighbours, mixes and runs that used it, eval results, its label."""
+    lake = state(request).lake()
+    got = records.record_detail(lake, record_id, ref_of(version))
+    got["around"] = row.context(lake, got["version"], row.raw_row(lake, got["version"], got["id"]))
+    return got
 
 
 @router.get("/search")
@@ -135,7 +167,7 @@ def api_compare(request: Request, base: str = "", tuned: str = "", k: int = 5) -
 
 
 def _arg(action: str, params: dict[str, Any]) -> str:
-    key = {"tag": "name", "rollback": "to", "delete": "batch"}[action]
+    key = {"tag": "name", "rollback": "to", "delete": "batch", "label": "name"}[action]
     value = str(params.get(key) or "").strip()
     if not value:
         raise WebError(f"{action}: give {key}")
@@ -155,6 +187,12 @@ def preview(request: Request, action: str, params: dict[str, Any]) -> dict[str, 
         what = history.rollback_impact(lake, arg)
     elif action == "delete":
         what = history.delete_impact(lake, arg)
+    elif action == "label":
+        what = {
+            "labeller": labels.labeller_of(arg),
+            "table": "labels",
+            "labelled": labels.count(lake),
+        }
     else:
         name, _, version = arg.partition("@")
         what = {"tag": name, "version": lake.resolve(version or None)}
@@ -175,6 +213,11 @@ def perform(request: Request, action: str, params: dict[str, Any]) -> dict[str, 
         return history.do_rollback(lake, arg)
     if action == "delete":
         return history.do_delete(lake, arg)
+    if action == "label":
+        ids = params.get("ids")
+        if not isinstance(ids, list):
+            raise WebError("label: give ids as a JSON list")
+        return labels.save(lake, ids, str(params.get("label", "")), arg)
     name, _, version = arg.partition("@")
     return history.do_tag(lake, name, version)
 

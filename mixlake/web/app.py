@@ -72,8 +72,10 @@ def create_app(
 
     from mixlake.web.api import router as api_router
     from mixlake.web.pages import router as pages_router
+    from mixlake.web.workspace import router as workspace_router
 
     app.include_router(api_router)
+    app.include_router(workspace_router)
     app.include_router(pages_router)
 
     async def on_error(request: Request, exc: Exception) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -9,11 +10,14 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from mixlake.web import compare, history, records, training
 from mixlake.web.api import perform, preview, ref_of
 from mixlake.web.app import state
 from mixlake.web.errors import WebError
+from mixlake.web.row import context as row_context
+from mixlake.web.row import raw_row
 
 router = APIRouter()
 _ENV = Environment(
@@ -32,7 +36,18 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _highlight(value: Any, query: str) -> Markup:
+    """`value` HTML-escaped, with each word of `query` (2+ characters) wrapped in <mark>."""
+    text = str(escape(_fmt(value)))
+    words = sorted({w for w in re.split(r"\W+", query or "") if len(w) >= 2}, key=len, reverse=True)
+    if words:
+        pattern = re.compile("|".join(re.escape(str(escape(w))) for w in words), re.IGNORECASE)
+        text = pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", text)
+    return Markup(text)
+
+
 _ENV.filters["fmt"] = _fmt
+_ENV.filters["highlight"] = _highlight
 _ENV.globals["urlencode"] = urlencode
 
 
@@ -63,53 +78,13 @@ def home() -> RedirectResponse:
     return RedirectResponse("/records")
 
 
-@router.get("/records")
-def records_page(
-    request: Request,
-    version: str = "",
-    where: str = "",
-    q: str = "",
-    fts: bool = False,
-    limit: int = 50,
-    offset: int = 0,
-) -> HTMLResponse:
-    """Paginated records at a version, filtered by a WHERE predicate, or search hits."""
-    lake = state(request).lake()
-    hits, mode, notice = None, "", ""
-    if q.strip():
-        try:
-            got = records.search_records(lake, q, ref_of(version), 20, where, fts)
-            hits, mode = got["hits"], got["mode"]
-        except WebError as e:
-            if e.status != 409:
-                raise
-            notice = e.message
-    data = records.records_page(lake, ref_of(version), where, limit, offset)
-    base = {"version": version, "where": where, "limit": limit}
-    return page(
-        request,
-        "records.html",
-        title="records",
-        data=data,
-        hits=hits,
-        notice=notice,
-        mode=mode,
-        q=q,
-        fts=fts,
-        base=base,
-        search_ready=_search_ready(lake),
-    )
-
-
-def _search_ready(lake: Any) -> bool:
-    return "embedding" in lake.records().schema.names
-
-
 @router.get("/records/{record_id}")
 def record_page(request: Request, record_id: str, version: str = "") -> HTMLResponse:
     """One record: the conversation, and every column with provenance."""
-    row = records.record_detail(state(request).lake(), record_id, ref_of(version))
-    return page(request, "record.html", title=f"record {record_id[:12]}", row=row)
+    lake = state(request).lake()
+    row = records.record_detail(lake, record_id, ref_of(version))
+    around = row_context(lake, row["version"], raw_row(lake, row["version"], row["id"]))
+    return page(request, "record.html", title=f"record {record_id[:12]}", row=row, around=around)
 
 
 @router.get("/charts")

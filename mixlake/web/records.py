@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -16,35 +15,9 @@ from curation.steps import column_provenance
 from mixlake.web.errors import WebError
 from mixlake.web.sqlbox import locked_connection, run_select, where_clause
 
-MAX_LIMIT = 500
 SNIPPET = 160
 _ID = re.compile(r"^[0-9a-f]{8,64}$")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-
-
-@dataclass(frozen=True)
-class RecordsPage:
-    """One page of `records` rows matching a predicate at a version."""
-
-    version: int
-    where: str
-    total: int
-    offset: int
-    limit: int
-    columns: list[str]
-    rows: list[dict[str, Any]]
-
-    def as_json(self) -> dict[str, Any]:
-        """The page as a JSON-ready dict."""
-        return {
-            "version": self.version,
-            "where": self.where,
-            "total": self.total,
-            "offset": self.offset,
-            "limit": self.limit,
-            "columns": self.columns,
-            "rows": self.rows,
-        }
 
 
 def resolve(lake: Lake, ref: VersionRef) -> int:
@@ -80,43 +53,6 @@ def numeric_columns(schema: pa.Schema) -> list[str]:
         if f.name not in CORE_COLUMNS
         and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type))
     ]
-
-
-def records_page(
-    lake: Lake, ref: VersionRef = None, where: str = "", limit: int = 50, offset: int = 0
-) -> RecordsPage:
-    """Rows of `records` at a version matching a read-only WHERE predicate, ordered by id.
-
-    Raises:
-        WebError: bad limit/offset or a rejected predicate (400); CurationError for an
-            unknown version or tag.
-    """
-    if not 1 <= limit <= MAX_LIMIT:
-        raise WebError(f"limit: must be between 1 and {MAX_LIMIT}, got {limit}")
-    if offset < 0:
-        raise WebError(f"offset: must be 0 or more, got {offset}")
-    version = resolve(lake, ref)
-    clause = where_clause(where)
-    con = locked_connection(lake, version)
-    schema = lake.records(version).schema
-    extras = extra_columns(schema)
-    cols = ["id", "source", "kind", f"left(text, {SNIPPET}) AS text"]
-    cols += [f'"{c}"' for c in extras]
-    total = run_select(con, f"SELECT count(*) AS n FROM records {clause}").column("n")[0].as_py()
-    table = run_select(
-        con,
-        f"SELECT {', '.join(cols)} FROM records {clause} ORDER BY id LIMIT ? OFFSET ?",
-        [limit, offset],
-    )
-    return RecordsPage(
-        version=version,
-        where=where.strip(),
-        total=int(total or 0),
-        offset=offset,
-        limit=limit,
-        columns=["id", "source", "kind", "text", *extras],
-        rows=[_jsonable_row(r) for r in table.to_pylist()],
-    )
 
 
 def record_detail(lake: Lake, record_id: str, ref: VersionRef = None) -> dict[str, Any]:

@@ -58,10 +58,14 @@ def check_predicate(predicate: str) -> str:
 
 
 def locked_connection(lake: Lake, ref: VersionRef = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with `records` at `ref` registered, no file access, config locked."""
+    """An in-memory DuckDB with `records` at `ref` and `labels` (each record's current label:
+    id, label 1 good / 0 bad) registered, no file access, config locked."""
+    from mixlake.web.labels import current_table
+
     dataset = lake.records(ref)
     con = duckdb.connect(config={"enable_external_access": False})
     con.register("records", dataset)
+    con.register("labels", current_table(lake))
     con.execute("SET lock_configuration = true")
     return con
 
