@@ -13,6 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.arrow_util import STRING, byte_length, one_chunk, to_np
+from curation.lossless import MESSAGE_FIELDS_KEY
+from curation.schema import message_fields
 
 
 def canonical(core: pa.Table) -> pa.Array:
@@ -33,9 +35,32 @@ def canonical(core: pa.Table) -> pa.Array:
     length = pc.if_else(messages.is_valid(), pa.nulls(len(text), STRING), byte_length(text))
     plain = pc.binary_join_element_wise(length, ":", text, "")
     tail = pc.binary_join_element_wise("rejected\n", byte_length(rejected), ":", rejected, "")
-    return pc.binary_join_element_wise(
+    forms = pc.binary_join_element_wise(
         kind, "\n", chats, plain, tail, "", null_handling="replace", null_replacement=""
     )
+    return _with_message_fields(forms, one_chunk(core.column("meta")))
+
+
+def _with_message_fields(forms: pa.Array, meta: pa.Array) -> pa.Array:
+    """Append `fields\nLEN:json` to the forms of records whose messages have extra fields."""
+    if meta.null_count == len(meta):
+        return forms
+    marked = to_np(pc.fill_null(pc.match_substring(meta, _FIELDS_MARK), False))
+    if not marked.any():
+        return forms
+    rows = np.flatnonzero(marked)
+    metas = meta.take(pa.array(rows)).to_pylist()
+    tails: list[str | None] = [None] * len(forms)
+    for i, m in zip(rows.tolist(), metas, strict=True):
+        fields = message_fields(m)
+        if fields is not None:
+            tails[i] = f"fields\n{len(fields.encode('utf-8', 'surrogatepass'))}:{fields}"
+    return pc.binary_join_element_wise(
+        forms, pa.array(tails, STRING), "", null_handling="replace", null_replacement=""
+    )
+
+
+_FIELDS_MARK = f'"{MESSAGE_FIELDS_KEY}":'
 
 
 def record_ids(core: pa.Table) -> tuple[pa.Array, np.ndarray]:

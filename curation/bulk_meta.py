@@ -1,4 +1,5 @@
-"""Extra fields as `meta` JSON, written in bulk exactly as the row path's orjson would."""
+"""Extra fields as `meta` JSON, written in bulk exactly as the row path would
+(`curation.lossless.dumps`: orjson's text, with NaN and infinity tagged)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.arrow_util import STRING, to_np
+from curation.lossless import Unrepresentable, dumps
 
 _NEEDS_ESCAPE = '[\\x00-\\x1f"\\\\]'
 _RARE_CONTROLS = [c for c in range(0x20) if chr(c) not in "\b\t\n\f\r"]
@@ -36,12 +38,9 @@ def render(name: str, values: pa.Array, json_source: bool) -> tuple[pa.Array, np
         out: list[str | None] = []
         for i, v in enumerate(values.to_pylist()):
             try:
-                out.append(
-                    None
-                    if bad[i]
-                    else key + orjson.dumps(v, default=str, option=orjson.OPT_SORT_KEYS).decode()
-                )
-            except TypeError:  # the row path falls back to the stdlib for these
+                # NaN tagged, reserved keys refused: exactly the row path's `lossless.dumps`.
+                out.append(None if bad[i] else key + dumps(v, refuse_tags=True))
+            except Unrepresentable:
                 bad[i] = True
                 out.append(None)
         text = pa.array(out, STRING)

@@ -24,9 +24,11 @@ class Turns:
         parents: np.ndarray,
         nonblank: np.ndarray,
         counts: np.ndarray,
+        extra: np.ndarray | None = None,
     ) -> None:
         self.lists, self.roles, self.content = lists, roles, content
         self.bad, self.parents, self.nonblank, self.counts = bad, parents, nonblank, counts
+        self.extra = extra  # per turn: has a field besides the role and content it was read from
 
     @classmethod
     def of(cls, lists: pa.Array) -> Turns:
@@ -40,18 +42,33 @@ class Turns:
 
         role = pc.coalesce(child("role"), child("from"))
         content = pc.coalesce(child("content"), child("value"))
+        extra: np.ndarray | None = None
+        others = sorted(names - {"role", "content", "from", "value"})
+        if others or {"role", "from"} <= names or {"content", "value"} <= names:
+            extra = np.zeros(len(flat), dtype=bool)
+            for key in others:
+                extra |= valid(flat.field(key))
+            for a, b in (("role", "from"), ("content", "value")):
+                if a in names and b in names:
+                    extra |= valid(flat.field(a)) & valid(flat.field(b))
         unique = pc.unique(pc.drop_null(role)).to_pylist()
         canonical = pa.array([ROLE_ALIASES.get(r.lower()) for r in unique], STRING)
         roles = canonical.take(pc.index_in(role, value_set=pa.array(unique, STRING)))
         bad = ~to_np(flat.is_valid()) | ~valid(roles) | ~valid(content)
         empty = blank(content)
-        return cls(lists, roles, content, bad, parents, ~empty, counts)
+        return cls(lists, roles, content, bad, parents, ~empty, counts, extra)
 
     def bad_rows(self, n: int) -> np.ndarray:
         """Rows with no turns, a malformed turn, or only blank turns."""
         bad = np.bincount(self.parents, weights=self.bad, minlength=n) > 0
         nonblank = np.bincount(self.parents, weights=self.nonblank, minlength=n)
         return bad | (nonblank == 0) | (self.counts == 0)
+
+    def extra_rows(self, n: int) -> np.ndarray:
+        """Rows with a message that has fields besides its role and content."""
+        if self.extra is None:
+            return np.zeros(n, dtype=bool)
+        return np.bincount(self.parents, weights=self.extra, minlength=n) > 0
 
 
 SHAPES = ("text", "messages", "conversations", "instruction", "prompt", "preference")

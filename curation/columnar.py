@@ -3,7 +3,9 @@
 `normalize.normalize_row` defines what a record is; this module is the fast path that gives
 exactly the same result for every row it accepts, using Arrow compute instead of a Python
 loop. A row it cannot vouch for (a field of an unexpected type, an empty field, an unknown
-role, no recognised shape, or an extra field it cannot write as the row path would) is handed
+role, no recognised shape, a message with fields besides its role and content, a `--map`
+onto a field the row has, a reserved key, or an extra field it cannot write as the row path
+would) is handed
 back by index: the caller runs the row path on it, which accepts it or rejects it with its
 exact reason. So the fast path only ever changes speed, never results; tests hold the two
 paths to the same output on every shape and on many odd rows.
@@ -27,6 +29,7 @@ from curation.arrow_util import STRING, blank, one_chunk, take_rows, valid
 from curation.bulk_ids import canonical, hash_forms, hex_ids, record_ids
 from curation.bulk_meta import meta_column, render
 from curation.bulk_turns import Turns, assemble
+from curation.lossless import FLOAT_KEY, MESSAGE_FIELDS_KEY
 from curation.normalize import LIST_FIELDS, STRING_FIELDS, Normalized
 from curation.schema import CORE_SCHEMA, MESSAGE_TYPE, MESSAGES_TYPE
 
@@ -85,6 +88,8 @@ def normalize_table(
             continue
         src = cols.pop(field)
         old = cols.get(target)
+        if old is not None:
+            fallback |= valid(src) & valid(old)  # the row path refuses to overwrite
         if old is not None and old.type != src.type:
             fallback |= valid(src) | valid(old)
         cols[target] = pc.coalesce(src, old) if old is not None and old.type == src.type else src
@@ -92,6 +97,9 @@ def normalize_table(
         cols[name] = _plain(cols[name])
         if pa.types.is_null(cols[name].type):
             del cols[name]  # all null: absent everywhere
+        elif name in (MESSAGE_FIELDS_KEY, FLOAT_KEY):
+            fallback |= valid(cols[name])  # reserved: the row path says so
+            del cols[name]
         elif (name in STRING_FIELDS and cols[name].type != STRING) or (
             name in LIST_FIELDS and not _is_turn_list(cols[name].type)
         ):
@@ -133,7 +141,8 @@ def normalize_table(
     fallback |= shapes["preference"] & (empty("prompt") | empty("chosen") | empty("rejected"))
     turns = {f: Turns.of(cols[f]) for f in LIST_FIELDS if f in cols}
     for f, t in turns.items():
-        fallback |= shapes[f] & t.bad_rows(n)
+        # Messages with fields besides role/content: the row path keeps them in meta.
+        fallback |= shapes[f] & (t.bad_rows(n) | t.extra_rows(n))
 
     used = _used_fields(shapes, has)
     frags: dict[str, tuple[np.ndarray, pa.Array]] = {}

@@ -20,7 +20,7 @@ import pyarrow as pa
 from curation.columnar import core_from_rows, normalize_table
 from curation.errors import CurationError
 from curation.lake import Lake
-from curation.normalize import Normalized, RowRejected, normalize_row
+from curation.normalize import Normalized, RowRejected, check_mapping, normalize_row
 from curation.pipeline import ahead
 from curation.readers import (
     BadRow,
@@ -56,7 +56,10 @@ class Intake:
         batch_rows: int,
         progress: Callable[[str, int], None] | None,
         now: dt.datetime,
+        split: str | None = None,
     ) -> None:
+        check_mapping(mapping)
+        self.split = split  # of a DatasetDict folder: only this one (see tables.read_tables)
         self.lake, self.batch, self.source = lake, batch, source
         self.mapping, self.kind, self.on_error = mapping, kind, on_error
         self.progress, self.now = progress, now
@@ -74,6 +77,9 @@ class Intake:
             if self.progress:
                 self.progress(str(path), n)
 
+        if self.split is not None and fmt != "hf":
+            raise CurationError(f"{path}: --split {self.split} needs a DatasetDict folder")
+
         if fmt == "jsonl":
             for first, block, parsed in self._parsed_blocks(path, on_bytes):
                 if parsed is None:
@@ -89,14 +95,14 @@ class Intake:
 
                 yield self._bulk(path, table, first, lines, json_source=True)
         elif fmt in ("parquet", "hf"):
-            for first, table in read_tables(path, fmt, on_bytes):
+            for first, table in read_tables(path, fmt, on_bytes, self.split):
 
                 def rows(idx: np.ndarray, t: pa.Table = table) -> list[Any]:
                     return [present(r) for r in t.take(pa.array(idx)).to_pylist()]
 
                 yield self._bulk(path, table, first, rows, json_source=False)
         else:
-            yield from self._by_row(path, read_rows(path, fmt, on_bytes))
+            yield from self._by_row(path, read_rows(path, fmt, on_bytes, self.split))
 
     def _parsed_blocks(
         self, path: Path, on_bytes: Callable[[int], None]

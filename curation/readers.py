@@ -10,11 +10,15 @@ Readers stream (bounded memory) except JSON arrays, which must be parsed whole.
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import io
 import json
+import os
 import re
+import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -25,7 +29,8 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from curation.errors import CurationError
-from curation.tables import read_tables, rows_of_tables
+from curation.jsonparse import BadJSON, parse
+from curation.tables import is_hf_folder, read_tables, rows_of_tables
 
 FORMATS = ("auto", "jsonl", "json", "parquet", "csv", "hf", "chitchat")
 PACKAGED = {
@@ -67,8 +72,16 @@ def resolve_input(path: str | Path, fmt: str = "auto") -> tuple[Path, str]:
         resolved = Path(str(mod.__file__)).parent / rel
         return resolved, pkg_fmt if fmt == "auto" else fmt
     p = Path(text)
-    if not p.exists():
-        raise CurationError(f"{p}: no such file or folder")
+    try:
+        os.stat(p)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise CurationError(
+                f"{p}: a symbolic link loop (the link points back at itself)"
+            ) from None
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise CurationError(f"{p}: no such file or folder") from None
+        raise CurationError(f"{p}: cannot read ({e.strerror})") from None
     if fmt != "auto":
         return p, fmt
     return p, _detect_format(p)
@@ -76,7 +89,7 @@ def resolve_input(path: str | Path, fmt: str = "auto") -> tuple[Path, str]:
 
 def _detect_format(p: Path) -> str:
     if p.is_dir():
-        if (p / "dataset_info.json").exists() or (p / "state.json").exists():
+        if is_hf_folder(p):
             return "hf"
         raise CurationError(f"{p}: a folder that is not a Hugging Face save_to_disk dataset")
     name = p.name.lower().removesuffix(".gz")
@@ -87,7 +100,7 @@ def _detect_format(p: Path) -> str:
     if name.endswith((".csv", ".tsv")):
         return "csv"
     if name.endswith(".json"):
-        with _open_binary(p) as f:
+        with _open_binary(p) as f, gzip_errors(p):
             head = f.read(4096).lstrip()
         if head.startswith(b"["):
             return "json"
@@ -109,8 +122,30 @@ def _open_binary(p: Path) -> IO[bytes]:
     return open(p, "rb")
 
 
-def read_rows(p: Path, fmt: str, progress: Progress | None = None) -> Iterator[Row]:
-    """Stream (location, row) pairs from one input of a known format."""
+@contextmanager
+def gzip_errors(p: Path) -> Iterator[None]:
+    """Turn what reading a broken `.gz` raises into one-line CurationErrors naming the file."""
+    try:
+        yield
+    except gzip.BadGzipFile as e:
+        raise CurationError(f"{p}: not a gzip file ({e})") from None
+    except EOFError:
+        raise CurationError(
+            f"{p}: the gzip data is truncated (it ends before its end marker)"
+        ) from None
+    except zlib.error as e:
+        raise CurationError(f"{p}: the gzip data is corrupt ({e})") from None
+
+
+def read_rows(
+    p: Path, fmt: str, progress: Progress | None = None, split: str | None = None
+) -> Iterator[Row]:
+    """Stream (location, row) pairs from one input of a known format.
+
+    `split` picks one split of a `DatasetDict` folder (`hf` only; see `tables.read_tables`).
+    """
+    if split is not None or fmt == "hf":
+        return rows_of_tables(read_tables(p, fmt, progress, split))
     readers = {
         "jsonl": _read_jsonl,
         "json": _read_json,
@@ -141,7 +176,7 @@ def jsonl_blocks(
     """
     block_bytes = block_bytes or BLOCK_BYTES
     spare = 1 << 16
-    with open(p, "rb") as raw:
+    with open(p, "rb") as raw, gzip_errors(p):
         f: IO[bytes] = gzip.GzipFile(fileobj=raw) if p.name.endswith(".gz") else raw  # type: ignore[assignment]
         line, last = 1, 0
         while True:
@@ -165,17 +200,20 @@ def jsonl_blocks(
 
 
 def jsonl_rows(block: Block, first: int) -> Iterator[Row]:
-    """Parse a block of JSONL lines one by one: (line number, object or BadRow)."""
-    loads = orjson.loads
+    """Parse a block of JSONL lines one by one: (line number, object or BadRow).
+
+    Strict and exact (`jsonparse.parse`): a duplicate key or an unparsable line is a BadRow
+    with its reason; integers past 64 bits keep their digits.
+    """
     lines: list[Block] = block.split(b"\n")  # type: ignore[assignment]
     if lines and not lines[-1]:
         lines.pop()
     for number, line in enumerate(lines, start=first):
         try:
-            yield number, loads(line)
-        except orjson.JSONDecodeError as e:
+            yield number, parse(line)
+        except BadJSON as e:
             if line.strip():  # blank lines are skipped, checked only on failure
-                yield number, BadRow(_json_reason(line, e), _raw_text(line))
+                yield number, BadRow(str(e), _raw_text(line))
 
 
 def jsonl_table(block: Block) -> tuple[pa.Table, np.ndarray] | None:
@@ -222,30 +260,17 @@ def _lone_surrogate(block: Block) -> bool:
     return len(_SURROGATE.findall(block)) != 2 * len(_SURROGATE_PAIR.findall(block))
 
 
-def _json_reason(line: Block, e: Exception) -> str:
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as u:
-        return f"not valid UTF-8 (byte 0x{line[u.start]:02x} at column {u.start + 1})"
-    try:
-        json.loads(line.rstrip(b"\r\n"))
-    except json.JSONDecodeError as j:
-        what = j.msg.removesuffix(" at")
-        return f"invalid JSON: {what[:1].lower()}{what[1:]} (at column {j.colno})"
-    return f"invalid JSON: {e}"
-
-
 def _raw_text(line: Block, limit: int = 10_000) -> str:
     return line[:limit].decode("utf-8", errors="replace").rstrip("\n")
 
 
 def _read_json(p: Path, progress: Progress) -> Iterator[Row]:
-    with _open_binary(p) as f:
+    with _open_binary(p) as f, gzip_errors(p):
         data = f.read()
     progress(p.stat().st_size)
     try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError:
+        parsed = parse(data)
+    except BadJSON as e:
         try:
             json.loads(data.decode("utf-8"))
         except UnicodeDecodeError as u:
@@ -254,7 +279,9 @@ def _read_json(p: Path, progress: Progress) -> Iterator[Row]:
             raise CurationError(
                 f"{p}:{j.lineno}: invalid JSON: {j.msg} at column {j.colno}"
             ) from None
-        raise
+        except RecursionError:
+            pass
+        raise CurationError(f"{p}: {e}") from None
     if isinstance(parsed, dict):
         parsed = [parsed]
     if not isinstance(parsed, list):
@@ -267,29 +294,52 @@ def _read_parquet(p: Path, progress: Progress) -> Iterator[Row]:
 
 
 def _read_csv(p: Path, progress: Progress) -> Iterator[Row]:
+    """CSV/TSV rows as dicts keyed by the header; every malformed record is a BadRow.
+
+    Quoting is read strictly: a quote that is never closed (which would swallow the records
+    after it into one field) or text after a closing quote is an error at its line, and so is
+    a record with more or fewer fields than the header, or a header naming a column twice.
+    """
     delimiter = "\t" if p.name.lower().removesuffix(".gz").endswith(".tsv") else ","
-    with _open_binary(p) as raw:
+    with _open_binary(p) as raw, gzip_errors(p):
         # surrogateescape keeps undecodable bytes, so the bad row (not a chunk) is reported.
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
-        reader = csv.DictReader(text, delimiter=delimiter)
-        line = 1
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
         try:
-            for row in reader:
-                if None in row:
-                    extra = row.pop(None)  # type: ignore[call-overload]
-                    bad: BadRow | None = BadRow(
-                        f"{len(extra)} more field(s) than the header has", repr(extra)[:10_000]
-                    )
-                else:
-                    bad = _undecodable(row)
-                if bad is not None:
-                    yield line + 1, bad
-                else:
-                    # An empty cell is a missing field, so one CSV can hold several shapes.
-                    yield line + 1, {k: v for k, v in row.items() if v}
-                line = reader.line_num
+            header = next(reader, None)
         except csv.Error as e:
-            raise CurationError(f"{p}:{reader.line_num}: bad CSV ({e})") from None
+            raise CurationError(f"{p}:1: bad CSV header ({e})") from None
+        if header is None:
+            return
+        dup = next((h for i, h in enumerate(header) if h in header[:i]), None)
+        if dup is not None:
+            raise CurationError(f"{p}:1: the header names column {dup!r} twice")
+        line = reader.line_num
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                what = str(e)
+                if "unexpected end of data" in what:
+                    what = "a quote is never closed (the field runs to the end of the file)"
+                yield line + 1, BadRow(f"bad CSV quoting: {what}", f"line {reader.line_num}")
+                line = reader.line_num
+                continue
+            if not cells:  # a blank line
+                line = reader.line_num
+                continue
+            if len(cells) != len(header):
+                more = len(cells) - len(header)
+                what = f"{more} more" if more > 0 else f"{-more} fewer"
+                yield line + 1, BadRow(f"{what} field(s) than the header has", repr(cells)[:10_000])
+            else:
+                row = dict(zip(header, cells, strict=True))
+                bad = _undecodable(row)
+                # An empty cell is a missing field, so one CSV can hold several shapes.
+                yield line + 1, bad or {k: v for k, v in row.items() if v}
+            line = reader.line_num
     progress(p.stat().st_size)
 
 
@@ -318,8 +368,15 @@ def _read_chitchat(p: Path, progress: Progress) -> Iterator[Row]:
     becomes `user`, the other `assistant`; utterances of a turn are joined by newlines.
     """
     with open(p, "rb") as f:
-        data = orjson.loads(f.read())
+        raw = f.read()
     progress(p.stat().st_size)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise CurationError(
+            f"{p}: not a chitchat file (not one JSON object of conversations); "
+            "for other files drop --format chitchat or pick their format"
+        ) from None
     if not isinstance(data, dict):
         raise CurationError(f"{p}: not a chitchat file (expected an object of conversations)")
     for number, (conv_id, conv) in enumerate(data.items(), start=1):

@@ -8,6 +8,8 @@ from hashlib import sha256 as _sha256
 import numpy as np
 import pyarrow as pa
 
+from curation.lossless import MESSAGE_FIELDS_KEY, dumps, loads
+
 MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
 MESSAGES_TYPE = pa.list_(MESSAGE_TYPE)
 
@@ -66,7 +68,11 @@ JOURNAL_SCHEMA = pa.schema(
 
 
 def canonical_bytes(
-    kind: str, text: str, messages: Sequence[tuple[str, str]] | None, rejected: str | None
+    kind: str,
+    text: str,
+    messages: Sequence[tuple[str, str]] | None,
+    rejected: str | None,
+    fields: str | None = None,
 ) -> bytes:
     """The canonical form of a record that its id hashes.
 
@@ -75,7 +81,10 @@ def canonical_bytes(
     for chats, and `rejected\nLEN:answer` after the turns of a preference pair. LEN counts
     UTF-8 bytes. Source, batch and meta are left out on purpose: the same content arriving
     from two sources is one record. Chats hash their (role, content) turns, not the rendered
-    text, so a conversation hashes the same whatever file format it came from.
+    text, so a conversation hashes the same whatever file format it came from. Messages with
+    fields besides role and content (`tool_calls`, `name`, …) are content too: `fields` (their
+    JSON, see `message_fields`) is appended as `fields\nLEN:json`, so only such records have
+    a form (and an id) that differs from before these fields were kept.
     """
 
     def part(value: str) -> bytes:
@@ -88,18 +97,32 @@ def canonical_bytes(
         body = b"".join(role.encode() + b"\n" + part(content) for role, content in messages)
     if rejected is not None:
         body += b"rejected\n" + part(rejected)
+    if fields is not None:
+        body += b"fields\n" + part(fields)
     return kind.encode() + b"\n" + body
 
 
+def message_fields(meta: str | None) -> str | None:
+    """The JSON of a record's extra message fields, from its `meta` (None if it has none)."""
+    if meta is None or f'"{MESSAGE_FIELDS_KEY}":' not in meta:
+        return None
+    value = loads(meta).get(MESSAGE_FIELDS_KEY)
+    return None if value is None else dumps(value)
+
+
 def record_id(
-    kind: str, text: str, messages: Sequence[tuple[str, str]] | None, rejected: str | None
+    kind: str,
+    text: str,
+    messages: Sequence[tuple[str, str]] | None,
+    rejected: str | None,
+    fields: str | None = None,
 ) -> str:
     """A record's id: the first 128 bits of SHA-256 of `canonical_bytes`, as 32 hex digits.
 
     Ingest computes the same ids in bulk (`columnar.record_ids`, SHA-256 in DuckDB); this
     one-record version is the reference the bulk path is tested against.
     """
-    return _sha256(canonical_bytes(kind, text, messages, rejected)).hexdigest()[:32]
+    return _sha256(canonical_bytes(kind, text, messages, rejected, fields)).hexdigest()[:32]
 
 
 class IdSet:
