@@ -1,9 +1,11 @@
 """The UI in a real browser: Playwright drives Debian's headless Chromium against `mixlake serve`.
 
-Loads every page, filters, searches, opens a row, runs a version diff, a mix diff, a
-base-vs-tuned comparison and a confirmed rollback, and saves a screenshot of each page.
+A curator's pass at 1400 px and at 390 px: sort the grid by a score, click and brush facets,
+choose columns, label rows with the keyboard, read a row, search, diff versions, compare evals
+in the metric's direction, look at mixes and runs, and roll back after reading the preview.
+Every request the pages make must go to the server itself (the UI works offline).
 
-Screenshots go to a pytest tmp dir and are checked to be real 1280x860 PNGs, so `make test`
+Screenshots go to a pytest tmp dir and are checked to be real PNGs of the viewport, so `make test`
 leaves the tree clean. Set MIXLAKE_SCREENSHOTS to a folder (relative paths are taken from the
 repo root) to write them there instead: `make screenshots` regenerates docs/img/ (used by
 docs/ui.md) with MIXLAKE_SCREENSHOTS=docs/img, and then a missing Chromium or Playwright fails
@@ -31,7 +33,8 @@ from mixlake.web.sample import BASE, METRIC, RUN_ID, SUITE, build_sample_lake
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS_ENV = "MIXLAKE_SCREENSHOTS"
-VIEWPORT = {"width": 1280, "height": 860}
+WIDE = {"width": 1400, "height": 900}
+PHONE = {"width": 390, "height": 844}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ARGS = [
     "--headless",
@@ -101,118 +104,228 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Lake
         proc.wait(timeout=20)
 
 
-def test_every_page_in_chromium(served: tuple[str, Lake], tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
     if os.environ.get(SCREENSHOTS_ENV) and importlib.util.find_spec("playwright") is None:
         pytest.fail(f"{SCREENSHOTS_ENV} is set but playwright is not installed")
     sync_api = pytest.importorskip("playwright.sync_api")
-    url, lake = served
-    out_dir = _screenshot_dir(tmp_path)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shots: list[Path] = []
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport=VIEWPORT)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
 
-        def shot(name: str) -> None:
-            path = out_dir / f"{name}.png"
-            page.screenshot(path=str(path), full_page=False)
-            shots.append(path)
 
-        # records: load, filter, page on
-        page.goto(f"{url}/records")
-        assert page.locator("#count").inner_text().startswith("126 rows match")
-        page.fill("#filter-form input[name=where]", "source = 'chat' AND sample_score_v1 > 0.5")
-        page.click("#filter-form button")
-        page.wait_for_url("**/records?*")
-        want = lake.sql(
-            "SELECT count(*) AS n FROM records WHERE source='chat' AND sample_score_v1>0.5"
+class Shots:
+    """Opens pages at one viewport, fails on script errors or off-server requests, and saves
+    named screenshots."""
+
+    def __init__(self, browser: object, url: str, viewport: dict[str, int], out: Path) -> None:
+        self.page = browser.new_page(viewport=viewport)  # type: ignore[attr-defined]
+        self.viewport, self.out, self.paths = viewport, out, []
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on(
+            "request",
+            lambda r: None if r.url.startswith((url, "data:")) else self.errors.append(r.url),
         )
-        count = page.locator("#count").inner_text()
-        assert count.startswith(f"{want.column('n')[0].as_py()} rows match")
-        assert set(page.locator("#records tbody td:nth-child(2)").all_inner_texts()) == {"chat"}
-        shot("records")
 
-        # search (semantic, over every row), then open a chat row from the filtered table
-        filtered = page.url
-        page.goto(f"{url}/records")
-        page.fill("#search-form input[name=q]", "chess fact")
-        page.click("#search-form button")
-        page.wait_for_selector("#hits tbody tr")
-        assert "semantic" in page.locator("h2").first.inner_text()
-        assert "chess" in page.locator("#hits tbody tr").first.inner_text()
-        shot("search")
-        page.goto(filtered)
-        page.locator("#records tbody tr a").first.click()
-        page.wait_for_selector("#conversation .turn.user")
-        assert page.locator("#conversation .turn").count() == 2
-        assert "sample_score_v1" in page.locator("#columns").inner_text()
-        shot("record")
+    def shot(self, name: str) -> None:
+        path = self.out / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=False)
+        self.paths.append(path)
 
-        # charts follow the filter
-        page.goto(f"{url}/charts")
-        page.fill("#chart-form input[name=where]", "kind = 'chat'")
-        page.click("#chart-form button")
-        page.wait_for_load_state("networkidle")
-        for chart in ("length", "score", "source"):
-            img = page.locator(f"#chart-{chart}")
-            assert "where=kind" in (img.get_attribute("src") or "")
-            assert img.evaluate("i => i.complete && i.naturalWidth > 100")
-        shot("charts")
+    def done(self) -> None:
+        assert not self.errors, self.errors
+        for path in self.paths:
+            _assert_png(path, self.viewport["width"], self.viewport["height"])
+        self.page.close()
 
-        # history: diff two versions
-        page.goto(f"{url}/history")
-        page.fill("#diff-form input[name=a]", "2")
-        page.fill("#diff-form input[name=b]", "scored")
-        page.click("#diff-form button")
-        page.wait_for_selector("#diff")
-        assert "+80" in page.locator("#diff h2").inner_text()
-        shot("history")
 
-        # mixes: list, diff, one mix with rendered rows
-        page.goto(f"{url}/mixes")
-        if page.locator("#mixes").count():
-            page.fill("#mixdiff-form input[name=a]", "sample-chat@1")
-            page.fill("#mixdiff-form input[name=b]", "sample-chat@2")
-            page.click("#mixdiff-form button")
-            page.wait_for_selector("#mixdiff")
-            shot("mixes")
-            page.goto(f"{url}/mixes/sample-chat@2")
-            page.wait_for_selector(".example .chat")
-            assert page.locator("#components tbody tr").count() == 2
-            shot("mix")
+def _grid_ids(page: object, n: int = 5) -> list[str]:
+    """The ids of the first `n` rows the grid shows, in order."""
+    return page.evaluate(  # type: ignore[attr-defined]
+        "n => { const api = window.mixlakeGrid.api; const out = [];"
+        " for (let i = 0; i < n; i++) { const r = api.getDisplayedRowAtIndex(i);"
+        " if (r && r.data) out.push(r.data.id); } return out; }",
+        n,
+    )
 
-        # runs and evals
-        page.goto(f"{url}/runs/{RUN_ID}")
-        page.wait_for_load_state("networkidle")
-        assert page.locator("#loss-curve").evaluate("i => i.naturalWidth > 100")
-        shot("run")
-        page.goto(f"{url}/evals")
-        page.select_option("#compare-form select[name=base]", f"eval_{BASE}_{SUITE}_{METRIC}")
-        page.select_option("#compare-form select[name=tuned]", f"eval_{RUN_ID}_{SUITE}_{METRIC}")
-        page.click("#compare-form button")
-        page.wait_for_selector("#compare")
-        assert "wins" in page.locator("#compare").inner_text()
-        shot("evals")
 
-        # confirmed rollback: the impact list first, then the browser's confirm dialog
-        page.goto(f"{url}/history")
-        page.click("#rollback-2")
-        page.wait_for_selector("#impact")
-        assert RUN_ID in page.locator("#impact-runs").inner_text()
-        shot("rollback-confirm")
-        before = lake.latest_version()
-        page.once("dialog", lambda d: d.accept())
-        page.check("#confirm-check")
-        page.click("#confirm-button")
-        page.wait_for_selector("#result")
-        assert lake.latest_version() == before + 1
-        assert lake.records().count_rows() == 40
-        shot("rollback-done")
-        assert not errors, errors
-        browser.close()
+def _count(page: object) -> int:
+    text = page.locator("#count").inner_text()  # type: ignore[attr-defined]
+    return int(text.split()[0])
 
-    assert len(shots) >= 9, [s.name for s in shots]
-    for path in shots:
-        _assert_png(path, VIEWPORT["width"], VIEWPORT["height"])
+
+def _n(lake: Lake, where: str) -> int:
+    return int(lake.sql(f"SELECT count(*) AS n FROM records WHERE {where}").column("n")[0].as_py())
+
+
+def test_curation_pass_at_1400px(served: tuple[str, Lake], browser: object, tmp_path: Path) -> None:
+    from curation.labels import current_labels
+
+    url, lake = served
+    out = _screenshot_dir(tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    s = Shots(browser, url, WIDE, out)
+    page = s.page
+
+    # the grid: every row, sorted on the server by clicking a header
+    page.goto(f"{url}/records")
+    page.wait_for_selector(".ag-row[row-index='0'] a")
+    assert _count(page) == 126
+    page.click(".ag-header-cell[col-id='sample_score_v1'] .ag-header-cell-label")
+    page.click(".ag-header-cell[col-id='sample_score_v1'] .ag-header-cell-label")
+    page.wait_for_function("location.search.includes('sort=sample_score_v1&desc=true')")
+    want = lake.sql(
+        "SELECT id FROM records ORDER BY sample_score_v1 DESC NULLS LAST, id LIMIT 5"
+    ).column("id")
+    page.wait_for_function(
+        "id => { const r = window.mixlakeGrid.api.getDisplayedRowAtIndex(0);"
+        " return !!(r && r.data && r.data.id === id); }",
+        arg=want[0].as_py(),
+    )
+    assert _grid_ids(page)[:5] == want.to_pylist()
+    # the column chooser hides a column
+    page.click("#column-chooser summary")
+    page.uncheck("#column-list input[data-column='kind']")
+    assert page.locator(".ag-header-cell[col-id='kind']").count() == 0
+    page.click("#column-chooser summary")
+    s.shot("records")
+
+    # facets: click a source, then brush the upper half of the score histogram
+    page.click(".facet[data-column='source'] li[data-value='chat']")
+    page.wait_for_function("document.querySelector('#count').textContent.startsWith('40 ')")
+    page.wait_for_function(
+        "document.querySelectorAll(\".facet[data-column='kind'] li\").length === 1"
+    )
+    kinds = page.locator(".facet[data-column='kind'] li").all_inner_texts()
+    assert kinds == ["chat · 40"]
+    bars = page.locator(".facet[data-column='sample_score_v1'] .bar")
+    bars.nth(10).hover()
+    page.mouse.down()
+    bars.nth(19).hover()
+    page.mouse.up()
+    page.wait_for_selector(".facet[data-column='sample_score_v1'].active")
+    page.wait_for_function("!document.querySelector('#facets').hasAttribute('aria-busy')")
+    hist = page.evaluate("window.mixlakeGrid.state.filters")
+    lo = [f for f in hist if f["column"] == "sample_score_v1"][0]["lo"]
+    want_n = _n(lake, f"source = 'chat' AND sample_score_v1 >= {lo}")
+    page.wait_for_function(f"document.querySelector('#count').textContent.startsWith('{want_n} ')")
+    assert "filters=" in page.url
+    s.shot("facets")
+
+    # label with the keyboard: j moves, 1 = good, 2 = bad (each saves and moves on)
+    page.locator(".ag-row[row-index='0'] .ag-cell[col-id='source']").first.click()
+    first = _grid_ids(page)[0]
+    second = _grid_ids(page)[1]
+    page.keyboard.press("1")
+    page.wait_for_function(
+        "document.querySelector('#label-status').textContent.startsWith('labelled 1 good')"
+    )
+    page.keyboard.press("2")
+    page.wait_for_function("document.querySelector('#label-status').textContent.includes('bad')")
+    assert current_labels(lake) == {first: 1, second: 0}
+    page.wait_for_selector(".ag-row .label.good")
+    s.shot("labels")
+    page.keyboard.press("k")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/records/{second}*")
+
+    # a row: conversation bubbles, label, neighbours, who used it, evals base vs tuned
+    page.wait_for_selector("#conversation .turn.user")
+    assert page.locator("#row-label .label.bad").count() == 1
+    assert page.locator("#neighbours li").count() == 6
+    assert RUN_ID in page.locator("#used-by").inner_text()
+    assert "higher" in page.locator("#row-evals").inner_text()
+    s.shot("record")
+
+    # search: hits highlight the words; the page says what semantic search covers
+    page.goto(f"{url}/records")
+    assert "120 of 126" in page.locator("#semantic-coverage").inner_text()
+    page.fill("#search-form input[name=q]", "chess fact")
+    page.click("#search-button")
+    page.wait_for_selector("#hits tbody tr")
+    assert "semantic" in page.locator("h2").first.inner_text()
+    assert page.locator("#hits mark").first.inner_text().lower() in ("chess", "fact")
+    s.shot("search")
+
+    # history fits 1400 px; a diff
+    page.goto(f"{url}/history?a=2&b=scored")
+    page.wait_for_selector("#diff")
+    assert "+80" in page.locator("#diff h2").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDE["width"]
+    s.shot("history")
+
+    # evals: the default pair is one metric, counted in its direction
+    page.goto(f"{url}/evals")
+    page.wait_for_selector("#compare")
+    assert "higher is better" in page.locator("#compare h2").inner_text()
+    col = f"eval_{RUN_ID}_{SUITE}_{METRIC}"
+    base = f"eval_{BASE}_{SUITE}_{METRIC}"
+    wins = _n(lake, f'"{col}" > "{base}"')
+    assert f"{wins} wins" in page.locator("#compare-summary").inner_text()
+    s.shot("evals")
+
+    # mixes, a run, charts, the offline API page
+    page.goto(f"{url}/mixes?a=sample-chat@1&b=sample-chat@2")
+    page.wait_for_selector("#mixdiff")
+    s.shot("mixes")
+    page.goto(f"{url}/mixes/sample-chat@2")
+    page.wait_for_selector(".example .chat")
+    s.shot("mix")
+    page.goto(f"{url}/runs/{RUN_ID}")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#loss-curve").evaluate("i => i.naturalWidth > 100")
+    s.shot("run")
+    page.goto(f"{url}/charts?where=kind+%3D+%27chat%27")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#chart-score").evaluate("i => i.complete && i.naturalWidth > 100")
+    s.shot("charts")
+    page.goto(f"{url}/api/docs")
+    assert page.locator("#endpoints tbody tr").count() > 15
+
+    # roll back, after reading what is lost: rows, columns, the run built on it
+    page.goto(f"{url}/history")
+    page.click("#rollback-2")
+    page.wait_for_selector("#impact")
+    assert "eval_r0demo001_chat_rougeL" in page.locator("#columns-lost").inner_text()
+    assert RUN_ID in page.locator("#impact-runs").inner_text()
+    assert RUN_ID in page.locator("#pinned-after").inner_text()
+    s.shot("rollback-confirm")
+    before = lake.latest_version()
+    page.once("dialog", lambda d: d.accept())
+    page.check("#confirm-check")
+    page.click("#confirm-button")
+    page.wait_for_selector("#result")
+    assert lake.latest_version() == before + 1
+    assert lake.records().count_rows() == 40
+    s.shot("rollback-done")
+    s.done()
+
+
+def test_phone_width_390px(served: tuple[str, Lake], browser: object, tmp_path: Path) -> None:
+    url, lake = served
+    out = _screenshot_dir(tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    s = Shots(browser, url, PHONE, out)
+    page = s.page
+    for path, name in (("/records", "phone-records"), ("/history", "phone-history")):
+        page.goto(f"{url}{path}")
+        if path == "/records":
+            page.wait_for_selector(".ag-row[row-index='0'] a")
+            page.wait_for_selector(".facet")
+        # nothing is cut off: the page is no wider than the screen, the nav fits
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
+        right = page.evaluate(
+            "document.querySelector('nav.top .lakeinfo').getBoundingClientRect().right"
+        )
+        assert right <= PHONE["width"], path
+        s.shot(name)
+    page.goto(f"{url}/records")
+    page.wait_for_selector(".ag-row[row-index='0'] a")
+    page.locator(".ag-row[row-index='0'] .ag-cell[col-id='source']").first.click()
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/records/*?version=*")
+    s.done()

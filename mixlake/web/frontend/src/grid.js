@@ -60,7 +60,6 @@ function start(el) {
     tooltipShowDelay: 400,
     initialState: { sort: { sortModel: [{ colId: state.sort, sort: state.desc ? "desc" : "asc" }] } },
     datasource: datasource(state),
-    onSortChanged: () => syncUrl(state),
     onRowDoubleClicked: (e) => openRow(e.data, state.version),
     onSelectionChanged: () => showSelection(api),
   });
@@ -132,6 +131,7 @@ function datasource(state) {
       const s = params.sortModel[0];
       state.sort = s ? s.colId : "id";
       state.desc = s ? s.sort === "desc" : false;
+      syncUrl(state);
       const q = query(state, {
         sort: state.sort,
         desc: state.desc,
