@@ -209,7 +209,7 @@ def test_curation_pass_at_1400px(served: tuple[str, Lake], browser: object, tmp_
     page.wait_for_selector(".facet[data-column='sample_score_v1'].active")
     page.wait_for_function("!document.querySelector('#facets').hasAttribute('aria-busy')")
     hist = page.evaluate("window.mixlakeGrid.state.filters")
-    lo = [f for f in hist if f["column"] == "sample_score_v1"][0]["lo"]
+    lo = next(f for f in hist if f["column"] == "sample_score_v1")["lo"]
     want_n = _n(lake, f"source = 'chat' AND sample_score_v1 >= {lo}")
     page.wait_for_function(f"document.querySelector('#count').textContent.startsWith('{want_n} ')")
     assert "filters=" in page.url
@@ -305,7 +305,7 @@ def test_curation_pass_at_1400px(served: tuple[str, Lake], browser: object, tmp_
 
 
 def test_phone_width_390px(served: tuple[str, Lake], browser: object, tmp_path: Path) -> None:
-    url, lake = served
+    url, _ = served
     out = _screenshot_dir(tmp_path)
     out.mkdir(parents=True, exist_ok=True)
     s = Shots(browser, url, PHONE, out)
