@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 
 import duckdb
+import lance
 import pyarrow as pa
 
+from curation.commit import Entry, one_line
 from curation.errors import CurationError
+from curation.faults import crash_point
 from curation.lake import Lake, VersionRef
+from curation.sqltext import equals, in_list, single_expression
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,8 @@ def diff(
         got = con.execute(f"SELECT id FROM {table} ORDER BY id LIMIT {int(examples)}").fetchall()
         if not got:
             return []
-        listed = ", ".join(f"'{i}'" for (i,) in got)
         found = lake.records(version).to_table(
-            columns=["id", "source", "text"], filter=f"id IN ({listed})"
+            columns=["id", "source", "text"], filter=in_list("id", [i for (i,) in got])
         )
         by_id = {r["id"]: r for r in found.to_pylist()}
         return [
@@ -93,25 +95,24 @@ def rollback(lake: Lake, to: VersionRef) -> int:
     History is kept, so a rollback can itself be rolled back. Costs one manifest write,
     whatever the table size. Returns the new version number.
     """
-    target = lake.resolve(to)
-    latest = lake.latest_version()
-    if target == latest:
-        raise CurationError(f"records is already at version {target}; nothing to roll back")
-    before = lake.records(latest).count_rows()
-    ds = lake.dataset("records", target)
-    after = ds.count_rows()
-    ds.restore()
-    new = lake.latest_version()
-    lake.journal(
-        "records",
-        new,
-        "rollback",
-        f"rollback to version {target} (from {latest}): {before} → {after} rows",
-        {"to": str(to), "target": target, "from": latest},
-        max(after - before, 0),
-        max(before - after, 0),
-    )
-    return new
+    with lake.writing("rollback"):
+        target = lake.resolve(to)
+        latest = lake.latest_version()
+        if target == latest:
+            raise CurationError(f"records is already at version {target}; nothing to roll back")
+        before = lake.records(latest).count_rows()
+        after = lake.dataset("records", target).count_rows()
+        entry = Entry(
+            "rollback",
+            f"rollback to version {target} (from {latest}): {before} → {after} rows",
+            {"to": str(to), "target": target, "from": latest},
+            max(after - before, 0),
+            max(before - after, 0),
+        )
+        crash_point("rollback:before-commit")
+        new = lake.commit("records", lance.LanceOperation.Restore(target), latest, entry)
+        crash_point("rollback:after-commit")
+        return new
 
 
 @dataclass(frozen=True)
@@ -127,46 +128,50 @@ def delete(lake: Lake, *, where: str | None = None, batch: str | None = None) ->
     if (where is None) == (batch is None):
         raise CurationError("give exactly one of --where or --batch")
     if batch is not None:
-        if "'" in batch:
-            raise CurationError(f"bad batch id {batch!r}")
-        predicate = f"batch = '{batch}'"
+        predicate = equals("batch", batch)
     else:
-        predicate = str(where)
-    ds = lake.dataset("records")
-    try:
-        matched = ds.count_rows(filter=predicate)
-    except (ValueError, OSError) as e:
-        raise CurationError(f"bad --where predicate {predicate!r}: {_first_line(e)}") from None
-    if matched == 0:
-        if batch is not None and batch not in _batches(lake):
-            raise CurationError(f"no batch {batch!r} in records; see `mixlake log`")
-        return DeleteResult(0, None)
-    ds.delete(predicate)
-    new = lake.latest_version()
-    lake.journal(
-        "records",
-        new,
-        "delete",
-        f"delete where {predicate}: -{matched} rows",
-        {"where": where, "batch": batch},
-        0,
-        matched,
-    )
-    return DeleteResult(matched, new)
+        predicate = single_expression(str(where))
+    with lake.writing("delete"):
+        ds = lake.dataset("records")
+        try:
+            matched = ds.count_rows(filter=predicate)
+        except (ValueError, OSError) as e:
+            raise CurationError(f"bad --where predicate {predicate!r}: {one_line(e)}") from None
+        if matched == 0:
+            if batch is not None and batch not in _batches(lake):
+                raise CurationError(f"no batch {batch!r} in records; see `mixlake log`")
+            return DeleteResult(0, None)
+        entry = Entry(
+            "delete",
+            f"delete where {predicate}: -{matched} rows",
+            {"where": where, "batch": batch},
+            0,
+            matched,
+        )
+        operation = delete_operation(ds, predicate)
+        crash_point("delete:before-commit")
+        new = lake.commit("records", operation, int(ds.version), entry)
+        crash_point("delete:after-commit")
+        return DeleteResult(matched, new)
+
+
+def delete_operation(ds: lance.LanceDataset, predicate: str) -> lance.LanceOperation.Delete:
+    """The uncommitted Lance delete of the rows matching `predicate` (deletion files written)."""
+    updated, removed = [], []
+    for fragment in ds.get_fragments():
+        if fragment.count_rows(predicate) == 0:
+            continue
+        meta = fragment.delete(predicate)
+        if meta is None:
+            removed.append(fragment.fragment_id)
+        else:
+            updated.append(meta)
+    return lance.LanceOperation.Delete(updated, removed, predicate)
 
 
 def _batches(lake: Lake) -> set[str]:
     table = lake.records().to_table(columns=["batch"])
     return set(pa.compute.unique(table.column("batch")).to_pylist())
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    if not text:
-        return type(e).__name__
-    line = text.splitlines()[0]
-    line = re.sub(r",?\s*/\S+\.rs:\d+.*$", "", line)  # Lance appends its Rust source location
-    return line.removeprefix("Invalid user input: ")[:300]
 
 
 @dataclass(frozen=True)
@@ -182,9 +187,39 @@ def gc(lake: Lake, older_than_days: float) -> GcResult:
     """Remove `records` versions older than N days, never a tagged or pinned one, never the latest."""
     if older_than_days < 0:
         raise CurationError("--older-than must be zero or more days")
-    ds = lake.dataset("records")
-    kept = sorted(set(lake.tags(include_pins=True).values()))
-    stats = ds.cleanup_old_versions(
-        older_than=dt.timedelta(days=older_than_days), error_if_tagged_old_versions=False
-    )
-    return GcResult(int(stats.old_versions), int(stats.bytes_removed), kept)
+    with lake.writing("gc"):
+        ds = lake.dataset("records")
+        kept = sorted(set(lake.tags(include_pins=True).values()))
+        # Under the writer lock no write is in flight, so files no version references are
+        # leftovers of killed writers and can go at once (Lance's default waits a week).
+        stats = ds.cleanup_old_versions(
+            older_than=dt.timedelta(days=older_than_days),
+            error_if_tagged_old_versions=False,
+            delete_unverified=True,
+        )
+        removed, freed = int(stats.old_versions), int(stats.bytes_removed)
+        for name in lake.table_names():
+            if name == "records":
+                continue
+            side = lake.dataset(name)
+            side_stats = side.cleanup_old_versions(
+                older_than=dt.timedelta(days=36500),  # side tables keep history; only leftovers go
+                error_if_tagged_old_versions=False,
+                delete_unverified=True,
+            )
+            freed += int(side_stats.bytes_removed)
+        _remove_stale_checkpoints(lake)
+    return GcResult(removed, freed, kept)
+
+
+def _remove_stale_checkpoints(lake: Lake) -> None:
+    """Step checkpoints are only valid for the version they started from; drop the others."""
+    if "://" in lake.uri:
+        return
+    from pathlib import Path
+
+    folder = Path(lake.uri) / "_checkpoints"
+    latest = lake.latest_version()
+    for path in folder.glob("*") if folder.is_dir() else []:
+        if f"-v{latest}-" not in path.name:
+            path.unlink(missing_ok=True)

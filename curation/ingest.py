@@ -26,13 +26,18 @@ import pyarrow.compute as pc
 from lance.fragment import write_fragments
 
 from curation.columnar import canonical, hash_forms
+from curation.commit import Entry, one_line
 from curation.errors import CurationError
+from curation.faults import crash_point
 from curation.intake import Intake
 from curation.lake import Lake
 from curation.normalize import KIND_HINTS, MAP_TARGETS
 from curation.pipeline import ahead
 from curation.readers import resolve_input
-from curation.rejects import list_rejects
+from curation.rejects import ARG, discard_pending, fragments_arg, list_rejects, take_pending
+from curation.rejects import ensure_table as ensure_rejects_table
+from curation.rejects import repair as repair_rejects
+from curation.rejects import seal as seal_rejects
 from curation.schema import RECORDS_SCHEMA, IdSet, first_occurrences
 
 __all__ = ["IngestReport", "ingest", "list_rejects", "parse_mapping"]
@@ -114,6 +119,27 @@ def ingest(
     if not paths:
         raise CurationError("nothing to ingest: give at least one file")
     inputs = [resolve_input(p, fmt) for p in paths]
+    with lake.writing("ingest " + ", ".join(str(p) for p, _ in inputs)):
+        repair_rejects(lake)
+        if on_error == "skip":
+            ensure_rejects_table(lake)
+        return _ingest_locked(
+            lake, inputs, source, fmt, kind, mapping, on_error, batch_rows, progress
+        )
+
+
+def _ingest_locked(
+    lake: Lake,
+    inputs: list[tuple[Path, str]],
+    source: str,
+    fmt: str,
+    kind: str,
+    mapping: dict[str, str] | None,
+    on_error: str,
+    batch_rows: int,
+    progress: ByteProgress | None,
+) -> IngestReport:
+    """The ingest, run under the writer lock: dedup against the latest version, one commit."""
     records = lake.dataset("records")
     report = IngestReport(
         batch=_new_batch_id(),
@@ -183,31 +209,41 @@ def ingest(
             failure.append(e)
             raise
 
+    fragments: list[Any] = []
     try:
         with _cyclic_gc_paused():
             stream = batches()
             first = next(stream, None)  # peek: no new rows means no new version
             if first is not None:
                 report.rows_added = first.num_rows
-                _write(lake, report, first, stream, failure)
+                fragments = _write(lake, report, first, stream, failure)
+        intake.finish()
     except BaseException:
-        if intake.flushed:  # the ingest never happened, so neither did its rejects
-            lake.dataset("rejects").delete(f"batch = '{report.batch}'")
+        discard_pending(lake, report.batch)  # the ingest never happened, nor did its rejects
         raise
     report.rows_read, report.rejected = intake.rows_read, intake.rejected
     report.reject_reasons = intake.reject_reasons
-    report.version_after = lake.latest_version()
-    if report.new_version:
-        lake.journal(
-            "records",
-            report.version_after,
+    rejects = take_pending(lake, report.batch)
+    report.version_after = report.version_before
+    if fragments:
+        entry = Entry(
             "ingest",
             report.message(),
-            {"source": source, "files": report.files, "batch": report.batch, "format": fmt},
+            {
+                "source": source,
+                "files": report.files,
+                "batch": report.batch,
+                "format": fmt,
+                ARG: fragments_arg(rejects),
+            },
             report.rows_added,
             0,
         )
-    intake.finish()
+        operation = lance.LanceOperation.Append(fragments)
+        crash_point("ingest:before-commit")
+        report.version_after = lake.commit("records", operation, report.version_before, entry)
+        crash_point("ingest:after-commit")
+    seal_rejects(lake, report.batch, rejects)
     return report
 
 
@@ -217,13 +253,13 @@ def _write(
     first: pa.RecordBatch,
     rest: Iterator[pa.RecordBatch],
     failure: list[BaseException],
-) -> None:
-    """Write the batches as data files in chunks, then commit them all as one version.
+) -> list[Any]:
+    """Write the batches as data files in chunks; return their fragments, uncommitted.
 
     Each chunk gets its own Lance writer, so what a writer buffers (it grows with the rows
     of nested columns like `messages`) is freed every `_CHUNK_ROWS` rows. Nothing is visible
-    until the single Append commit at the end; a failure before it leaves only unreferenced
-    data files, which `gc` removes once they are a week old (Lance's safety margin).
+    until the caller's single Append commit; a failure before it leaves only unreferenced
+    data files, which `gc` removes (it holds the writer lock, so none is in use).
     """
 
     def counted() -> Iterator[pa.RecordBatch]:
@@ -232,7 +268,6 @@ def _write(
             report.rows_added += batch.num_rows
             yield batch
 
-    uri = lake.table_uri("records")
     dataset = lake.dataset("records", report.version_before)
     stream = counted()
     fragments: list[Any] = []
@@ -246,13 +281,12 @@ def _write(
                 mode="append",
                 data_storage_version=dataset.data_storage_version,
             )
-        lance.LanceDataset.commit(
-            uri, lance.LanceOperation.Append(fragments), read_version=report.version_before
-        )
+            crash_point("ingest:fragment-written")
     except OSError as e:
         if failure:
             raise failure[0] from None
-        raise CurationError(f"writing records failed: {e}") from e
+        raise CurationError(f"writing records failed: {one_line(e)}") from e
+    return fragments
 
 
 _CHUNK_ROWS = 1 << 18

@@ -16,6 +16,7 @@ import lance
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curation.commit import Entry
 from curation.errors import CurationError
 from curation.lake import Lake
 from curation.query import sql
@@ -132,17 +133,20 @@ def add_labels(lake: Lake, pairs: Sequence[tuple[str, int]], labeller: str) -> L
         schema=LABELS_SCHEMA,
     )
     uri = lake.table_uri("labels")
-    ds = lance.write_dataset(table, uri, mode="append" if lake.has_table("labels") else "create")
     good = sum(seen.values())
-    lake.journal(
-        "labels",
-        int(ds.version),
+    entry = Entry(
         "label",
         f"labelled {len(seen)} rows ({good} good, {len(seen) - good} bad) by {labeller}",
         {"labeller": labeller, "rows": len(seen)},
         len(seen),
-        0,
     )
+    with lake.writing("label"):  # the append carries its journal entry
+        ds = lance.write_dataset(
+            table,
+            uri,
+            mode="append" if lake.has_table("labels") else "create",
+            transaction_properties=entry.properties(),
+        )
     return LabelReport(
         len(seen), good, len(seen) - good, int(ds.version), len(current_labels(lake))
     )

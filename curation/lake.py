@@ -12,8 +12,11 @@ import lance
 import orjson
 import pyarrow as pa
 
+from curation.commit import Entry, Notice, read_entry, writer_lock
+from curation.commit import commit as commit_operation
 from curation.errors import CurationError
 from curation.schema import JOURNAL_SCHEMA, RECORDS_SCHEMA
+from curation.sqltext import equals
 
 DEFAULT_LAKE = "./lake"
 LAKE_ENV = "MIXLAKE_LAKE"
@@ -80,15 +83,41 @@ class Lake:
             raise CurationError(f"a lake already exists at {uri_s}")
         if "://" not in uri_s:
             _make_lake_folder(Path(uri_s))
-        lance.write_dataset(
-            RECORDS_SCHEMA.empty_table(),
-            _table_uri(uri_s, "records"),
-            mode="create",
-            transaction_properties={"mixlake.operation": "init"},
-        )
-        lake = cls(uri_s)
-        lake.journal("records", 1, "init", "created the lake", {}, 0, 0)
-        return lake
+        with writer_lock(uri_s, "init"):
+            if lance_exists(_table_uri(uri_s, "records")):
+                return cls(uri_s) if exist_ok else cls._exists(uri_s)
+            lance.write_dataset(
+                RECORDS_SCHEMA.empty_table(),
+                _table_uri(uri_s, "records"),
+                mode="create",
+                transaction_properties=Entry("init", "created the lake").properties(),
+            )
+        return cls(uri_s)
+
+    @staticmethod
+    def _exists(uri: str) -> Lake:
+        raise CurationError(f"a lake already exists at {uri}")
+
+    # ----------------------------------------------------------------- writing
+    def writing(self, operation: str, notice: Notice | None = None) -> Any:
+        """Context manager holding this lake's writer lock (see `curation.commit`).
+
+        Every mixlake write runs inside it: it reads the latest version, works, and commits
+        on top of exactly that version. Reentrant within a thread.
+        """
+        return writer_lock(self.uri, operation, notice=notice)
+
+    def commit(
+        self,
+        table: str,
+        operation: lance.LanceOperation.BaseOperation,
+        read_version: int,
+        entry: Entry,
+        *,
+        extra: dict[str, str] | None = None,
+    ) -> int:
+        """Commit one operation on `table` as one version carrying its journal `entry`."""
+        return commit_operation(self.table_uri(table), operation, read_version, entry, extra=extra)
 
     @property
     def db(self) -> Any:
@@ -186,7 +215,11 @@ class Lake:
         rows_added: int,
         rows_removed: int,
     ) -> None:
-        """Record what made a table version (operation, arguments, rows affected)."""
+        """Record what made a side-table version in the `journal` table.
+
+        `records` never uses this: its entries travel inside each commit (`Lake.commit`).
+        Side tables (labels, indexes) whose writers cannot carry properties still do.
+        """
         row = pa.table(
             {
                 "table_name": [table],
@@ -204,11 +237,41 @@ class Lake:
         lance.write_dataset(row, uri, mode="append" if lance_exists(uri) else "create")
 
     def journal_entries(self, table: str = "records") -> dict[int, dict[str, Any]]:
-        """Journal rows of `table` keyed by version."""
-        if not self.has_table("journal"):
-            return {}
-        rows = self.dataset("journal").to_table(filter=f"table_name = '{table}'").to_pylist()
-        return {int(r["version"]): r for r in rows}
+        """What made each live version of `table`, keyed by version.
+
+        Read from the entry each commit carries; versions made before entries travelled
+        with commits (older lakes) fall back to the `journal` table.
+        """
+        out: dict[int, dict[str, Any]] = {}
+        if self.has_table("journal"):
+            rows = self.dataset("journal").to_table(filter=equals("table_name", table))
+            out = {int(r["version"]): r for r in rows.to_pylist()}
+        if not self.has_table(table):
+            return out
+        ds = self.dataset(table)
+        for v in ds.versions():
+            number = int(v["version"])
+            entry = read_entry(ds, number) or _derived_entry(ds, number)
+            if entry is not None:
+                out[number] = {
+                    "table_name": table,
+                    "version": number,
+                    "operation": entry.operation,
+                    "message": entry.message,
+                    "args": orjson.dumps(entry.args).decode(),
+                    "rows_added": entry.rows_added,
+                    "rows_removed": entry.rows_removed,
+                    "at": _as_datetime(v["timestamp"]),
+                }
+        return out
+
+    def journal_table(self) -> pa.Table:
+        """Every journal entry of every table (what `SELECT … FROM journal` reads)."""
+        names = ["records", *[n for n in self.table_names() if n not in ("records", "journal")]]
+        rows = []
+        for name in names:
+            rows += sorted(self.journal_entries(name).values(), key=lambda r: r["version"])
+        return pa.Table.from_pylist([{**r, "at": r.get("at")} for r in rows], schema=JOURNAL_SCHEMA)
 
     def log(self) -> list[VersionEntry]:
         """Every live version of `records`, newest first, with what made it."""
@@ -245,6 +308,19 @@ class Lake:
         from curation.query import sql
 
         return sql(self, query, ref)
+
+
+def _derived_entry(ds: lance.LanceDataset, version: int) -> Entry | None:
+    """An entry for a commit that describes itself: an index build says what it indexed."""
+    try:
+        tx = ds.read_transaction(version)
+    except (OSError, ValueError):
+        return None
+    op = tx.operation if tx else None
+    if type(op).__name__ != "CreateIndex":
+        return None
+    names = [str(getattr(i, "name", "?")) for i in getattr(op, "new_indices", [])]
+    return Entry("index", f"index built: {', '.join(names) or 'none'}", {"indices": names})
 
 
 def _as_datetime(value: int | dt.datetime) -> dt.datetime:

@@ -14,7 +14,9 @@ from curation.errors import CurationError, one_line
 from curation.lake import Lake, VersionRef
 
 
-def connect(lake: Lake, ref: VersionRef = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    lake: Lake, ref: VersionRef = None, *, journal: bool = False
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with `records` (at `ref`) and the lake's other tables registered.
 
     Lance datasets are registered as Arrow datasets, so DuckDB pushes projections and filters
@@ -24,8 +26,13 @@ def connect(lake: Lake, ref: VersionRef = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.register("records", FilterSafeDataset.view_of(lake.records(ref)))
     for name in lake.table_names():
-        if name != "records":
+        if name not in ("records", "journal"):
             con.register(name, FilterSafeDataset.view_of(lake.dataset(name)))
+    if journal:
+        # What made each version: read from the entries the commits carry (older lakes'
+        # `journal` table rows included). It reads every version's transaction, so `sql`
+        # only builds it for queries that name it.
+        con.register("journal", lake.journal_table())
     return con
 
 
@@ -35,7 +42,7 @@ def sql(lake: Lake, query: str, ref: VersionRef = None) -> pa.Table:
     Raises:
         CurationError: the query failed; the message is DuckDB's first line.
     """
-    con = connect(lake, ref)
+    con = connect(lake, ref, journal="journal" in query.lower())
     try:
         result = con.sql(query)
         if result is None:

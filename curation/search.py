@@ -109,22 +109,15 @@ def search(
 
 def ensure_fts_index(lake: Lake) -> bool:
     """Create the BM25 index on `text` if the latest version lacks one; True when created."""
-    ds = lake.dataset("records")
-    if any(
-        idx.get("type") == "Inverted" or "text" in idx.get("fields", [])
-        for idx in ds.list_indices()
-    ):
-        return False
-    ds.create_scalar_index("text", "INVERTED")
-    lake.journal(
-        "records",
-        lake.latest_version(),
-        "index",
-        "BM25 full-text index on text",
-        {"column": "text", "index": "INVERTED"},
-        0,
-        0,
-    )
+    with lake.writing("full-text index"):
+        ds = lake.dataset("records")
+        if any(
+            idx.get("type") == "Inverted" or "text" in idx.get("fields", [])
+            for idx in ds.list_indices()
+        ):
+            return False
+        # The index commit describes itself (`mixlake log` reads its index names).
+        ds.create_scalar_index("text", "INVERTED")
     return True
 
 

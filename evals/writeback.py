@@ -18,9 +18,12 @@ from typing import Any
 
 import lance
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from curation.commit import Entry
 from curation.errors import CurationError
 from curation.lake import Lake
+from curation.sqltext import identifier
 from curation.steps.base import RowProgress, apply
 from evals.errors import EvalError
 from evals.evaluated_ids import append_evaluated_ids, read_evaluated_ids
@@ -124,6 +127,24 @@ def write_rows(
         EvalError: stored values differ and `replace` is not set; or the columns exist with
             other metrics.
     """
+    with lake.writing(f"eval write-back {label} {suite}"):
+        return _write_rows(lake, label, suite, metrics, ids, per_row, message, replace, progress)
+
+
+def _write_rows(
+    lake: Lake,
+    label: str,
+    suite: str,
+    metrics: Sequence[str],
+    ids: Sequence[str],
+    per_row: Mapping[str, Sequence[float | None]],
+    message: str,
+    replace: bool,
+    progress: RowProgress | None,
+) -> WriteReport:
+    for i in ids:
+        if not all(c in "0123456789abcdef" for c in i):
+            raise EvalError(f"bad record id {i!r}: ids are lowercase hex")
     new = {i: [_clean(per_row[m][k]) for m in metrics] for k, i in enumerate(ids)}
     new = {i: v for i, v in new.items() if v[0] is not None}
     names = tuple(column_name(label, suite, m) for m in metrics)
@@ -160,22 +181,18 @@ def write_rows(
     else:
         values = {i: new[i] for i in todo}
     step = EvalColumnsStep(label, suite, metrics, values)
+    entry = Entry(
+        "eval",
+        message,
+        {"target": label, "suite": suite, "columns": list(names), "rows": len(values)},
+    )
     try:
+        # One commit: the columns and the eval's own journal entry travel together.
         report = apply(
-            step, lake, where=_id_predicate(list(values)), replace=rewrite, progress=progress
+            step, lake, ids=list(values), replace=rewrite, entry=entry, progress=progress
         )
     except CurationError as e:
         raise EvalError(f"writing {step.name}: {e}") from None
-    if report.version is not None:
-        lake.journal(
-            "records",
-            report.version,
-            "eval",
-            message,
-            {"target": label, "suite": suite, "columns": list(names), "rows": len(values)},
-            0,
-            0,
-        )
     return WriteReport(names, len(values) if rewrite else len(todo), unchanged, report.version)
 
 
@@ -281,17 +298,11 @@ def _stored(
 ) -> dict[str, list[Any]]:
     if ids is not None and not ids:
         return {}
-    filt = _id_predicate(ids) if ids is not None else f"{names[0]} IS NOT NULL"
-    table = ds.to_table(columns=["id", *names], filter=filt)
+    table = ds.to_table(columns=["id", *names], filter=f"{identifier(names[0])} IS NOT NULL")
+    if ids is not None:
+        table = table.filter(pc.is_in(table.column("id"), value_set=pa.array(ids, pa.string())))
     cols = [table.column(n).to_pylist() for n in names]
     return {i: [c[k] for c in cols] for k, i in enumerate(table.column("id").to_pylist())}
-
-
-def _id_predicate(ids: Sequence[str]) -> str:
-    for i in ids:
-        if not all(c in "0123456789abcdef" for c in i):
-            raise EvalError(f"bad record id {i!r}: ids are lowercase hex")
-    return "id IN (" + ", ".join(f"'{i}'" for i in ids) + ")"
 
 
 def _clean(value: float | None) -> float | None:

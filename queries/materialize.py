@@ -19,8 +19,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation import Lake
-from curation.lake import lance_exists
+from curation import CurationError, Lake
+from curation.commit import Entry
+from curation.faults import crash_point
+from curation.lake import PIN_PREFIX, lance_exists
+from curation.sqltext import equals
 from queries.errors import QueryError
 from queries.plan import MixPlan, describe, select_mix
 from queries.render import render, render_columns
@@ -103,7 +106,7 @@ class MaterializedMix:
         if split is not None and split not in self.splits:
             known = ", ".join(self.splits) or "none"
             raise QueryError(f"mix {self.ref} has no split {split!r} (splits: {known})")
-        table = ds.to_table(filter=f"split = '{split}'" if split else None)
+        table = ds.to_table(filter=equals("split", split) if split else None)
         return table.sort_by("position")
 
     def examples(
@@ -181,43 +184,71 @@ def materialize_mix(
     plan.raise_if_problems()
     assert selection is not None and plan.records_version is not None
     checksum = selection.checksum()
-    history = _rows_of(lake, spec.name)
-    if history:
-        last = history[-1]
-        if (last["checksum"], last["spec_hash"], last["records_version"]) == (
-            checksum,
-            spec.spec_hash,
-            plan.records_version,
-        ):
-            return MaterializedMix(lake, last)
-    version = (history[-1]["mix_version"] + 1) if history else 1
+    # Version numbers are handed out under the writer lock: two materializations of one name
+    # at once get consecutive versions, never the same one.
+    with lake.writing(f"materialize {spec.name}"):
+        history = _rows_of(lake, spec.name)
+        if history:
+            last = history[-1]
+            if (last["checksum"], last["spec_hash"], last["records_version"]) == (
+                checksum,
+                spec.spec_hash,
+                plan.records_version,
+            ):
+                _ensure_pin(lake, last)
+                return MaterializedMix(lake, last)
+        version = (history[-1]["mix_version"] + 1) if history else 1
+        return _write_mix(lake, spec, plan, selection, version, checksum)
+
+
+def _write_mix(
+    lake: Lake, spec: MixSpec, plan: MixPlan, selection: Any, version: int, checksum: str
+) -> MaterializedMix:
+    """Pin, rows, then the `mixes` row that makes them visible; a crash leaves no mix
+    without its pin (the pin comes first; an orphan pin is reused by the rerun)."""
+    assert plan.records_version is not None
+    lake.pin(f"mix-{spec.name}-{version}", plan.records_version)
+    crash_point("materialize:pinned")
     uri = lake.table_uri(mix_table(spec.name))
     previous = int(lance.dataset(uri).version) if lance_exists(uri) else None
+    entry = Entry(
+        "materialize",
+        f"mix {spec.name}@{version}: {plan.rows} rows from records v{plan.records_version}",
+        {"spec_hash": spec.spec_hash, "checksum": checksum, "mix_version": version},
+        plan.rows,
+    )
     try:
         ds = lance.write_dataset(
-            selection.table(), uri, mode="create" if previous is None else "overwrite"
+            selection.table(),
+            uri,
+            mode="create" if previous is None else "overwrite",
+            transaction_properties=entry.properties(),
         )
+        crash_point("materialize:rows-written")
         row = _mixes_row(spec, plan, version, checksum, int(ds.version))
         mixes_uri = lake.table_uri(MIXES)
         table = pa.Table.from_pylist([row], schema=MIXES_SCHEMA)
         mode = "append" if lance_exists(mixes_uri) else "create"
-        lance.write_dataset(table, mixes_uri, mode=mode)
+        lance.write_dataset(table, mixes_uri, mode=mode, transaction_properties=entry.properties())
+        crash_point("materialize:after-commit")
     except BaseException as e:  # Ctrl-C included: never leave rows without their `mixes` row
         _undo_rows(uri, previous)
         if isinstance(e, OSError | ValueError):
             raise QueryError(f"mix {spec.name}: writing failed, nothing kept: {e}") from None
         raise
-    lake.pin(f"mix-{spec.name}-{version}", plan.records_version)
-    lake.journal(
-        mix_table(spec.name),
-        int(ds.version),
-        "materialize",
-        f"mix {spec.name}@{version}: {plan.rows} rows from records v{plan.records_version}",
-        {"spec_hash": spec.spec_hash, "checksum": checksum, "mix_version": version},
-        plan.rows,
-        0,
-    )
     return MaterializedMix(lake, row, is_new=True)
+
+
+def _ensure_pin(lake: Lake, row: dict[str, Any]) -> None:
+    """Re-create a mix's pin if it is missing (a lake written before pins came first)."""
+    name = f"mix-{row['name']}-{row['mix_version']}"
+    if PIN_PREFIX + name in lake.tags(include_pins=True):
+        return
+    with lake.writing("repair pin"):
+        try:
+            lake.pin(name, int(row["records_version"]))
+        except (OSError, ValueError, CurationError):
+            return  # the version is gone; opening the mix says so
 
 
 def _undo_rows(uri: str, previous: int | None) -> None:
@@ -262,7 +293,7 @@ def _rows_of(lake: Lake, name: str) -> list[dict[str, Any]]:
         raise QueryError(f"bad mix name {name!r}")
     if not lake.has_table(MIXES):
         return []
-    rows = lake.dataset(MIXES).to_table(filter=f"name = '{name}'").to_pylist()
+    rows = lake.dataset(MIXES).to_table(filter=equals("name", name)).to_pylist()
     return sorted(rows, key=lambda r: r["mix_version"])
 
 
@@ -282,9 +313,11 @@ def open_mix(lake: Lake, name: str, version: int | None = None) -> MaterializedM
         known = ", ".join(sorted({m.name for m in list_mixes(lake)})) or "none yet"
         raise QueryError(f"no mix {name!r} (mixes: {known}); see `mixlake mix ls`")
     if version is None:
+        _ensure_pin(lake, rows[-1])
         return MaterializedMix(lake, rows[-1])
     for row in rows:
         if row["mix_version"] == version:
+            _ensure_pin(lake, row)
             return MaterializedMix(lake, row)
     have = ", ".join(str(r["mix_version"]) for r in rows)
     raise QueryError(f"mix {name!r} has no version {version} (versions: {have})")

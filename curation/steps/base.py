@@ -4,16 +4,17 @@ A step turns Arrow batches of some `records` columns into batches of new columns
 the rest once: batching, progress, resuming after a crash, writing the columns as one new
 version, provenance in the Arrow field metadata, and the journal message.
 
-Writing paths:
-- new columns: Lance `add_columns` with a checkpointed batch UDF. A crash or Ctrl-C commits
-  nothing; rerunning the same step resumes from the batches already computed.
+Writing paths (each one Lance commit carrying its journal entry, under the writer lock):
+- new columns: `LanceFragment.merge_columns` per fragment, committed as one `Merge`
+  (`curation.steps.columns`). A crash or Ctrl-C commits nothing; rerunning the same step
+  reuses the fragments already computed. `--replace` drops the old columns in that same commit.
 - existing columns made by the same step and parameters: only rows whose first output column
-  is still null (and match `where`) are computed, then written with one `merge_insert`.
+  is still null (and match `where`) are computed, then written with one merge-insert by id
+  (`write_by_id`, which eval results and training losses use too).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,13 +26,29 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curation.commit import Entry, one_line
 from curation.errors import CurationError
+from curation.faults import crash_point
 from curation.lake import Lake
-
-META_STEP = b"mixlake.step"
-META_PARAMS = b"mixlake.params"
-META_VERSION = b"mixlake.records_version"
-META_CREATED = b"mixlake.created_at"
+from curation.sqltext import identifier, single_expression
+from curation.steps.columns import (
+    TEMP_PREFIX,
+    interrupts_deferred,
+    merge_fragments,
+    remove_checkpoint,
+    replacing_schema,
+    without_fields,
+    write_by_id,
+)
+from curation.steps.provenance import (  # noqa: F401 (re-exported: steps import them here)
+    META_CREATED,
+    META_PARAMS,
+    META_STEP,
+    META_VERSION,
+    _jsonable,
+    _with_provenance,
+    column_provenance,
+)
 
 RowProgress = Callable[[int, int], None]
 """Called with (rows done, rows total)."""
@@ -87,35 +104,34 @@ class StepReport:
         return self.version is None
 
 
-def column_provenance(field: pa.Field) -> dict[str, Any]:
-    """The provenance stored on a column made by a step (empty for core columns)."""
-    meta = field.metadata or {}
-    if META_STEP not in meta:
-        return {}
-    return {
-        "step": meta[META_STEP].decode(),
-        "params": orjson.loads(meta.get(META_PARAMS, b"{}")),
-        "records_version": int(meta.get(META_VERSION, b"0")),
-        "created_at": meta.get(META_CREATED, b"").decode(),
-    }
-
-
 def apply(
     step: ColumnStep,
     lake: Lake,
     *,
     where: str | None = None,
     replace: bool = False,
+    recompute: tuple[str, ...] = (),
+    ids: pa.Array | list[str] | None = None,
+    entry: Entry | None = None,
     batch_size: int = 1024,
     progress: RowProgress | None = None,
 ) -> StepReport:
     """Compute `step`'s columns on `records` as one new version.
+
+    Runs under the lake's writer lock, so the version it computes on is the version it
+    commits on top of; the columns, their provenance and the journal entry land in one
+    Lance commit (`--replace` included).
 
     Args:
         step: the step to run.
         lake: the lake.
         where: optional SQL predicate; other rows get nulls (and can be filled by a later run).
         replace: recompute from scratch when the columns exist with other parameters.
+        recompute: output columns that summarise others (e.g. `is_dup`) and are replaced
+            whenever the step adds its columns, in the same commit.
+        ids: compute only these record ids (with `where`, rows must match both); the
+            sparse write by id that eval results and training losses use.
+        entry: the journal entry of the commit (default: a `step` entry naming the step).
         batch_size: rows per batch handed to the step.
         progress: optional callback (rows done, rows total).
 
@@ -123,9 +139,46 @@ def apply(
         CurationError: bad predicate, missing input column, or columns that exist with other
             parameters and no `replace`.
     """
-    out_schema = _with_provenance(step, lake.latest_version())
-    names = tuple(out_schema.names)
+    if where is not None:
+        where = single_expression(where)
+    job = _Job(
+        step,
+        where,
+        None if ids is None else pa.array(ids, pa.string()),
+        entry,
+        batch_size,
+        progress,
+    )
+    with lake.writing(f"step {step.name}"), interrupts_deferred() as stop:
+        return _apply_locked(step, lake, where, replace, recompute, batch_size, progress, stop, job)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One apply call's inputs, handed down to the writing paths."""
+
+    step: ColumnStep
+    where: str | None
+    ids: pa.Array | None
+    entry: Entry | None
+    batch_size: int
+    progress: RowProgress | None
+
+
+def _apply_locked(
+    step: ColumnStep,
+    lake: Lake,
+    where: str | None,
+    replace: bool,
+    recompute: tuple[str, ...],
+    batch_size: int,
+    progress: RowProgress | None,
+    stop: Callable[[], bool],
+    job: _Job,
+) -> StepReport:
     ds = lake.dataset("records")
+    out_schema = _with_provenance(step, int(ds.version))
+    names = tuple(out_schema.names)
     missing_inputs = [c for c in step.input_columns if c not in ds.schema.names]
     if missing_inputs:
         raise CurationError(
@@ -133,24 +186,19 @@ def apply(
             "makes them first"
         )
     present = [n for n in names if n in ds.schema.names]
+    main = [n for n in names if n not in recompute]
+    main_present = [n for n in present if n not in recompute]
+    if main_present and len(main_present) == len(main) and len(present) != len(names):
+        replace = True  # a summary column is missing: recompute everything in one commit
+    if not main_present and present:  # only summary columns exist: add, replacing them
+        return _add_new(step, lake, ds, out_schema, where, batch_size, progress, stop, present, job)
     if present and (replace or len(present) != len(names)):
         if not replace:
             raise CurationError(
                 f"step {step.name}: columns {present} exist but {sorted(set(names) - set(present))}"
                 " do not; rerun with --replace"
             )
-        ds.drop_columns(present)
-        lake.journal(
-            "records",
-            lake.latest_version(),
-            "drop-columns",
-            f"{step.name}: dropped {', '.join(present)} to replace them",
-            {"step": step.name, "columns": present},
-            0,
-            0,
-        )
-        ds = lake.dataset("records")
-        present = []
+        return _add_new(step, lake, ds, out_schema, where, batch_size, progress, stop, present, job)
     if present:
         made_by = column_provenance(ds.schema.field(names[0]))
         if made_by.get("params") != _jsonable(step.params()) or made_by.get("step") != step.name:
@@ -159,8 +207,8 @@ def apply(
                 f"{made_by.get('params')}; now asked with {_jsonable(step.params())}. Give the "
                 "step a new name or pass --replace (the old column stays in history)"
             )
-        return _fill_missing(step, lake, ds, out_schema, where, batch_size, progress)
-    return _add_new(step, lake, ds, out_schema, where, batch_size, progress)
+        return _fill_missing(step, lake, ds, out_schema, where, batch_size, progress, job)
+    return _add_new(step, lake, ds, out_schema, where, batch_size, progress, stop, [], job)
 
 
 def _add_new(
@@ -171,37 +219,79 @@ def _add_new(
     where: str | None,
     batch_size: int,
     progress: RowProgress | None,
+    stop: Callable[[], bool],
+    replacing: list[str],
+    job: _Job,
 ) -> StepReport:
     wanted = _ids_matching(ds, where) if where else None
+    if job.ids is not None:
+        wanted = job.ids if wanted is None else pc.filter(wanted, pc.is_in(wanted, job.ids))
     if isinstance(step, PreparedStep):
         step.prepare(ds, where)
-    total = ds.count_rows()
+    live = ds.count_rows()
+    # merge_columns also passes deleted rows (Lance keeps files row-aligned): count them in
+    # the progress total, not in the rows computed.
+    total = sum(int(f.metadata.physical_rows) for f in ds.get_fragments())
     done = [0, 0]  # rows seen, rows computed
-    checkpoint = _checkpoint_path(lake, step, where, int(ds.version))
-    resumed = checkpoint is not None and checkpoint.exists()
+    rename = {TEMP_PREFIX + n: n for n in out_schema.names} if replacing else {}
+    write_schema = pa.schema(
+        [f.with_name(TEMP_PREFIX + f.name) if replacing else f for f in out_schema]
+    )
     read = ["id", *[c for c in step.input_columns if c != "id"]]
 
     def compute(batch: pa.RecordBatch) -> pa.RecordBatch:
-        if wanted is None:
+        if stop():
+            raise KeyboardInterrupt
+        if wanted is None or getattr(step, "sees_all_rows", False):
             out = _checked(step, batch, out_schema)
         else:
             mask = pc.is_in(batch.column("id"), value_set=wanted)
             out = _scatter(step, batch, mask, out_schema)
-            done[1] += pc.sum(mask).as_py() or 0
-        done[0] += batch.num_rows
-        if progress:
-            progress(done[0], total)
-        return out
+        advance(batch.num_rows, computed=True)
+        return pa.RecordBatch.from_arrays(out.columns, schema=write_schema)
 
-    udf = lance.batch_udf(output_schema=out_schema, checkpoint_file=checkpoint)(compute)
+    def advance(rows: int, computed: bool = False) -> None:
+        done[0] += rows
+        done[1] += rows if computed else 0
+        if progress:
+            progress(min(done[0], total), total)
+
+    checkpoint = _checkpoint_path(lake, step, where, int(ds.version), replacing)
     try:
-        ds.add_columns(udf, read_columns=read, batch_size=batch_size)
-    except OSError as e:
-        raise CurationError(f"step {step.name} failed: {_first_line(e)}") from e
-    if checkpoint is not None:
-        checkpoint.unlink(missing_ok=True)
-    rows = done[0] if wanted is None else len(wanted)
-    return _journal(lake, step, out_schema, rows, where, resumed)
+        fragments, merged, resumed = merge_fragments(
+            ds,
+            compute,
+            read,
+            batch_size,
+            checkpoint,
+            write_schema,
+            should_stop=stop,
+            skipped=advance,
+        )
+    except CurationError:
+        raise
+    except (OSError, ValueError, RuntimeError, TypeError, KeyError, IndexError) as e:
+        if stop():
+            raise KeyboardInterrupt from None
+        raise CurationError(f"step {step.name} failed: {one_line(e)}") from e
+    if stop():
+        raise KeyboardInterrupt
+    if merged is None:  # no fragments: an empty table gets the columns as schema only
+        schema: Any = pa.schema([*ds.schema, *out_schema])
+    elif replacing:
+        schema, dropped = replacing_schema(merged, replacing, rename)
+        fragments = without_fields(fragments, dropped)
+    else:
+        schema = merged
+    rows = (min(live, done[1]) if resumed else live) if wanted is None else len(wanted)
+    entry = job.entry or _entry(step, out_schema, rows, where, replacing)
+    crash_point("step:before-commit")
+    version = lake.commit(
+        "records", lance.LanceOperation.Merge(fragments, schema), ds.version, entry
+    )
+    crash_point("step:after-commit")
+    remove_checkpoint(checkpoint)
+    return StepReport(step.name, tuple(out_schema.names), rows, version, resumed)
 
 
 def _fill_missing(
@@ -212,10 +302,11 @@ def _fill_missing(
     where: str | None,
     batch_size: int,
     progress: RowProgress | None,
+    job: _Job,
 ) -> StepReport:
     first = out_schema.names[0]
-    predicate = f"({first} IS NULL)" + (f" AND ({where})" if where else "")
-    todo = _count(ds, predicate)
+    predicate = f"({identifier(first)} IS NULL)" + (f" AND ({where})" if where else "")
+    todo = _count(ds, predicate) if job.ids is None else _count_ids(ds, predicate, job.ids)
     if todo == 0:
         return StepReport(step.name, tuple(out_schema.names), 0, None)
     if isinstance(step, PreparedStep):
@@ -226,6 +317,10 @@ def _fill_missing(
     def batches() -> Iterator[pa.RecordBatch]:
         done = 0
         for batch in ds.to_batches(columns=read, filter=predicate, batch_size=batch_size):
+            if job.ids is not None:
+                batch = batch.filter(pc.is_in(batch.column("id"), value_set=job.ids))
+                if batch.num_rows == 0:
+                    continue
             out = _checked(step, batch, out_schema)
             done += batch.num_rows
             if progress:
@@ -235,28 +330,24 @@ def _fill_missing(
             )
 
     reader = pa.RecordBatchReader.from_batches(update_schema, batches())
-    try:
-        ds.merge_insert("id").when_matched_update_all().execute(reader)
-    except OSError as e:
-        raise CurationError(f"step {step.name} failed: {_first_line(e)}") from e
-    return _journal(lake, step, out_schema, todo, where, resumed=True)
+    entry = job.entry or _entry(step, out_schema, todo, where, [])
+    version = write_by_id(lake, ds, reader, entry, what=f"step {step.name}")
+    return StepReport(step.name, tuple(out_schema.names), todo, version, True)
 
 
-def _journal(
-    lake: Lake, step: ColumnStep, schema: pa.Schema, rows: int, where: str | None, resumed: bool
-) -> StepReport:
-    version = lake.latest_version()
-    lake.journal(
-        "records",
-        version,
-        "step",
-        f"{step.name}: computed {', '.join(schema.names)} for {rows} rows"
-        + (f" where {where}" if where else ""),
-        {"step": step.name, "params": step.params(), "where": where},
-        0,
-        0,
+def _entry(
+    step: ColumnStep, schema: pa.Schema, rows: int, where: str | None, replaced: list[str]
+) -> Entry:
+    message = f"{step.name}: computed {', '.join(schema.names)} for {rows} rows" + (
+        f" where {where}" if where else ""
     )
-    return StepReport(step.name, tuple(schema.names), rows, version, resumed)
+    if replaced:
+        message += f" (replacing {', '.join(replaced)})"
+    return Entry(
+        "step",
+        message,
+        {"step": step.name, "params": step.params(), "where": where, "replaced": replaced},
+    )
 
 
 def _checked(step: ColumnStep, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -292,45 +383,32 @@ def _ids_matching(ds: lance.LanceDataset, where: str) -> pa.Array:
     try:
         return ds.to_table(columns=["id"], filter=where).column("id").combine_chunks()
     except (ValueError, OSError) as e:
-        raise CurationError(f"bad --where predicate {where!r}: {_first_line(e)}") from None
+        raise CurationError(f"bad --where predicate {where!r}: {one_line(e)}") from None
+
+
+def _count_ids(ds: lance.LanceDataset, predicate: str, ids: pa.Array) -> int:
+    try:
+        found = ds.to_table(columns=["id"], filter=predicate).column("id")
+    except (ValueError, OSError) as e:
+        raise CurationError(f"bad --where predicate {predicate!r}: {one_line(e)}") from None
+    return int(pc.sum(pc.is_in(found, value_set=ids)).as_py() or 0)
 
 
 def _count(ds: lance.LanceDataset, predicate: str) -> int:
     try:
         return int(ds.count_rows(filter=predicate))
     except (ValueError, OSError) as e:
-        raise CurationError(f"bad --where predicate {predicate!r}: {_first_line(e)}") from None
+        raise CurationError(f"bad --where predicate {predicate!r}: {one_line(e)}") from None
 
 
-def _with_provenance(step: ColumnStep, records_version: int) -> pa.Schema:
-    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    meta = {
-        META_STEP: step.name.encode(),
-        META_PARAMS: orjson.dumps(_jsonable(step.params()), option=orjson.OPT_SORT_KEYS),
-        META_VERSION: str(records_version).encode(),
-        META_CREATED: stamp.encode(),
-    }
-    return pa.schema(
-        [f.with_metadata({**(f.metadata or {}), **meta}) for f in step.output_schema()]
-    )
-
-
-def _jsonable(params: dict[str, Any]) -> Any:
-    return orjson.loads(orjson.dumps(params, default=str, option=orjson.OPT_SORT_KEYS))
-
-
-def _checkpoint_path(lake: Lake, step: ColumnStep, where: str | None, version: int) -> Path | None:
+def _checkpoint_path(
+    lake: Lake, step: ColumnStep, where: str | None, version: int, replacing: list[str]
+) -> Path | None:
     if "://" in lake.uri:
         return None
     key = orjson.dumps(
-        [step.name, _jsonable(step.params()), where, version], option=orjson.OPT_SORT_KEYS
+        [step.name, _jsonable(step.params()), where, version, replacing],
+        option=orjson.OPT_SORT_KEYS,
     )
     digest = hashlib.blake2b(key, digest_size=8).hexdigest()
-    folder = Path(lake.uri) / "_checkpoints"
-    folder.mkdir(exist_ok=True)
-    return folder / f"{step.name}-{digest}.sqlite"
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:300] if text else type(e).__name__
+    return Path(lake.uri) / "_checkpoints" / f"{step.name}-v{version}-{digest}"

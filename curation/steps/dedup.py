@@ -215,16 +215,55 @@ class DupFlagStep:
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """OR of the method flags; null only when every method left the row null."""
-        cols = [batch.column(c) for c in self.input_columns]
-        combined = cols[0]
-        for c in cols[1:]:
-            combined = pc.or_kleene(combined, c)
-        all_null = cols[0].is_null()
-        for c in cols[1:]:
-            all_null = pc.and_(all_null, c.is_null())
-        filled = pc.fill_null(combined, False)
-        out = pc.if_else(all_null, pa.nulls(len(filled), pa.bool_()), filled)
+        out = any_flag([batch.column(c) for c in self.input_columns])
         return pa.RecordBatch.from_arrays([out], schema=self.output_schema())
+
+
+class WithDupFlag:
+    """A dedup method's columns plus `is_dup`, computed together so they commit together.
+
+    `is_dup` ORs this method's fresh marks with the other methods' stored columns. The step
+    sees every row (`sees_all_rows`): rows outside the method's `where` keep null marks but
+    still get `is_dup` from the other methods.
+    """
+
+    sees_all_rows = True
+
+    def __init__(self, step: DedupStep, others: tuple[str, ...]) -> None:
+        """Wrap `step`; `others` are the methods whose `is_dup_<method>` columns exist."""
+        self.step, self.others = step, others
+        self.name = step.name
+        self.input_columns = (*step.input_columns, *(f"is_dup_{m}" for m in others))
+
+    def params(self) -> dict[str, Any]:
+        """The method's parameters (the flag adds none)."""
+        return self.step.params()
+
+    def output_schema(self) -> pa.Schema:
+        """The method's two columns, then `is_dup`."""
+        return pa.schema([*self.step.output_schema(), pa.field("is_dup", pa.bool_())])
+
+    def prepare(self, records: lance.LanceDataset, where: str | None) -> None:
+        """Find the method's groups among the rows `where` selects."""
+        self.step.prepare(records, where)
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Marks for the selected rows (null elsewhere) and `is_dup` for every row."""
+        out = self.step(batch)
+        inside = pa.array(self.step.covers(batch.column("id").to_pylist()), pa.bool_())
+        marks = [pc.if_else(inside, c, pa.nulls(len(c), c.type)) for c in out.columns]
+        flags = [marks[0], *(batch.column(f"is_dup_{m}") for m in self.others)]
+        return pa.RecordBatch.from_arrays([*marks, any_flag(flags)], schema=self.output_schema())
+
+
+def any_flag(flags: list[Any]) -> pa.Array:
+    """OR of dedup flags; null only where every flag is null."""
+    combined, all_null = flags[0], flags[0].is_null()
+    for c in flags[1:]:
+        combined = pc.or_kleene(combined, c)
+        all_null = pc.and_(all_null, c.is_null())
+    filled = pc.fill_null(combined, False)
+    return pc.if_else(all_null, pa.nulls(len(filled), pa.bool_()), filled)
 
 
 @dataclass(frozen=True)
@@ -278,23 +317,27 @@ def dedup(
             with other parameters and no `replace`.
     """
     step = make_dedup_step(method, threshold, **options)
-    step.use_quality(lake.dataset("records").schema)
-    if isinstance(step, SemanticDedup):
-        if step.column not in lake.dataset("records").schema.names:
-            raise CurationError(f"semantic dedup needs {step.column}; run `mixlake embed` first")
-        # Rows without a vector stay null, so a rerun after embedding more rows fills them.
-        has = f"{step.column} IS NOT NULL"
-        where = f"({where}) AND {has}" if where else has
-    report = apply(step, lake, where=where, replace=replace, progress=progress)
-    ds = lake.dataset("records")
-    if report.no_op:
-        step.prepare(ds, where)  # a no-op rerun still reports the groups it found
-    methods = tuple(m for m in METHODS if f"is_dup_{m}" in ds.schema.names)
-    flag_version = None
-    if not report.no_op or "is_dup" not in ds.schema.names:
-        flag = apply(DupFlagStep(methods), lake, replace=True, progress=progress)
-        flag_version = flag.version
+    with lake.writing(f"dedup {method}"):
+        schema = lake.dataset("records").schema
+        step.use_quality(schema)
+        if isinstance(step, SemanticDedup):
+            if step.column not in schema.names:
+                raise CurationError(
+                    f"semantic dedup needs {step.column}; run `mixlake embed` first"
+                )
+            # Rows without a vector stay null, so a rerun after embedding more rows fills them.
+            has = f"{step.column} IS NOT NULL"
+            where = f"({where}) AND {has}" if where else has
+        others = tuple(m for m in METHODS if m != method and f"is_dup_{m}" in schema.names)
+        # The method's marks and `is_dup` are one step, so they land in one commit.
+        combined = WithDupFlag(step, others)
+        report = apply(
+            combined, lake, where=where, replace=replace, recompute=("is_dup",), progress=progress
+        )
         ds = lake.dataset("records")
+        if report.no_op:
+            step.prepare(ds, where)  # a no-op rerun still reports the groups it found
+        flag_version = report.version
     return DedupReport(
         method=method,
         step=report,

@@ -115,6 +115,10 @@ class DedupStep:
         self.rows_in_groups = sum(len(g) for g in groups)
         self.rows_marked = self.rows_in_groups - len(groups)
 
+    def covers(self, ids: list[str]) -> list[bool]:
+        """Whether each id took part in the grouping (was selected in `prepare`)."""
+        return [i in self._marks for i in ids]
+
     def group_labels(self, table: pa.Table) -> np.ndarray:
         """One label per row; rows with equal labels are duplicates."""
         raise CurationError(f"dedup method {self.method!r} has no grouping")

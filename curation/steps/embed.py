@@ -231,27 +231,20 @@ def has_index(ds: lance.LanceDataset, column: str) -> bool:
 
 def build_vector_index(lake: Lake, column: str, rows: int) -> None:
     """Build (or rebuild) an IVF_PQ cosine index on a vector column, as one journaled version."""
-    ds = lake.dataset("records")
-    dim = ds.schema.field(column).type.list_size
-    partitions = max(1, min(256, int(math.sqrt(rows))))
-    sub_vectors = next(s for s in (48, 32, 24, 16, 12, 8, 4, 2, 1) if dim % s == 0 and s <= dim)
-    ds.create_index(
-        column,
-        index_type="IVF_PQ",
-        metric="cosine",
-        num_partitions=partitions,
-        num_sub_vectors=sub_vectors,
-        replace=True,
-    )
-    lake.journal(
-        "records",
-        lake.latest_version(),
-        "index",
-        f"IVF_PQ cosine index on {column} ({rows} vectors, {partitions} partitions)",
-        {"column": column, "partitions": partitions, "sub_vectors": sub_vectors},
-        0,
-        0,
-    )
+    with lake.writing(f"vector index on {column}"):
+        ds = lake.dataset("records")
+        dim = ds.schema.field(column).type.list_size
+        partitions = max(1, min(256, int(math.sqrt(rows))))
+        sub_vectors = next(s for s in (48, 32, 24, 16, 12, 8, 4, 2, 1) if dim % s == 0 and s <= dim)
+        # The index commit describes itself (`mixlake log` reads its index names).
+        ds.create_index(
+            column,
+            index_type="IVF_PQ",
+            metric="cosine",
+            num_partitions=partitions,
+            num_sub_vectors=sub_vectors,
+            replace=True,
+        )
 
 
 def embedding_model(lake: Lake, column: str = "embedding", ref: VersionRef = None) -> str:

@@ -176,7 +176,7 @@ def test_delete_nothing_matched_makes_no_version(two_sources: Lake) -> None:
         ({"where": "sourse = 'web'"}, "bad --where predicate"),
         ({"where": "source = "}, "bad --where predicate"),
         ({"batch": "b-does-not-exist"}, "no batch 'b-does-not-exist'"),
-        ({"batch": "x' OR '1'='1"}, "bad batch id"),
+        ({"batch": "x' OR '1'='1"}, "no batch"),
         ({}, "exactly one of --where or --batch"),
         ({"where": "true", "batch": "b"}, "exactly one of --where or --batch"),
     ],

@@ -61,8 +61,14 @@ def test_sql_sees_other_tables(lake3: Lake, tmp_path: Path) -> None:
     lake3.ingest([bad], source="bad", on_error="skip")
     rejects = lake3.sql("SELECT line, reason FROM rejects").to_pylist()
     assert rejects == [{"line": 1, "reason": "field 'text' must be a string, got int"}]
-    ops = lake3.sql("SELECT operation FROM journal ORDER BY version").column(0).to_pylist()
+    ops = (
+        lake3.sql("SELECT operation FROM journal WHERE table_name = 'records' ORDER BY version")
+        .column(0)
+        .to_pylist()
+    )
     assert ops == ["init", "ingest", "ingest"]
+    sealed = lake3.sql("SELECT operation FROM journal WHERE table_name = 'rejects'")
+    assert sealed.column(0).to_pylist() == ["create", "rejects"]
 
 
 def test_sql_after_rollback_reads_restored_state(lake3: Lake) -> None:
