@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lance
 import orjson
@@ -158,7 +158,7 @@ def replacing_schema(
     """`merged` without the fields named in `drop` (and their children), with top-level
     fields renamed by `rename`. Returns the schema and the dropped field ids.
     """
-    reduced: tuple[Any, ...] = merged.__reduce__()[1]  # (metadata JSON, *Field protobufs)
+    reduced = cast(tuple[Any, ...], merged.__reduce__()[1])  # (metadata JSON, *Field protobufs)
     metadata_json: str = reduced[0]
     protos: list[bytes] = list(reduced[1:])
     parsed = [(_fields(p), p) for p in protos]
