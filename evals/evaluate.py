@@ -93,6 +93,7 @@ def evaluate(
     *,
     eval_set: str | None = None,
     options: EvalOptions | None = None,
+    precision: str | None = None,
     replace: bool = False,
     write: bool = True,
     progress: RowsDone | None = None,
@@ -109,6 +110,10 @@ def evaluate(
         limit: evaluate only the first N rows.
         eval_set: a lake source used as an eval set instead of a mix split.
         options: batch size, max length, generation length, tolerances.
+        precision: None (a run as trained: nf4 base + adapter; a base model in full
+            precision), `full` (a run's adapter on the full-precision base, labelled
+            `<run>_fullprec`) or `nf4` (a base model quantized as training does, labelled
+            `base_<model>_nf4`). The run-level results record it as `nf4_base` (1 or 0).
         replace: overwrite stored per-row values that differ.
         write: write per-row columns and run-level rows (False: only compute).
         progress: callback (rows done, rows total).
@@ -121,7 +126,7 @@ def evaluate(
     the_suite = get_suite(suite)
     if limit is not None and limit < 1:
         raise EvalError("--limit must be at least 1")
-    resolved = resolve_target(lake, target)
+    resolved = resolve_target(lake, target, precision)
     examples, info = _examples(lake, resolved, mix, split, eval_set, limit)
     selected = the_suite.select(examples)
     options = options or EvalOptions()
@@ -140,7 +145,7 @@ def evaluate(
         mix=info["mix"],
         mix_checksum=info.get("mix_checksum"),
         records_version=int(info["records_version"]),
-        run_level=out.run_level,
+        run_level={**out.run_level, "nf4_base": float(resolved.quantization is not None)},
         columns=(),
         version=None,
         ids=out.ids,

@@ -18,13 +18,6 @@ import numpy as np
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
-# A number as people write it in an answer: optional sign and currency, thousands separators,
-# decimals, an exponent, and a k/m/b multiplier ("$1,234.50", "-3.5e2", "about 42", "2.5k").
-_NUMBER = re.compile(
-    r"(?P<sign>[-+−])?\s*[$€£¥]?\s*(?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)"
-    r"(?P<exp>[eE][-+]?\d+)?\s*(?P<mult>[kKmMbB](?![a-zA-Z]))?"
-)
-_MULTIPLIERS = {"k": 1e3, "m": 1e6, "b": 1e9}
 
 
 def normalize_answer(text: str) -> str:
@@ -79,23 +72,12 @@ def corpus_chrf(predictions: Sequence[str], references: Sequence[str]) -> float:
 
 
 def parse_number(text: str | float | int | None) -> float | None:
-    """The first number written in `text`, or None.
+    """The number an answer gives, or None (`evals.numbers.parse_answer` has the rules and
+    says why there is none): `"$1,234.50"` → 1234.5, `"2 + 2 = 4"` → 4, `"5 m"` → 5,
+    `"3 billion"` → 3e9, `"Model X-200 costs $50"` → 50, `"10-20"` → None (a range)."""
+    from evals.numbers import parse_number as parse
 
-    Handles currency signs, thousands separators, decimals, exponents, a unicode minus and
-    k/m/b multipliers: `"$1,234.50"` → 1234.5, `"about 42"` → 42, `"-3.5e2"` → -350,
-    `"2.5k"` → 2500.
-    """
-    if text is None:
-        return None
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        return float(text) if math.isfinite(float(text)) else None
-    found = _NUMBER.search(str(text))
-    if found is None:
-        return None
-    value = float(found["num"].replace(",", "") + (found["exp"] or ""))
-    if found["mult"]:
-        value *= _MULTIPLIERS[found["mult"].lower()]
-    return -value if found["sign"] in ("-", "−") else value
+    return parse(text)
 
 
 def mae(predictions: Sequence[float], references: Sequence[float]) -> float:

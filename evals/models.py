@@ -1,7 +1,9 @@
 """Loading the model of an eval target, through training's model loading (base + LoRA adapter).
 
-On CPU the model is cast to float32: bf16 matmuls are slower than fp32 on most CPUs, and the
-losses compare better across targets in one precision.
+A target with `quantization` (a run, by default) is loaded as it was trained: the 4-bit base
+(the run's quant type, double quantization and compute dtype) with its adapter, on the run's
+device. A full-precision target is cast to float32 on a CPU: bf16 matmuls are slower than fp32
+on most CPUs.
 """
 
 from __future__ import annotations
@@ -30,15 +32,27 @@ def load_model(target: Target, device: str = "auto") -> tuple[Any, Any]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # peft probes deprecated HF attributes
-            model, tokenizer = load_for_inference(
-                target.base, adapter=target.adapter, load_in_4bit=False, device=device
-            )
+            q = target.quantization
+            if q:
+                model, tokenizer = load_for_inference(
+                    target.base,
+                    adapter=target.adapter,
+                    load_in_4bit=True,
+                    device=q["device"] if device == "auto" else device,
+                    dtype=q["compute_dtype"],
+                    quant_type=q["quant_type"],
+                    double_quant=q["double_quant"],
+                )
+            else:
+                model, tokenizer = load_for_inference(
+                    target.base, adapter=target.adapter, load_in_4bit=False, device=device
+                )
     except TrainingError as e:
         raise EvalError(f"eval target {target.label}: {e}") from None
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
-    if _device_type(model) == "cpu":
+    if _device_type(model) == "cpu" and not target.quantization:
         model = model.float()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from curation.steps.tokens import chat_loss_spans
 from evals.data import EvalExample, Message
 
 Progress = Callable[[int], None]
@@ -48,20 +49,19 @@ def loss_text(tokenizer: Any, ex: EvalExample) -> tuple[str, list[Span] | None, 
     """The text of an example, the character spans whose tokens are scored (None: all), and
     whether the tokenizer should add its special tokens (not for chat-rendered text).
 
-    Chats are scored on assistant turns, prompt/completion examples on the completion,
-    plain text on every token.
+    Chats are scored on their assistant replies as training puts loss on them
+    (`curation.steps.tokens.chat_loss_spans`: the reply and its end-of-turn token, not the
+    template's newline after it); a chat without an assistant turn gets no span (nothing is
+    scored: see `has_reply`). Prompt/completion examples are scored on the completion, plain
+    text on every token.
     """
     if ex.messages:
-        full = render_chat(tokenizer, ex.messages, False)
-        spans: list[Span] = []
-        for i, m in enumerate(ex.messages):
-            if m["role"] != "assistant":
-                continue
-            start = render_chat(tokenizer, ex.messages[:i], True)
-            end = render_chat(tokenizer, ex.messages[: i + 1], False)
-            if full.startswith(start) and full.startswith(end):
-                spans.append((len(start), len(end)))
-        return full, spans or None, False
+
+        def render(turns: Sequence[Message], generation_prompt: bool) -> str:
+            return render_chat(tokenizer, turns, generation_prompt)
+
+        full, spans = chat_loss_spans(render, ex.messages)
+        return full, spans, False
     if ex.prompt is not None and ex.completion:
         return (
             ex.prompt + ex.completion,
@@ -69,6 +69,11 @@ def loss_text(tokenizer: Any, ex: EvalExample) -> tuple[str, list[Span] | None, 
             True,
         )
     return ex.text if ex.text is not None else (ex.prompt or ""), None, True
+
+
+def has_reply(ex: EvalExample) -> bool:
+    """Whether a loss can be scored on the example: a chat needs an assistant turn."""
+    return not ex.messages or any(m["role"] == "assistant" for m in ex.messages)
 
 
 def score_texts(
@@ -81,11 +86,23 @@ def score_texts(
     progress: Progress | None = None,
 ) -> list[Scored]:
     """Summed next-token loss over the scored spans of each text (truncated to `max_length`)."""
-    import torch
-
     encoded = [
         _encode(tokenizer, text, spans, special, max_length) for text, spans, special in items
     ]
+    return score_encoded(model, tokenizer, encoded, batch_size=batch_size, progress=progress)
+
+
+def score_encoded(
+    model: Any,
+    tokenizer: Any,
+    encoded: Sequence[tuple[list[int], list[bool]]],
+    *,
+    batch_size: int = 4,
+    progress: Progress | None = None,
+) -> list[Scored]:
+    """Summed next-token loss of the tokens marked True in each `(ids, scored)` pair."""
+    import torch
+
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     pad = _pad_id(tokenizer)
     out: list[Scored | None] = [None] * len(encoded)
@@ -174,15 +191,41 @@ def generate(
 
 def option_items(
     tokenizer: Any, prompt: list[Message] | str, options: Sequence[str]
-) -> list[tuple[str, list[Span] | None, bool]]:
-    """One scoring item per option: the rendered prompt followed by the option, scored on the
-    option's characters only."""
-    chat = isinstance(prompt, list)
-    head = render_chat(tokenizer, prompt, True) if isinstance(prompt, list) else prompt
-    sep = "" if chat or head.endswith((" ", "\n")) else " "
-    return [
-        (head + sep + opt, [(len(head + sep), len(head + sep + opt))], not chat) for opt in options
-    ]
+) -> list[tuple[str, str, bool]]:
+    """One `(context, continuation, add_special_tokens)` request per option, as
+    lm-evaluation-harness builds them.
+
+    A text prompt is followed by `" " + option` (the separating space belongs to the
+    continuation, where byte-level BPE puts it: `" Paris"` is one token); whitespace the prompt
+    ends with moves into the continuation too. A chat prompt is rendered with the generation
+    prompt and the option is the start of the reply.
+    """
+    if isinstance(prompt, list):
+        head = render_chat(tokenizer, prompt, True)
+        return [(head, opt, False) for opt in options]
+    context = prompt.rstrip()
+    tail = prompt[len(context) :] or " "
+    return [(context, tail + opt, True) for opt in options]
+
+
+def encode_continuation(
+    tokenizer: Any, context: str, continuation: str, special: bool, max_length: int
+) -> tuple[list[int], list[bool]]:
+    """Token ids of context + continuation and which of them are the continuation's.
+
+    As lm-evaluation-harness does: the whole text is encoded once, the context on its own, and
+    the continuation is the tokens after the context's; truncation drops tokens from the left
+    so the continuation is kept.
+    """
+    whole = list(tokenizer(context + continuation, add_special_tokens=special)["input_ids"])
+    head = list(tokenizer(context, add_special_tokens=special)["input_ids"])
+    # where they diverge (a tokenizer that appends EOS ends the context with it)
+    n_context = next(
+        (i for i, (a, b) in enumerate(zip(head, whole, strict=False)) if a != b), len(head)
+    )
+    n_context = min(n_context, len(whole))
+    keep = [False] * n_context + [True] * (len(whole) - n_context)
+    return whole[-max_length:], keep[-max_length:]
 
 
 def _encode(

@@ -1,16 +1,22 @@
 """Eval suites: each a small class with a `name`, the per-row metrics it writes back, a check
 that runs before any model loads, and `run` over a loaded model.
 
-- `heldout`: per-row mean token loss (assistant/completion tokens when there are any, else all
-  tokens) and perplexity; overall token-weighted loss and perplexity.
+- `heldout`: per-row mean token loss (assistant replies of chats, completions of prompts, every
+  token of plain text) and perplexity; overall token-weighted loss and perplexity. Chats
+  without an assistant turn have nothing to score and are left out with a count.
 - `generation`: greedy answers scored against references: exact match, ROUGE-L, BLEU, chrF.
-- `numeric`: numbers parsed from greedy answers: hit within tolerance, absolute error; MAE,
-  RMSE and hit rate next to the mean-predictor and random baselines.
-- `choice`: multiple-choice accuracy by the log-likelihood of each option.
+- `numeric`: numbers parsed from greedy answers (`evals.numbers`): hit within tolerance,
+  absolute error; MAE and RMSE of the model and of the mean-predictor and random baselines over
+  the same rows (those whose answer parsed), hit rates over all rows (an unparsed answer is a
+  miss), and how many answers did not parse, by reason.
+- `choice`: multiple-choice accuracy by the log-likelihood of each option as a continuation of
+  the prompt (lm-evaluation-harness's `acc`), and by log-likelihood per character of the
+  option (its `acc_norm`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -20,7 +26,17 @@ import numpy as np
 from evals import metrics
 from evals.data import EvalExample
 from evals.errors import EvalError
-from evals.scoring import Progress, generate, loss_text, option_items, score_texts
+from evals.numbers import parse_answer
+from evals.scoring import (
+    Progress,
+    encode_continuation,
+    generate,
+    has_reply,
+    loss_text,
+    option_items,
+    score_encoded,
+    score_texts,
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +107,14 @@ class Heldout(Suite):
     metrics = ("loss", "perplexity")
     lower_is_better = frozenset({"loss", "perplexity"})
 
+    def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
+        if examples and not any(has_reply(ex) for ex in examples):
+            raise EvalError(
+                f"suite heldout: none of the {len(examples)} rows has an assistant turn to score "
+                "(chats of user turns only)"
+            )
+        return list(examples)
+
     def run(
         self,
         model: Any,
@@ -99,7 +123,10 @@ class Heldout(Suite):
         options: EvalOptions,
         progress: Progress | None = None,
     ) -> SuiteOutput:
-        items = [loss_text(tokenizer, ex) for ex in examples]
+        scorable = [ex for ex in examples if has_reply(ex)]
+        if progress and len(scorable) < len(examples):
+            progress(len(examples) - len(scorable))
+        items = [loss_text(tokenizer, ex) for ex in scorable]
         scored = score_texts(
             model,
             tokenizer,
@@ -108,7 +135,7 @@ class Heldout(Suite):
             max_length=options.max_length,
             progress=progress,
         )
-        kept = [(ex.id, s) for ex, s in zip(examples, scored, strict=True) if s.tokens]
+        kept = [(ex.id, s) for ex, s in zip(scorable, scored, strict=True) if s.tokens]
         if not kept:
             raise EvalError(
                 "heldout: no row kept a scored token after truncation; raise --max-length"
@@ -121,6 +148,9 @@ class Heldout(Suite):
             "mean_row_loss": float(np.mean(losses)),
             "rows": float(len(kept)),
             "tokens": float(np.sum(tokens)),
+            # rows left out: nothing to score, or truncation cut every scored token
+            "rows_excluded_no_assistant": float(len(examples) - len(scorable)),
+            "rows_excluded_truncated": float(len(scorable) - len(kept)),
         }
         return SuiteOutput(
             ids=[i for i, _ in kept],
@@ -215,30 +245,37 @@ class Numeric(Suite):
             max_length=options.max_length,
             progress=progress,
         )
-        preds = [metrics.parse_number(a) for a in answers]
+        parsed_answers = [parse_answer(a) for a in answers]
+        preds = [p.value for p in parsed_answers]
         tol = {"absolute": options.absolute_tolerance, "relative": options.relative_tolerance}
         hits = [metrics.within_tolerance(p, r, **tol) for p, r in zip(preds, refs, strict=True)]
         errors = [None if p is None else abs(p - r) for p, r in zip(preds, refs, strict=True)]
-        parsed = [(p, r) for p, r in zip(preds, refs, strict=True) if p is not None]
         refs_mean = float(np.mean(refs))
         mean_pred: list[float | None] = [refs_mean] * len(refs)
         rng = np.random.default_rng(options.seed)
-        random_pred: list[float | None] = [
-            float(v) for v in rng.uniform(min(refs), max(refs), size=len(refs))
-        ]
+        random_pred = [float(v) for v in rng.uniform(min(refs), max(refs), size=len(refs))]
+        failures = Counter(p.failure for p in parsed_answers if p.value is None)
         run = {
             "hit_rate": float(np.mean(hits)),
-            "parsed_rate": len(parsed) / len(refs),
-            "baseline_mean_mae": metrics.mae([refs_mean] * len(refs), refs),
-            "baseline_mean_rmse": metrics.rmse([refs_mean] * len(refs), refs),
+            "parsed_rate": (len(refs) - sum(failures.values())) / len(refs),
+            "parse_failures": float(sum(failures.values())),
+            **{f"parse_failures_{why}": float(n) for why, n in sorted(failures.items())},
             "baseline_mean_hit_rate": metrics.hit_rate(mean_pred, refs, **tol),
-            "baseline_random_mae": metrics.mae([v or 0.0 for v in random_pred], refs),
-            "baseline_random_hit_rate": metrics.hit_rate(random_pred, refs, **tol),
+            "baseline_random_hit_rate": metrics.hit_rate(list(random_pred), refs, **tol),
             "rows": float(len(refs)),
         }
-        if parsed:
-            run["mae"] = metrics.mae([p for p, _ in parsed], [r for _, r in parsed])
-            run["rmse"] = metrics.rmse([p for p, _ in parsed], [r for _, r in parsed])
+        # error metrics of the model and of every baseline over the same rows: those answered
+        kept = [i for i, p in enumerate(preds) if p is not None]
+        run["mae_rows"] = float(len(kept))
+        if kept:
+            ref_kept = [refs[i] for i in kept]
+            for name, values in (
+                ("", [preds[i] or 0.0 for i in kept]),
+                ("baseline_mean_", [refs_mean] * len(kept)),
+                ("baseline_random_", [random_pred[i] for i in kept]),
+            ):
+                run[f"{name}mae"] = metrics.mae(values, ref_kept)
+                run[f"{name}rmse"] = metrics.rmse(values, ref_kept)
         per_row: dict[str, list[float | None]] = {
             "hit": list(hits),
             "abs_error": errors,
@@ -248,10 +285,10 @@ class Numeric(Suite):
 
 
 class Choice(Suite):
-    """Multiple-choice accuracy by option log-likelihood."""
+    """Multiple-choice accuracy by option log-likelihood (raw and per character)."""
 
     name = "choice"
-    metrics = ("correct",)
+    metrics = ("correct", "correct_norm")
 
     def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
         usable = [ex for ex in examples if ex.choices and ex.answer is not None]
@@ -270,29 +307,37 @@ class Choice(Suite):
         options: EvalOptions,
         progress: Progress | None = None,
     ) -> SuiteOutput:
-        correct: list[float] = []
+        correct: list[float | None] = []
+        correct_norm: list[float | None] = []
         chance = []
         for ex in examples:
             prompt, _ = ex.prompt_and_reference()
             if ex.choices is None or ex.answer is None:
                 raise EvalError(f"suite choice: row {ex.id} has no options or answer")
-            scored = score_texts(
-                model,
-                tokenizer,
-                option_items(tokenizer, prompt, ex.choices),
-                batch_size=options.batch_size,
-                max_length=options.max_length,
+            encoded = [
+                encode_continuation(tokenizer, context, cont, special, options.max_length)
+                for context, cont, special in option_items(tokenizer, prompt, ex.choices)
+            ]
+            scored = score_encoded(model, tokenizer, encoded, batch_size=options.batch_size)
+            loglik = [-s.loss_sum for s in scored]
+            chars = [max(len(c), 1) for c in ex.choices]
+            correct.append(metrics.choice_correct(loglik, ex.answer))
+            correct_norm.append(
+                metrics.choice_correct(
+                    [ll / n for ll, n in zip(loglik, chars, strict=True)], ex.answer
+                )
             )
-            correct.append(metrics.choice_correct([-s.loss_sum for s in scored], ex.answer))
             chance.append(1.0 / len(ex.choices))
             if progress:
                 progress(1)
         run = {
             "accuracy": float(np.mean(correct)),
+            "accuracy_norm": float(np.mean(correct_norm)),
             "baseline_chance": float(np.mean(chance)),
             "rows": float(len(correct)),
         }
-        return SuiteOutput([ex.id for ex in examples], {"correct": [*correct]}, run)
+        per_row = {"correct": correct, "correct_norm": correct_norm}
+        return SuiteOutput([ex.id for ex in examples], per_row, run)
 
 
 def _suites() -> dict[str, Suite]:

@@ -2,10 +2,17 @@
 
 A target is resolved from the lake without loading anything, so a run that does not exist fails
 before any model loads. Its `label` names the columns: the run id, or `base_<model>`.
+
+A run is evaluated as it was trained by default: its nf4 (bitsandbytes 4-bit) base with the
+adapter, in the run's compute dtype on the run's device. `precision="full"` evaluates the
+adapter on the full-precision base instead and is labelled `<run>_fullprec` in results and
+column names; `precision="nf4"` quantizes a base model as a run would be, `base_<model>_nf4`,
+so a tuning gain can be read without the quantization's share in it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +21,13 @@ from typing import Any
 import yaml
 
 from curation.lake import Lake
+from curation.sqltext import equals
 from evals.errors import EvalError
 
 SHIPPED = ("smollm2",)
+PRECISIONS = ("trained", "full", "nf4")
+FULL_SUFFIX = "_fullprec"
+NF4_SUFFIX = "_nf4"
 RUN_ID = re.compile(r"^r[0-9a-f]{6,}$")
 _BASE_KEYS = ("base_model", "base", "model")
 
@@ -32,6 +43,9 @@ class Target:
         mix: the mix the run trained on (None for a base model).
         mix_version: the version of that mix.
         mix_checksum: that mix's checksum, as the run recorded it.
+        quantization: how the base is loaded: None for full precision, else the run's (or
+            nf4's default) `load_in_4bit` settings: quant_type, double_quant, compute_dtype,
+            device.
     """
 
     label: str
@@ -40,6 +54,12 @@ class Target:
     mix: str | None = None
     mix_version: int | None = None
     mix_checksum: str | None = None
+    quantization: dict[str, Any] | None = None
+
+    @property
+    def precision(self) -> str:
+        """`nf4` (4-bit base) or `full`, as written into the results."""
+        return "nf4" if self.quantization else "full"
 
     @property
     def is_run(self) -> bool:
@@ -60,18 +80,50 @@ def base_label(model: str) -> str:
 
 def find_run(lake: Lake, run_id: str) -> dict[str, Any] | None:
     """The `runs` row of `run_id` (latest one written), or None."""
-    if not lake.has_table("runs") or "'" in run_id:
+    if not lake.has_table("runs"):
         return None
-    rows = lake.dataset("runs").to_table(filter=f"run_id = '{run_id}'").to_pylist()
+    rows = lake.dataset("runs").to_table(filter=equals("run_id", run_id)).to_pylist()
     return rows[-1] if rows else None
 
 
-def resolve_target(lake: Lake, target: str) -> Target:
+def resolve_target(lake: Lake, target: str, precision: str | None = None) -> Target:
     """Resolve a run id (from the `runs` table), a shipped model name or a local model folder.
 
+    Args:
+        lake: the lake.
+        target: a run id, `smollm2` (or `base_smollm2`), or a model folder.
+        precision: `trained` (a run's default: its nf4 base as trained), `full` (the default
+            for a base model; for a run, labelled `<run>_fullprec`), or `nf4` (a base model
+            quantized as training does, labelled `base_<model>_nf4`).
+
     Raises:
-        EvalError: not a known run, shipped model or model folder; or the run has no adapter.
+        EvalError: not a known run, shipped model or model folder; the run has no adapter; or
+            an unknown precision.
     """
+    if precision is not None and precision not in PRECISIONS:
+        raise EvalError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    resolved = _resolve(lake, target)
+    if resolved.is_run:
+        if precision == "full" or resolved.quantization is None:
+            label = resolved.label + (FULL_SUFFIX if resolved.quantization else "")
+            return dataclasses.replace(resolved, label=label, quantization=None)
+        return resolved
+    if precision == "nf4":
+        return dataclasses.replace(
+            resolved, label=resolved.label + NF4_SUFFIX, quantization=dict(NF4_DEFAULT)
+        )
+    return resolved
+
+
+NF4_DEFAULT = {
+    "quant_type": "nf4",
+    "double_quant": True,
+    "compute_dtype": "bfloat16",
+    "device": "auto",
+}
+
+
+def _resolve(lake: Lake, target: str) -> Target:
     run = find_run(lake, target)
     if run is not None:
         adapter = run.get("adapter_path")
@@ -87,6 +139,7 @@ def resolve_target(lake: Lake, target: str) -> Target:
             mix=run.get("mix"),
             mix_version=run.get("mix_version"),
             mix_checksum=run.get("mix_checksum"),
+            quantization=_run_quantization(run),
         )
     if target.startswith("base_") and target.removeprefix("base_") in SHIPPED:
         target = target.removeprefix("base_")
@@ -107,13 +160,31 @@ def resolve_target(lake: Lake, target: str) -> Target:
     )
 
 
-def _run_base(run: dict[str, Any]) -> str:
+def _run_config(run: dict[str, Any]) -> dict[str, Any]:
     config = run.get("config") or ""
     try:
         parsed = yaml.safe_load(config) if isinstance(config, str) else config
     except yaml.YAMLError:
         parsed = None
-    if isinstance(parsed, dict):
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _run_quantization(run: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's 4-bit settings (None: it trained on a full-precision base)."""
+    config = _run_config(run)
+    if not config.get("load_in_4bit", True):
+        return None
+    return {
+        "quant_type": str(config.get("bnb_4bit_quant_type", NF4_DEFAULT["quant_type"])),
+        "double_quant": bool(config.get("bnb_4bit_use_double_quant", True)),
+        "compute_dtype": str(config.get("bnb_4bit_compute_dtype", NF4_DEFAULT["compute_dtype"])),
+        "device": str(config.get("device", "auto")),
+    }
+
+
+def _run_base(run: dict[str, Any]) -> str:
+    parsed = _run_config(run)
+    if parsed:
         for key in _BASE_KEYS:
             value = parsed.get(key)
             if isinstance(value, str) and value:

@@ -87,7 +87,13 @@ def quantization_config(
 
 
 def _load_base(
-    folder: Path, load_in_4bit: bool, device: str, config: TrainConfig | None, dtype: str
+    folder: Path,
+    load_in_4bit: bool,
+    device: str,
+    config: TrainConfig | None,
+    dtype: str,
+    quant_type: str = "nf4",
+    double_quant: bool = True,
 ) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
@@ -102,7 +108,7 @@ def _load_base(
                 config.bnb_4bit_compute_dtype,
             )
             if config
-            else quantization_config(compute_dtype=dtype)
+            else quantization_config(quant_type, double_quant, dtype)
         )
     try:
         return AutoModelForCausalLM.from_pretrained(folder, **kwargs)
@@ -174,6 +180,8 @@ def load_for_inference(
     load_in_4bit: bool = False,
     device: str = "auto",
     dtype: str | None = None,
+    quant_type: str = "nf4",
+    double_quant: bool = True,
 ) -> tuple[Any, Any]:
     """Load a base model (optionally 4-bit) with an optional trained LoRA adapter, for generation.
 
@@ -182,7 +190,10 @@ def load_for_inference(
         adapter: a folder written by `train` (`<run>/adapter`), or None for the base model.
         load_in_4bit: quantize the base as in training (nf4); plain bf16 otherwise.
         device: auto, cpu or cuda.
-        dtype: bfloat16, float16 or float32; default bfloat16 on a GPU, float32 on a CPU.
+        dtype: bfloat16, float16 or float32 (with 4-bit: the compute dtype); default bfloat16
+            on a GPU, float32 on a CPU.
+        quant_type: with 4-bit, `nf4` or `fp4`, as the run trained.
+        double_quant: with 4-bit, whether the quantization constants are quantized too.
 
     Returns:
         `(model, tokenizer)` with the model in eval mode.
@@ -194,8 +205,16 @@ def load_for_inference(
     tokenizer = load_tokenizer(folder)
     where = pick_device(device)
     model = _load_base(
-        folder, load_in_4bit, where, None, dtype or ("bfloat16" if where == "cuda" else "float32")
+        folder,
+        load_in_4bit,
+        where,
+        None,
+        dtype or ("bfloat16" if where == "cuda" else "float32"),
+        quant_type,
+        double_quant,
     )
+    if load_in_4bit:
+        _as_trained(model)
     if adapter is not None:
         from peft import PeftModel
 
@@ -205,6 +224,17 @@ def load_for_inference(
         model = PeftModel.from_pretrained(model, path)
     model.eval()
     return model, tokenizer
+
+
+def _as_trained(model: Any) -> None:
+    """Cast the 16-bit parameters that are not 4-bit weights to float32, as
+    `prepare_model_for_kbit_training` does for training (norms, embeddings, head)."""
+    import torch
+
+    for param in model.parameters():
+        half = param.dtype in (torch.float16, torch.bfloat16)
+        if half and param.__class__.__name__ != "Params4bit":
+            param.data = param.data.to(torch.float32)
 
 
 def adapter_base(adapter: str | Path) -> str:

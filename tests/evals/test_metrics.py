@@ -54,10 +54,38 @@ def test_chrf_identity_and_disjoint() -> None:
         (17, 17.0),
         ("no number here", None),
         (None, None),
+        # an identifier is not a negative number; the price is the answer
+        ("Model X-200 costs $50", 50.0),
+        # the answer after '=', not the first operand
+        ("2 + 2 = 4", 4.0),
+        ("x = -3", -3.0),
+        # a lower-case m is a unit (metres), not a million
+        ("5 m", 5.0),
+        ("5m", 5.0),
+        ("$3M", 3e6),
+        ("3 billion", 3e9),
+        ("three billion people", 3e9),
+        ("twenty-one", 21.0),
+        ("minus five", -5.0),
+        ("-5 degrees", -5.0),
+        # ranges give no single number
+        ("10-20 units", None),
+        ("between 10 and 20", None),
+        ("A4 paper", None),
     ],
 )
 def test_parse_number(text: object, value: float | None) -> None:
     assert m.parse_number(text) == value  # type: ignore[arg-type]
+
+
+def test_parse_answer_says_why_and_keeps_the_unit() -> None:
+    from evals.numbers import parse_answer
+
+    assert parse_answer("5 m").unit == "m" and parse_answer("5 m").value == 5.0
+    assert parse_answer("50%").unit == "%"
+    assert parse_answer("10 to 20").failure == "range"
+    assert parse_answer("nothing").failure == "no_number"
+    assert parse_answer(float("nan")).failure == "not_finite"
 
 
 def test_mae_rmse_hit_rate_by_hand() -> None:
