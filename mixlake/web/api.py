@@ -7,7 +7,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from mixlake.web import charts, compare, facets, grid, history, labels, records, row, training
+from mixlake.web import (
+    charts,
+    compare,
+    export,
+    facets,
+    grid,
+    history,
+    labels,
+    records,
+    row,
+    training,
+)
 from mixlake.web.app import state
 from mixlake.web.errors import WebError
 from mixlake.web.sqlbox import locked_connection
@@ -41,6 +52,28 @@ def api_records(
         lake, number, where, limit, offset, sort=sort, desc=desc, filters=chosen
     )
     return got.as_json()
+
+
+@router.get("/export")
+def api_export(
+    request: Request,
+    format: str = "jsonl",
+    version: str = "",
+    where: str = "",
+    filters: str = "",
+    ids: str = "",
+) -> Response:
+    """The rows the WHERE box and filters select (or only `ids`, comma-separated, when given)
+    as a JSONL, Parquet or CSV download."""
+    lake = state(request).lake()
+    number = records.resolve(lake, ref_of(version))
+    chosen = facets.parse_filters(filters, lake.records(number).schema)
+    picked = [i for i in ids.split(",") if i.strip()]
+    body, media = export.export_rows(lake, number, format, where, chosen, picked)
+    name = f"records-v{number}.{format}"
+    return Response(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 @router.get("/facets")

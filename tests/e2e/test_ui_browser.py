@@ -15,6 +15,7 @@ rather than skips.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import socket
 import struct
@@ -228,7 +229,15 @@ def test_curation_pass_at_1400px(served: tuple[str, Lake], browser: object, tmp_
     assert current_labels(lake) == {first: 1, second: 0}
     page.wait_for_selector(".ag-row .label.good")
     s.shot("labels")
-    page.keyboard.press("k")
+    # select two rows with their checkboxes and export just those
+    for i in (0, 1):
+        page.locator(f".ag-row[row-index='{i}'] .ag-selection-checkbox input").first.check()
+    assert page.locator("#selection-count").inner_text() == "2 selected"
+    with page.expect_download() as got:
+        page.click("#export-button")
+    lines = Path(got.value.path()).read_text().splitlines()
+    assert sorted(json.loads(line)["id"] for line in lines) == sorted([first, second])
+    page.locator(".ag-row[row-index='1'] .ag-cell[col-id='source']").first.click()
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/records/{second}*")
 

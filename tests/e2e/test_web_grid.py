@@ -139,3 +139,31 @@ def test_labels_from_the_ui_land_in_the_labels_table(tmp_path: Path) -> None:
     assert queue["total"] == 8 - 3
     page = rw.get("/labels").text
     assert ids[0][:12] in page and "ui:ana" in page
+
+
+def test_export_a_filter_or_a_selection(client: TestClient, sample: Lake) -> None:
+    import csv as csv_module
+    import io
+
+    import orjson
+    import pyarrow.parquet as pq
+
+    chat = json.dumps([{"column": "source", "op": "in", "values": ["chat"]}])
+    got = client.get(
+        "/api/export", params={"format": "jsonl", "filters": chat, "where": "NOT is_short"}
+    )
+    assert got.status_code == 200 and "attachment" in got.headers["content-disposition"]
+    rows = [orjson.loads(line) for line in got.content.splitlines()]
+    want = _ids(sample, "SELECT id FROM records WHERE source='chat' AND NOT is_short ORDER BY id")
+    assert [r["id"] for r in rows] == want and rows[0]["messages"][0]["role"] == "user"
+    assert "embedding" not in rows[0]
+    picked = want[:2]
+    parquet = client.get("/api/export", params={"format": "parquet", "ids": ",".join(picked)})
+    table = pq.read_table(io.BytesIO(parquet.content))
+    assert table.column("id").to_pylist() == picked and "sample_score_v1" in table.column_names
+    csv = client.get("/api/export", params={"format": "csv", "ids": picked[0]}).text
+    assert csv.splitlines()[0].startswith('"id"') and "messages" not in csv.splitlines()[0]
+    parsed = list(csv_module.reader(io.StringIO(csv)))
+    assert len(parsed) == 2 and parsed[1][0] == picked[0]
+    assert client.get("/api/export", params={"format": "xlsx"}).status_code == 400
+    assert client.get("/api/export", params={"ids": "x'--"}).status_code == 400
