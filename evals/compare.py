@@ -1,5 +1,12 @@
-"""Compare two eval targets: run-level metrics side by side with a paired bootstrap interval,
-the rows with the biggest wins and losses, and a breakdown by source, cluster and quality.
+"""Compare two eval targets: metrics side by side with a paired interval, the rows with the
+biggest wins and losses, and a breakdown by source, cluster and quality.
+
+A metric with per-row values is compared on the rows both targets were evaluated on: A, B and
+the delta are per-row means over those n rows, and the interval (a paired t-interval by
+default, BCa bootstrap on request) is of that same per-row mean difference. The run-level
+value (for heldout loss the token-weighted mean) is kept beside it as `run_a`/`run_b`, without
+an interval: per-row token counts are not stored, so no interval of it can be computed. Fewer
+than 30 paired rows is flagged (`Interval.small`, `Comparison.notes`).
 
 Everything is read from the lake: run-level metrics from `evals`, per-row metrics from the
 `eval_<target>_<suite>_<metric>` columns of `records`, and the rows each evaluation covered from
@@ -18,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from curation.lake import Lake
+from curation.sqltext import equals, identifier
 from evals.data import registered_eval_sets
 from evals.errors import EvalError
 from evals.evaluated_ids import EvalKey, read_evaluated_ids
-from evals.metrics import Interval, bootstrap_ci
+from evals.metrics import SMALL_N, Interval, paired_interval
 from evals.suites import SUITES, get_suite
 from evals.targets import resolve_target
 from evals.writeback import column_name, read_evals
@@ -32,8 +40,14 @@ CLUSTER = "cluster"
 
 @dataclass(frozen=True)
 class MetricRow:
-    """One run-level metric of A and B; `ci` is the paired bootstrap interval of the per-row
-    mean difference B − A (None when the metric has no per-row column)."""
+    """One metric of A and B.
+
+    With per-row values (`ci` set), `a` and `b` are the per-row means over the `ci.n` rows both
+    were evaluated on and `ci` is the interval of their difference B − A: the delta and its
+    interval are one statistic (`statistic`). `run_a`/`run_b` are the run-level values as the
+    evaluations wrote them (token-weighted for heldout loss). Without per-row values `a`, `b`
+    are those run-level values and `ci` is None.
+    """
 
     suite: str
     mix: str | None
@@ -42,11 +56,18 @@ class MetricRow:
     a: float
     b: float
     ci: Interval | None
+    run_a: float | None = None
+    run_b: float | None = None
 
     @property
     def delta(self) -> float:
         """B − A."""
         return self.b - self.a
+
+    @property
+    def statistic(self) -> str:
+        """What `a`, `b`, `delta` (and `ci`) are."""
+        return f"per-row mean over {self.ci.n} paired rows" if self.ci else "run-level value"
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,9 @@ class Comparison:
     losses: list[RowDiff] = field(default_factory=list)
     breakdown: list[GroupRow] = field(default_factory=list)
     deltas: list[float] = field(default_factory=list)
+    method: str = "t"
+    notes: list[str] = field(default_factory=list)
+    """Warnings to print with the table (e.g. intervals over fewer than 30 rows)."""
 
 
 def compare(
@@ -108,8 +132,9 @@ def compare(
     mix: str | None = None,
     split: str = "test",
     top: int = 5,
-    resamples: int = 1000,
+    resamples: int = 2000,
     seed: int = 0,
+    method: str = "t",
 ) -> Comparison:
     """Compare targets A and B (run ids, `base_<model>` labels, or model names).
 
@@ -122,12 +147,17 @@ def compare(
         mix: restrict to the rows and results of this mix (its `split`), or `eval-set:NAME`.
         split: the mix split used with `mix`.
         top: rows shown as biggest wins and losses.
-        resamples: bootstrap resamples.
-        seed: bootstrap seed.
+        resamples: bootstrap resamples (method `bca`).
+        seed: bootstrap seed (method `bca`).
+        method: the paired interval: `t` (default; honest at small n) or `bca` (BCa
+            bootstrap).
 
     Raises:
-        EvalError: a target with no eval results, or no suite evaluated for both.
+        EvalError: a target with no eval results, no suite evaluated for both, or an unknown
+            method.
     """
+    if method not in ("t", "bca"):
+        raise EvalError(f"unknown interval method {method!r}; give t or bca")
     la, lb = _label(lake, a), _label(lake, b)
     names = set(lake.records().schema.names)
     suites = [s for s in SUITES if _has(names, la, s) and _has(names, lb, s)]
@@ -149,11 +179,19 @@ def compare(
             f"(it has {', '.join(the_suite.metrics)})"
         )
     scope: Set[str] | None = _scope_ids(lake, mix, split)
-    out = Comparison(la, lb, the_suite.name, metric, metric in the_suite.lower_is_better)
+    out = Comparison(
+        la, lb, the_suite.name, metric, metric in the_suite.lower_is_better, method=method
+    )
     mix_split = split if mix and not mix.startswith("eval-set:") else None
     latest = _latest_results(lake, la, lb, suites, mix, mix_split)
     evaluated = _evaluated_ids(latest, read_evaluated_ids(lake, [la, lb]))
-    out.metrics = _metric_rows(lake, la, lb, latest, evaluated, scope, resamples, seed)
+    out.metrics = _metric_rows(lake, la, lb, latest, evaluated, scope, resamples, seed, method)
+    small = sorted({m.ci.n for m in out.metrics if m.ci is not None and m.ci.small})
+    if small:
+        out.notes.append(
+            f"n = {', '.join(map(str, small))} paired rows (< {SMALL_N}): the intervals are a "
+            "rough guide; evaluate more rows (--limit) before trusting a difference"
+        )
     where = f" on {mix}/{mix_split}" if mix_split else f" on {mix}" if mix else ""
     ids_a = evaluated.get((la, the_suite.name, mix, mix_split))
     ids_b = evaluated.get((lb, the_suite.name, mix, mix_split))
@@ -232,8 +270,8 @@ def _scope_ids(lake: Lake, mix: str | None, split: str) -> set[str] | None:
         return None
     if mix.startswith("eval-set:"):
         name = mix.removeprefix("eval-set:")
-        source = registered_eval_sets(lake).get(name, name).replace("'", "")
-        table = lake.records().to_table(columns=["id"], filter=f"source = '{source}'")
+        source = registered_eval_sets(lake).get(name, name)
+        table = lake.records().to_table(columns=["id"], filter=equals("source", source))
         return set(table["id"].to_pylist())
     from queries import open_mix
     from queries.errors import QueryError
@@ -283,6 +321,7 @@ def _metric_rows(
     scope: Set[str] | None,
     resamples: int,
     seed: int,
+    method: str,
 ) -> list[MetricRow]:
     names = set(lake.records().schema.names)
     out = []
@@ -292,6 +331,8 @@ def _metric_rows(
         if run != la or (lb, suite, m, s, metric) not in latest:
             continue
         ci = None
+        b_value = latest[(lb, suite, m, s, metric)][0]
+        a_mean, b_mean = a_value, b_value
         if metric in get_suite(suite).metrics:
             ids_a, ids_b = evaluated.get((la, suite, m, s)), evaluated.get((lb, suite, m, s))
             if ids_a is not None and ids_b is not None:
@@ -301,9 +342,10 @@ def _metric_rows(
             pairs = _paired(lake, la, lb, suite, metric, names, ids)
             if pairs:
                 deltas = [p["b"] - p["a"] for p in pairs]
-                ci = bootstrap_ci(deltas, resamples=resamples, seed=seed)
-        b_value = latest[(lb, suite, m, s, metric)][0]
-        out.append(MetricRow(suite, m, s, metric, a_value, b_value, ci))
+                ci = paired_interval(deltas, method=method, resamples=resamples, seed=seed)
+                a_mean = float(np.mean([p["a"] for p in pairs]))
+                b_mean = a_mean + ci.value
+        out.append(MetricRow(suite, m, s, metric, a_mean, b_mean, ci, a_value, b_value))
     return out
 
 
@@ -329,7 +371,7 @@ def _paired(
     extra = [c for c in (CLUSTER, QUALITY) if c in names]
     table = lake.records().to_table(
         columns=["id", "source", "text", ca, cb, *extra],
-        filter=f"{ca} IS NOT NULL AND {cb} IS NOT NULL",
+        filter=f"{identifier(ca)} IS NOT NULL AND {identifier(cb)} IS NOT NULL",
     )
     rows = [
         {**r, "a": r[ca], "b": r[cb]}

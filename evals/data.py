@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from curation.lake import Lake
+from curation.sqltext import equals
 from evals.errors import EvalError
 
 Message = dict[str, str]
@@ -158,12 +159,10 @@ def eval_set_examples(
     """
     registered = registered_eval_sets(lake)
     source = registered.get(name, name)
-    if "'" in source:
-        raise EvalError(f"bad eval set name {name!r}")
     ds = lake.records()
     rows = ds.to_table(
         columns=["id", "kind", "text", "messages", "meta"],
-        filter=f"source = '{source}'",
+        filter=equals("source", source),
         limit=limit,
     ).to_pylist()
     if not rows:

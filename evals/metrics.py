@@ -1,6 +1,7 @@
 """Metric functions: text overlap, numbers parsed from answers, choices, perplexity, bootstrap.
 
 Pure functions over Python values, each checked in the tests against a hand-computed value.
+Paired comparisons get a t-interval or a BCa bootstrap (`paired_interval`), with n.
 Text overlap uses the maintained implementations (`rouge-score`, `sacrebleu`) rather than our own.
 """
 
@@ -135,18 +136,29 @@ def token_weighted_perplexity(losses: Sequence[float], tokens: Sequence[int]) ->
     return perplexity(float(np.sum(np.asarray(losses) * weights) / np.sum(weights)))
 
 
+SMALL_N = 30
+"""Below this many paired rows an interval is flagged: normal approximations are rough there."""
+
+
 @dataclass(frozen=True)
 class Interval:
-    """A point estimate with a bootstrap confidence interval."""
+    """A point estimate with a confidence interval, the method that made it, and its n."""
 
     value: float
     low: float
     high: float
     n: int
+    method: str = "percentile bootstrap"
+    """`t` (paired t-interval), `BCa bootstrap` or `percentile bootstrap`."""
 
     def excludes_zero(self) -> bool:
         """Whether the interval lies strictly on one side of zero."""
         return self.low > 0 or self.high < 0
+
+    @property
+    def small(self) -> bool:
+        """Fewer than `SMALL_N` values: read the interval as a rough guide."""
+        return self.n < SMALL_N
 
 
 def bootstrap_ci(
@@ -159,7 +171,8 @@ def bootstrap_ci(
 ) -> Interval:
     """Percentile bootstrap confidence interval of `statistic` over `values` (seeded).
 
-    For a paired comparison pass the per-row differences (B − A).
+    Too narrow at small n (it ignores the t distribution's heavier tails): for paired
+    comparisons use `paired_interval`.
     """
     data = np.asarray(values, dtype=float)
     if data.size == 0:
@@ -170,6 +183,57 @@ def bootstrap_ci(
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(stats, [tail, 1.0 - tail])
     return Interval(float(statistic(data)), float(low), float(high), int(data.size))
+
+
+def paired_interval(
+    deltas: Sequence[float],
+    *,
+    method: str = "t",
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> Interval:
+    """Confidence interval of the mean of paired differences (B − A per row).
+
+    Args:
+        deltas: one difference per row both targets were evaluated on.
+        method: `t` — mean ± t(n−1)·sd/√n, honest at small n for roughly symmetric
+            differences; `bca` — bias-corrected and accelerated bootstrap (scipy), for skewed
+            differences at larger n.
+        confidence: the coverage asked for.
+        resamples: bootstrap resamples (`bca`).
+        seed: bootstrap seed (`bca`).
+
+    With one row there is no spread to go on: the interval is (−∞, ∞). Constant differences
+    give a zero-width interval.
+    """
+    from scipy import stats
+
+    data = np.asarray(deltas, dtype=float)
+    if data.size == 0:
+        raise ValueError("interval of no values")
+    mean = float(np.mean(data))
+    if data.size == 1:
+        return Interval(mean, -math.inf, math.inf, 1, "t" if method == "t" else "BCa bootstrap")
+    if method == "t":
+        half = float(stats.t.ppf(0.5 + confidence / 2, data.size - 1)) * float(
+            np.std(data, ddof=1) / math.sqrt(data.size)
+        )
+        return Interval(mean, mean - half, mean + half, int(data.size), "t")
+    if method != "bca":
+        raise ValueError(f"unknown interval method {method!r} (t or bca)")
+    if np.all(data == data[0]):
+        return Interval(mean, mean, mean, int(data.size), "BCa bootstrap")
+    res = stats.bootstrap(
+        (data,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=resamples,
+        method="BCa",
+        random_state=np.random.default_rng(seed),
+    )
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return Interval(mean, low, high, int(data.size), "BCa bootstrap")
 
 
 def _pair(predictions: Sequence[float], references: Sequence[float]) -> tuple[Any, Any]:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation import CurationError, Lake
+from curation.sqltext import equals, literal, single_expression
 from training.errors import TrainingError
 
 RUNS = "runs"
@@ -138,7 +139,7 @@ def write_exposures(lake: Lake, run_id: str, rows: pa.Table, after_step: int = 0
     uri = lake.table_uri(EXPOSURES)
     if lake.has_table(EXPOSURES):
         ds = lake.dataset(EXPOSURES)
-        ds.delete(f"run_id = '{run_id}' AND step > {int(after_step)}")
+        ds.delete(f"{equals('run_id', run_id)} AND step > {literal(int(after_step))}")
         if rows.num_rows:
             lance.write_dataset(rows.cast(EXPOSURES_SCHEMA), uri, mode="append")
     else:
@@ -160,7 +161,7 @@ def exposures(lake: Lake, run_id: str) -> pa.Table:
     """A run's exposures ordered by step, then position within the step."""
     if not lake.has_table(EXPOSURES):
         return EXPOSURES_SCHEMA.empty_table()
-    table = lake.dataset(EXPOSURES).to_table(filter=f"run_id = '{_safe(run_id)}'")
+    table = lake.dataset(EXPOSURES).to_table(filter=equals("run_id", run_id))
     return table
 
 
@@ -190,7 +191,14 @@ def impact(
     """
     if (where is None) == (batch is None):
         raise TrainingError("impact: give --where SQL or --batch ID (one of them)")
-    predicate = where if where is not None else f"batch = '{_safe(str(batch))}'"
+    try:
+        predicate = (
+            single_expression(where, what="--where")
+            if where is not None
+            else equals("batch", str(batch))
+        )
+    except CurationError as e:
+        raise TrainingError(f"impact: {e}") from None
     try:
         ids = lake.sql(f"SELECT id FROM records WHERE {predicate}", version).column("id")
     except CurationError as e:
@@ -287,7 +295,3 @@ def write_train_loss(lake: Lake, run_id: str, losses: dict[str, float]) -> int |
     if not losses:
         return None
     return apply(TrainLossStep(run_id, losses), lake).version
-
-
-def _safe(text: str) -> str:
-    return text.replace("'", "''")
