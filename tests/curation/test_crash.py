@@ -205,3 +205,52 @@ def test_gc_removes_leftovers_of_killed_writers(tmp_path: Path, data: Path) -> N
     assert mixlake(lake, "gc", "--older-than", "0").code == 0
     assert files() == []
     assert check_lake(lake).version == 1
+
+
+@pytest.mark.parametrize("point", ["step:fragment-done", "step:before-commit", "step:after-commit"])
+def test_eval_write_back_crash(base_lake: Path, point: str, tmp_path: Path) -> None:
+    import json
+
+    ids = Lake(base_lake).sql("SELECT id FROM records ORDER BY id LIMIT 40").column(0)
+    lines = [{"manifest": {"run_id": "rcrash", "suite": "heldout", "mix": "eval-set:crash"}}]
+    lines += [
+        {"id": i, "loss": 1.0 + k / 100, "perplexity": 2.0} for k, i in enumerate(ids.to_pylist())
+    ]
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    _crash(base_lake, point, "eval", "import", str(results))
+    state = check_lake(base_lake)
+    committed = point == "step:after-commit"
+    assert ("eval_rcrash_heldout_loss" in state.columns) == committed
+    rerun = mixlake(base_lake, "eval", "import", str(results))
+    assert rerun.code == 0, rerun.err
+    lake = Lake(base_lake)
+    got = lake.sql("SELECT count(eval_rcrash_heldout_loss) AS n FROM records").column(0)[0]
+    assert got.as_py() == 40
+    evals = lake.sql("SELECT count(*) FROM evals WHERE run_id = 'rcrash'").column(0)[0]
+    assert evals.as_py() == 2  # loss and perplexity, once: the rerun did not repeat them
+    messages = [e.message for e in lake.log() if e.operation == "eval"]
+    assert len(messages) == 1
+
+
+@pytest.mark.parametrize("command", [("score", "quality_heuristic_v1"), ("tokens",)])
+def test_ctrl_c_during_a_step_exits_cleanly(base_lake: Path, command: tuple[str, ...]) -> None:
+    """Ctrl-C inside Lance's callback into a step once aborted the process (SIGABRT, -6)."""
+    import random
+    import signal
+    import time
+
+    rng = random.Random(5)
+    for _ in range(4):
+        proc = start(base_lake, *command)
+        time.sleep(rng.uniform(2.0, 6.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode in (0, 130), (proc.returncode, err[-500:])
+        if proc.returncode == 130:
+            assert "Traceback" not in err
+        state = check_lake(base_lake)
+        if proc.returncode == 0:
+            break
+        assert state.version == 2
