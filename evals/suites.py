@@ -307,8 +307,8 @@ class Choice(Suite):
         options: EvalOptions,
         progress: Progress | None = None,
     ) -> SuiteOutput:
-        correct: list[float | None] = []
-        correct_norm: list[float | None] = []
+        correct: list[float] = []
+        correct_norm: list[float] = []
         chance = []
         for ex in examples:
             prompt, _ = ex.prompt_and_reference()
@@ -336,7 +336,10 @@ class Choice(Suite):
             "baseline_chance": float(np.mean(chance)),
             "rows": float(len(correct)),
         }
-        per_row = {"correct": correct, "correct_norm": correct_norm}
+        per_row: dict[str, list[float | None]] = {
+            "correct": list(correct),
+            "correct_norm": list(correct_norm),
+        }
         return SuiteOutput([ex.id for ex in examples], per_row, run)
 
 
