@@ -74,3 +74,21 @@ def valid(values: pa.Array) -> np.ndarray:
 
 def to_np(values: pa.Array) -> np.ndarray:
     return values.to_numpy(zero_copy_only=False)
+
+
+MAX_TYPE_DEPTH = 64
+"""Deepest nesting of an Arrow type the bulk path handles (Arrow's kernels recurse per level
+and crash on types thousands deep; JSON that deep goes row by row, where it is refused)."""
+
+
+def type_depth(typ: pa.DataType) -> int:
+    """How deeply `typ` nests (1 for a flat type)."""
+    depth, level = 1, [typ]
+    while level:
+        nested = [t.field(i).type for t in level for i in range(t.num_fields)]
+        if not nested:
+            return depth
+        depth, level = depth + 1, nested
+        if depth > MAX_TYPE_DEPTH:
+            return depth
+    return depth

@@ -28,6 +28,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from curation.arrow_util import MAX_TYPE_DEPTH, type_depth
 from curation.errors import CurationError
 from curation.jsonparse import BadJSON, parse
 from curation.tables import is_hf_folder, read_tables, rows_of_tables
@@ -248,6 +249,8 @@ def jsonl_table(block: Block) -> tuple[pa.Table, np.ndarray] | None:
         return None
     if table.num_rows != len(starts):  # two objects on a line
         return None
+    if any(type_depth(f.type) > MAX_TYPE_DEPTH for f in table.schema):
+        return None  # Arrow's kernels crash on such types; the row path refuses the line
     return table, starts
 
 

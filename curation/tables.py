@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curation.arrow_util import MAX_TYPE_DEPTH, type_depth
 from curation.errors import CurationError
 
 Progress = Callable[[int], None]
@@ -107,6 +108,9 @@ def _check_columns(p: Path, table: pa.Table, split: str | None) -> None:
     dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
     if dup is not None:
         raise CurationError(f"{p}: column {dup!r} appears twice")
+    deep = next((f.name for f in table.schema if type_depth(f.type) > MAX_TYPE_DEPTH), None)
+    if deep is not None:
+        raise CurationError(f"{p}: column {deep!r} nests deeper than {MAX_TYPE_DEPTH} levels")
     if split is not None and "split" in names:
         raise CurationError(
             f"{p}: has a column 'split' of its own, so the DatasetDict split cannot be kept "

@@ -342,3 +342,103 @@ def test_many_rejects_are_flushed_and_undone_if_the_ingest_fails(
         )
     assert _state(lake) == before
     assert lake.sql("SELECT count(*) AS n FROM rejects").column("n")[0].as_py() == 15
+
+
+# ------------------------------------------- inputs that once gave a traceback (issue 11)
+
+
+def _truncated_gz(tmp_path: Path) -> tuple[list[str], str]:
+    path = tmp_path / "t.jsonl.gz"
+    data = gzip.compress(b"".join(b'{"text": "row %d"}\n' % i for i in range(2000)))
+    path.write_bytes(data[: len(data) // 2])
+    return [str(path)], r"t\.jsonl\.gz: the gzip data is truncated"
+
+
+def _not_gzip(tmp_path: Path) -> tuple[list[str], str]:
+    path = tmp_path / "n.jsonl.gz"
+    path.write_text('{"text": "plain, not gzip"}\n')
+    return [str(path)], r"n\.jsonl\.gz: not a gzip file"
+
+
+def _deep(tmp_path: Path) -> tuple[list[str], str]:
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "t", "x": ' + "[" * 10_000 + "]" * 10_000 + "}\n")
+    return [str(path)], r"deep\.jsonl:2: invalid JSON: nested deeper than 1024 levels"
+
+
+def _deep_array(tmp_path: Path) -> tuple[list[str], str]:
+    path = tmp_path / "deep.json"
+    path.write_text('[{"text": "t", "x": ' + "[" * 10_000 + "]" * 10_000 + "}]")
+    return [str(path)], r"deep\.json: invalid JSON: nested deeper than 1024 levels"
+
+
+def _broken_hf(tmp_path: Path) -> tuple[list[str], str]:
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    (folder / "state.json").write_text('{"_data_files": [{"filename": "data-0.arrow"}]}')
+    (folder / "data-0.arrow").write_bytes(b"ARROW1 but not really")
+    return [str(folder)], r"data-0\.arrow: not a readable Arrow file"
+
+
+def _hf_bad_state(tmp_path: Path) -> tuple[list[str], str]:
+    folder = tmp_path / "hf2"
+    folder.mkdir()
+    (folder / "state.json").write_text("{not json")
+    return [str(folder)], r"state\.json: not a readable dataset state"
+
+
+def _chitchat_on_jsonl(tmp_path: Path) -> tuple[list[str], str]:
+    path = write_jsonl(tmp_path / "c.jsonl", GOOD)
+    return [str(path), "--format", "chitchat"], r"c\.jsonl: not a chitchat file"
+
+
+def _symlink_loop(tmp_path: Path) -> tuple[list[str], str]:
+    link = tmp_path / "loop.jsonl"
+    link.symlink_to(link)
+    return [str(link)], r"loop\.jsonl: a symbolic link loop"
+
+
+HOSTILE = [
+    _truncated_gz,
+    _not_gzip,
+    _deep,
+    _deep_array,
+    _broken_hf,
+    _hf_bad_state,
+    _chitchat_on_jsonl,
+    _symlink_loop,
+]
+
+
+@pytest.mark.parametrize("make", HOSTILE, ids=lambda f: f.__name__.strip("_"))
+def test_hostile_input_is_one_line_and_leaves_the_lake(
+    sample_lake: Lake, tmp_path: Path, make: Callable[[Path], tuple[list[str], str]]
+) -> None:
+    args, pattern = make(tmp_path)
+    paths, options = args[:1], args[1:]
+    before = _state(sample_lake)
+    fmt = options[1] if options else "auto"
+    with pytest.raises(CurationError) as info:
+        sample_lake.ingest(paths, source="bad", fmt=fmt)
+    assert "\n" not in str(info.value)
+    assert __import__("re").search(pattern, str(info.value)), str(info.value)
+    assert _state(sample_lake) == before
+
+
+@pytest.mark.parametrize("make", HOSTILE, ids=lambda f: f.__name__.strip("_"))
+def test_hostile_input_through_the_cli(
+    sample_lake: Lake,
+    tmp_path: Path,
+    make: Callable[[Path], tuple[list[str], str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mixlake.cli import main
+
+    args, pattern = make(tmp_path)
+    before = _state(sample_lake)
+    code = main(["ingest", *args, "--source", "bad", "--lake", sample_lake.uri])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert __import__("re").search(pattern, err.replace("\n", "")), err
+    assert _state(sample_lake) == before
