@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import duckdb
@@ -44,12 +45,45 @@ def sql(lake: Lake, query: str, ref: VersionRef = None) -> pa.Table:
     """
     con = connect(lake, ref, journal="journal" in query.lower())
     try:
-        result = con.sql(query)
-        if result is None:
-            return pa.table({})
-        return result.to_arrow_table()
+        return _interruptible(con, query)
     except duckdb.Error as e:
         raise CurationError(f"SQL error: {one_line(e)}") from None
+
+
+def _interruptible(con: duckdb.DuckDBPyConnection, query: str) -> pa.Table:
+    """Run the query in a worker thread so Ctrl-C can stop it.
+
+    While DuckDB executes, the calling thread is inside C++ and never sees SIGINT; here it
+    waits in short joins (which a signal interrupts), and on KeyboardInterrupt asks DuckDB to
+    stop (`interrupt`) and waits for it before re-raising.
+    """
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            result = con.sql(query)
+            outcome.append(pa.table({}) if result is None else result.to_arrow_table())
+        except BaseException as e:  # handed to the caller's thread below
+            outcome.append(e)
+
+    worker = threading.Thread(target=run, name="mixlake-sql", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.05)
+    except KeyboardInterrupt:
+        # One `interrupt` can be missed (seen: a query running on for seconds); ask until
+        # the worker is gone, so no DuckDB thread is left running when Python shuts down.
+        for _ in range(200):
+            con.interrupt()
+            worker.join(0.05)
+            if not worker.is_alive():
+                break
+        raise
+    (value,) = outcome
+    if isinstance(value, BaseException):
+        raise value
+    return value
 
 
 class FilterSafeDataset(lance.LanceDataset):

@@ -15,6 +15,7 @@ Without `--debug` no traceback is ever printed. `--debug` is an option of every 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
@@ -36,6 +37,7 @@ from training.errors import TrainingError
 
 USER_ERRORS = (CurationError, QueryError, TrainingError, EvalError)
 EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
+INTERRUPTED = "interrupted: stopped before the end; no partial commit was made"
 
 
 class _Run:
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as e:  # --help, --version, ctx.exit()
         return int(e.exit_code)
     except (typer.Abort, KeyboardInterrupt) as e:
-        _error(e, "interrupted: stopped before the end; no partial commit was made")
+        _error(e, INTERRUPTED)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence_stdout()
@@ -116,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         _error(e, f"error: {e}")
         return EXIT_USER
     except Exception as e:
+        if _caused_by_interrupt(e):  # e.g. transformers turns Ctrl-C in an import into this
+            _error(e, INTERRUPTED)
+            return EXIT_INTERRUPTED
         _error(
             e,
             f"error: internal error: {type(e).__name__}: {one_line(e)} "
@@ -130,6 +135,17 @@ def _invoke(args: list[str]) -> int:
     with command.make_context("mixlake", args) as ctx:
         result = command.invoke(ctx)
     return int(result) if isinstance(result, int) and not isinstance(result, bool) else EXIT_OK
+
+
+def _caused_by_interrupt(e: BaseException) -> bool:
+    seen: set[int] = set()
+    cause: BaseException | None = e
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _add_debug_option(root: _click.Command) -> None:
@@ -163,7 +179,16 @@ def _silence_stdout() -> None:
 
 def entry() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        # Library threads (DuckDB, Lance, tokenizers) may still be inside native code; a normal
+        # interpreter shutdown kills them there and the process aborts (SIGABRT, no message).
+        # The work is abandoned already and the writer lock is an flock the kernel releases.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -9,6 +13,8 @@ import pytest
 import mixlake
 import mixlake.commands.lake as lake_commands
 from curation import CurationError, Lake
+from curation.testing import make_lake
+from mixlake.cli import INTERRUPTED
 from tests.mixlake.helpers import Cli
 from tests.mixlake.helpers import mixlake as run_mixlake
 
@@ -139,3 +145,38 @@ def test_debug_does_not_leak_into_the_next_call(
     assert cli("--debug", "log")[0] == 2
     code, _, err = cli("log")
     assert code == 2 and err == "error: bad thing\n"
+
+
+def test_ctrl_c_inside_a_library_import_is_still_an_interrupt(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def open_lake(uri: str | None) -> Lake:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:  # what transformers' lazy import does with Ctrl-C
+            raise ModuleNotFoundError("Could not import module 'LlamaConfig'") from e
+
+    monkeypatch.setattr(lake_commands, "open_lake", open_lake)
+    code, _, err = cli("log", "--lake", str(tmp_path))
+    assert code == 130 and err.startswith("interrupted:")
+
+
+def test_sigint_stops_a_long_query_with_one_line(tmp_path: Path) -> None:
+    lake = make_lake(tmp_path, {"a": [{"text": "one row"}]})
+    endless = "SELECT count(*) FROM range(100000000000) t(i) WHERE i % 7 = 3"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mixlake.cli", "sql", endless, "--lake", lake.uri],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(8)  # imports (~1.5 s on an idle machine), then DuckDB runs for minutes
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, err.decode()
+    assert out == b""
+    assert err.decode().strip() == INTERRUPTED  # no traceback, no abort message
