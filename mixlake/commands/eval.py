@@ -27,11 +27,9 @@ from evals.remote import evaluate_export, import_results
 from mixlake.options import LakeOpt, open_lake
 from mixlake.output import console, err_console, show_table, summary
 
-SuiteOpt = Annotated[
-    str, typer.Option("--suite", "-s", help="heldout | generation | numeric | choice.")
-]
+SuiteOpt = Annotated[str, typer.Option("--suite", help="heldout | generation | numeric | choice.")]
 SplitOpt = Annotated[str, typer.Option("--split", help="Mix split to evaluate.")]
-LimitOpt = Annotated[int | None, typer.Option("--limit", "-n", help="Only the first N rows.")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="Evaluate only the first N rows.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Rows per forward pass.")]
 MaxLenOpt = Annotated[int, typer.Option("--max-length", help="Tokens kept per row.")]
 NewTokOpt = Annotated[int, typer.Option("--max-new-tokens", help="Tokens generated per answer.")]
@@ -79,7 +77,8 @@ def run(
         bool, typer.Option("--replace", help="Overwrite stored per-row values that differ.")
     ] = False,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Also write per-row results (import format).")
+        Path | None,
+        typer.Option("--out", "-o", help="Also write per-row results (import format)."),
     ] = None,
     lake: LakeOpt = None,
 ) -> None:
@@ -119,7 +118,7 @@ def run(
 def compare_cmd(
     a: Annotated[str, typer.Argument(help="Reference: run id or base model (e.g. smollm2).")],
     b: Annotated[str, typer.Argument(help="Compared with A; deltas are B − A.")],
-    suite: Annotated[str | None, typer.Option("--suite", "-s", help="One suite.")] = None,
+    suite: Annotated[str | None, typer.Option("--suite", help="One suite.")] = None,
     metric: Annotated[
         str | None, typer.Option("--metric", help="Per-row metric for rows and groups.")
     ] = None,
@@ -168,7 +167,7 @@ def import_cmd(
 
 def offline(
     export: Annotated[Path, typer.Argument(help="A mix exported with `mixlake mix export`.")],
-    out: Annotated[Path, typer.Option("--out", help="Results file to write.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results file to write.")],
     base: Annotated[str, typer.Option("--base", help="smollm2 or a model folder.")] = "smollm2",
     adapter: Annotated[
         str | None, typer.Option("--adapter", help="A run's LoRA adapter folder.")
@@ -207,7 +206,7 @@ def offline(
 
 def evals_cmd(
     run_id: Annotated[str | None, typer.Option("--run", help="Only this run id/label.")] = None,
-    suite: Annotated[str | None, typer.Option("--suite", "-s", help="Only this suite.")] = None,
+    suite: Annotated[str | None, typer.Option("--suite", help="Only this suite.")] = None,
     lake: LakeOpt = None,
 ) -> None:
     """List run-level eval results (the `evals` table), newest last."""

@@ -241,7 +241,9 @@ def sql_cmd(
     fmt: Annotated[
         str, typer.Option("--format", help="table | csv | json (an array) | jsonl | parquet")
     ] = "table",
-    out: Annotated[Path | None, typer.Option("--out", help="Write to a file.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to a file (format from its suffix).")
+    ] = None,
     lake: LakeOpt = None,
 ) -> None:
     """Run DuckDB SQL over `records` (at a version or tag) and the lake's other tables."""

@@ -27,9 +27,6 @@ from queries import (
 )
 
 SpecArg = Annotated[Path, typer.Argument(help="A mix spec YAML, e.g. queries/mixes/NAME.yaml.")]
-MixVersionOpt = Annotated[
-    int | None, typer.Option("--version", "-v", help="Mix version (default: latest).")
-]
 
 
 def check(spec: SpecArg, lake: LakeOpt = None) -> None:
@@ -100,16 +97,15 @@ def ls(lake: LakeOpt = None) -> None:
 
 
 def show(
-    name: Annotated[str, typer.Argument(help="Mix name or NAME@VERSION.")],
+    name: Annotated[str, typer.Argument(help="NAME (its latest version) or NAME@VERSION.")],
     sample: Annotated[int, typer.Option("--sample", "-n", help="Rendered examples to show.")] = 3,
     split: Annotated[str | None, typer.Option(help="Samples from this split.")] = None,
     full: Annotated[bool, typer.Option("--full", help="Do not shorten long samples.")] = False,
-    version: MixVersionOpt = None,
     lake: LakeOpt = None,
 ) -> None:
     """Composition, token histogram and rendered samples exactly as the trainer sees them."""
     the_lake = open_lake(lake)
-    mix = open_mix(the_lake, name, version)
+    mix = open_mix(the_lake, name)
     show_table(
         f"mix {mix.ref} · records v{mix.records_version} · template {mix.spec.format.template}",
         ["component", "available", "target", "rows", "unique", "tokens", "note"],
@@ -172,19 +168,18 @@ def diff(
 
 
 def export(
-    name: Annotated[str, typer.Argument(help="Mix name or NAME@VERSION.")],
+    name: Annotated[str, typer.Argument(help="NAME (its latest version) or NAME@VERSION.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file (a folder for hf).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="|".join(FORMATS))] = "jsonl",
     split: Annotated[str | None, typer.Option(help="Only this split.")] = None,
     redact: Annotated[
         bool, typer.Option("--redact/--no-redact", help="Redact PII (default on).")
     ] = True,
-    version: MixVersionOpt = None,
     lake: LakeOpt = None,
 ) -> None:
     """Write the rendered rows in mix order for other trainers, plus a manifest JSON."""
     the_lake = open_lake(lake)
-    mix = open_mix(the_lake, name, version)
+    mix = open_mix(the_lake, name)
     with row_progress() as bar:
         task = bar.add_task(f"export {mix.ref}", total=mix.count(split))
 
