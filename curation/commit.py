@@ -11,8 +11,10 @@ Two pieces make a lake operation trustworthy:
   it, so concurrent ingests cannot both add the same id and two materializations cannot take
   the same mix version. Readers never take it. On a local lake it is an `flock` on
   `<lake>/_mixlake/writer.lock`: the kernel releases it when its process dies (kill -9 leaves
-  no stale lock). A writer that finds it held says who holds it and waits
-  (`MIXLAKE_LOCK_TIMEOUT` seconds, default: forever; 0 fails at once, naming the holder).
+  no stale lock). On `s3://` it is a lease object written with conditional puts
+  (`curation.objectlock`), which a killed holder loses after `MIXLAKE_LOCK_TTL` seconds. A
+  writer that finds it held says who holds it and waits (`MIXLAKE_LOCK_TIMEOUT` seconds,
+  default: forever; 0 fails at once, naming the holder).
 
 `commit` refuses to commit on top of a version that moved under the lock (only a non-mixlake
 writer can do that), so nothing is ever rebased silently.
@@ -37,6 +39,7 @@ import orjson
 from lance.dataset import Transaction
 
 from curation.errors import CurationError
+from curation.objectlock import ObjectStoreLock
 
 PROP_PREFIX = "mixlake."
 LOCK_ENV = "MIXLAKE_LOCK_TIMEOUT"
@@ -107,6 +110,7 @@ def commit(
             f"{_name(table_uri)} moved from version {read_version} to {latest} during this "
             "operation (a write outside mixlake's writer lock); nothing was committed — rerun it"
         )
+    check_lease(table_uri)
     props = {**entry.properties(), **(extra or {})}
     tx = Transaction(read_version, operation, transaction_properties=props)
     try:
@@ -151,11 +155,11 @@ def writer_lock(lake_uri: str, operation: str, *, notice: Notice | None = None) 
     Raises:
         CurationError: the lock stayed held past `MIXLAKE_LOCK_TIMEOUT` seconds.
     """
-    if "://" in lake_uri:
-        # Object stores have no flock; their writers rely on Lance's commit (see docs/scale.md).
-        yield
+    remote = "://" in lake_uri
+    if remote and os.environ.get("MIXLAKE_SINGLE_WRITER") == "1":
+        yield  # the user vouches that no other process writes to this lake
         return
-    key = str(Path(lake_uri).resolve())
+    key = lake_uri.rstrip("/") if remote else str(Path(lake_uri).resolve())
     with _held_guard:
         entry = _held.setdefault(key, [threading.RLock(), 0, None])
     rlock: threading.RLock = entry[0]
@@ -164,19 +168,43 @@ def writer_lock(lake_uri: str, operation: str, *, notice: Notice | None = None) 
         raise CurationError(_held_message(key, "another thread of this process", timeout))
     try:
         if entry[1] == 0:
-            entry[2] = _acquire_file(key, operation, timeout, notice)
+            if remote:
+                lease = ObjectStoreLock(key, operation)
+                lease.acquire(timeout, notice or _stderr_notice)
+                entry[2] = lease
+            else:
+                entry[2] = _acquire_file(key, operation, timeout, notice or _stderr_notice)
         entry[1] += 1
         try:
             yield
         finally:
             entry[1] -= 1
             if entry[1] == 0:
-                fd, entry[2] = entry[2], None
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, 0)
-                os.close(fd)  # releases the flock
+                held, entry[2] = entry[2], None
+                if isinstance(held, ObjectStoreLock):
+                    held.release()
+                else:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(held, 0)
+                    os.close(held)  # releases the flock
     finally:
         rlock.release()
+
+
+def check_lease(table_uri: str) -> None:
+    """Refuse to commit to an object-store lake whose writer lease was lost."""
+    if "://" not in table_uri:
+        return
+    lake_uri = table_uri.rstrip("/").rsplit("/", 1)[0]
+    held = _held.get(lake_uri, [None, 0, None])[2]
+    if isinstance(held, ObjectStoreLock):
+        held.check()
+
+
+def _stderr_notice(message: str) -> None:
+    import sys
+
+    print(f"mixlake: {message}", file=sys.stderr, flush=True)
 
 
 def _acquire_file(key: str, operation: str, timeout: float | None, notice: Notice | None) -> int:
