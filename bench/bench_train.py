@@ -6,6 +6,8 @@
 2. Trainer step time (tiny random Llama with the SmolLM2 tokenizer, nf4 + LoRA, CPU): our
    streamed loader through `training.train` (with the exposure ledger and per-row losses)
    against the same SFTTrainer fed a tokenized `datasets.Dataset`.
+3. Padding waste with and without packing (the share of batch positions that are padding),
+   and the rows left out (no assistant turn, no loss token after truncation) and truncated.
 """
 
 from __future__ import annotations
@@ -71,9 +73,10 @@ def _hf_pipeline(path: Path, tokenizer: Any) -> tuple[int, float]:
 
     def tokenize(ex: dict[str, Any]) -> dict[str, Any]:
         enc = encode(ex, tokenizer, MAX_LENGTH, True)
-        return {"input_ids": enc.input_ids, "labels": enc.labels}
+        return {"input_ids": enc.input_ids, "labels": enc.labels, "keep": enc.excluded is None}
 
     ds = ds.map(tokenize, remove_columns=ds.column_names, keep_in_memory=True)
+    ds = ds.filter(lambda ex: ex["keep"], keep_in_memory=True)  # as ours: rows with loss
     tokens = sum(len(ids) for ids in ds["input_ids"])
     return tokens, time.perf_counter() - t0
 
@@ -97,11 +100,13 @@ def _train_hf(config: Any, path: Path, work: Path) -> float:
     model, tokenizer = load_for_training(config)
     ds = datasets.load_dataset("json", data_files=str(path), split="train", keep_in_memory=True)
     ds = ds.filter(lambda ex: ex["split"] == "train", keep_in_memory=True)
-    ds = ds.map(
-        lambda ex: dict(vars(encode(ex, tokenizer, config.max_length, True))),
-        remove_columns=ds.column_names,
-        keep_in_memory=True,
-    )
+
+    def tokenize(ex: dict[str, Any]) -> dict[str, Any]:
+        enc = encode(ex, tokenizer, config.max_length, True)
+        return {"input_ids": enc.input_ids, "labels": enc.labels, "keep": enc.excluded is None}
+
+    ds = ds.map(tokenize, remove_columns=ds.column_names, keep_in_memory=True)
+    ds = ds.filter(lambda ex: ex["keep"], keep_in_memory=True).remove_columns(["keep"])
     trainer = SFTTrainer(
         model=model,
         args=sft_config(config, work / "hf-run", STEPS, False),
@@ -112,6 +117,21 @@ def _train_hf(config: Any, path: Path, work: Path) -> float:
     t0 = time.perf_counter()
     trainer.train()
     return (time.perf_counter() - t0) / STEPS
+
+
+def _padding(source: Any, tokenizer: Any, max_length: int) -> dict[str, Any]:
+    """Padding waste of micro-batches of BATCH items, unpacked and packed, and the row report."""
+    from training.data import TokenStream
+    from training.packing import padding_waste
+
+    out: dict[str, Any] = {}
+    for packing in (False, True):
+        stream = TokenStream(source, "train", tokenizer, max_length, packing, True, 0)
+        stream.total_items = stream.items_per_epoch()
+        items = [[m.length for m in item.members] for item in stream]
+        out[packing] = (len(items), padding_waste(items, BATCH))
+        out["report"] = stream.report()
+    return out
 
 
 def run() -> str:
@@ -128,6 +148,7 @@ def run() -> str:
         lake_tok, lake_s = _best(lambda: _ours(MixSource(lake, MIX), tokenizer))
         hf_tok, hf_s = _best(lambda: _hf_pipeline(path, tokenizer))
         assert file_tok == lake_tok == hf_tok, (file_tok, lake_tok, hf_tok)
+        padding = {n: _padding(FileSource(path), tokenizer, n) for n in (128, MAX_LENGTH)}
 
         model = make_tiny_llama(work / "tiny", [], hidden_size=64, layers=2, tokenizer=tokenizer)
         config = TrainConfig(
@@ -156,6 +177,17 @@ def run() -> str:
     def rate(tokens: int, seconds: float) -> str:
         return f"{tokens / seconds:,.0f}"
 
+    def waste_rows() -> str:
+        lines = []
+        for n, p in padding.items():
+            r = p["report"]
+            left = ", ".join(f"{k} {v}" for k, v in sorted(r.excluded.items())) or "none"
+            lines.append(
+                f"| {n} | {p[False][0]:,} | {p[False][1]:.1%} | {p[True][0]:,} | "
+                f"{p[True][1]:.1%} | {r.truncated:,} of {r.rows:,} | {left} |"
+            )
+        return "\n".join(lines)
+
     return f"""## Training: data path and trainer overhead
 
 Mix `{MIX}` (pkg:chitchat, {rows} train rows, {file_tok:,} tokens after the SmolLM2 chat
@@ -180,8 +212,16 @@ nf4 + LoRA r=8, micro-batch {BATCH}, max_length 256, {STEPS} steps, best of 2 (i
 | ours: `training.train` streaming the JSONL (with exposure ledger + per-row loss) | {ours_step:.3f} | {ours_step / hf_step:.2f}× |
 | same `SFTTrainer`, pre-tokenized `datasets.Dataset` | {hf_step:.3f} | 1.00× |
 
+Padding waste (share of batch positions that are padding) over one epoch of the train split,
+micro-batch {BATCH}, batches padded to their longest item; packing fills sequences up to
+max_length with whole examples, each with its own position ids (no cross-example attention):
+
+| max_length | items unpacked | waste unpacked | items packed | waste packed | rows truncated | rows left out |
+|---|---|---|---|---|---|---|
+{waste_rows()}
+
 No GPU was available to this run, so QLoRA tokens/s and peak GPU memory for SmolLM2 (and
-larger models), and padding waste with and without packing on a GPU, are not measured here.
+larger models) are not measured here.
 """
 
 

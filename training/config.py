@@ -110,13 +110,13 @@ class TrainConfig:
     """Micro-batches per optimizer step."""
 
     max_length: int = 512
-    """Tokens per example (longer ones are truncated) or per packed sequence."""
+    """Tokens per example (longer ones are truncated; a row left with no loss token is not trained) or per packed sequence."""
 
     packing: bool = False
-    """Concatenate consecutive examples into sequences of up to `max_length` tokens."""
+    """Concatenate consecutive examples into sequences of up to `max_length` tokens (each keeps its own positions and attention)."""
 
     completion_only_loss: bool = True
-    """Loss on assistant turns / completions only (all tokens for plain-text rows)."""
+    """Loss on assistant replies (and their end token) / completions only; chats without an assistant turn are left out, counted. All tokens for plain-text rows."""
 
     eval_steps: int = 0
     """Evaluate on `eval_split` every N optimizer steps (0: only at the end)."""

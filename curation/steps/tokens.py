@@ -55,9 +55,17 @@ def chat_loss_spans(
     for i, m in enumerate(turns):
         if m["role"] != "assistant":
             continue
-        upto = render(turns[: i + 1], False)
         probe = render([*turns[:i], {**m, "content": _PROBE}], False)
         at = probe.find(_PROBE)
+        if at >= 0:
+            # one render per turn: the turn is the probe's text with the reply in its place
+            turn = probe[:at] + str(m["content"]) + probe[at + len(_PROBE) :]
+            if full.startswith(turn):
+                end = len(turn.rstrip())
+                if end > at:
+                    spans.append((at, end))
+                continue
+        upto = render(turns[: i + 1], False)
         start: int | None = at if at >= 0 and upto.startswith(probe[:at]) else None
         if start is None and i:
             before = render(turns[:i], True)

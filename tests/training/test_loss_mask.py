@@ -132,3 +132,40 @@ def test_a_packed_example_scores_as_it_does_alone(tok: Any, tmp_path: Any) -> No
     assert member_losses([leaky], [(0, na, len(packed_labels) - 1)])[0] != pytest.approx(
         alone[1], abs=1e-5
     )
+
+
+@pytest.mark.slow
+def test_labels_match_trl_but_for_the_template_newline(tmp_path: Any) -> None:
+    """trl 1.16's own completion mask for SmolLM2's template, through `SFTTrainer`."""
+    import datasets
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    from curation.models import load_tokenizer
+
+    smol = load_tokenizer("smollm2")
+    user = {"role": "user", "content": "What is 2+2?"}
+    reply = {"role": "assistant", "content": "It is 4."}
+    config = LlamaConfig(
+        vocab_size=len(smol),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
+    trainer = SFTTrainer(
+        model=LlamaForCausalLM(config),
+        args=SFTConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True, max_length=128),
+        train_dataset=datasets.Dataset.from_list([{"prompt": [user], "completion": [reply]}]),
+        processing_class=smol,
+    )
+    theirs = trainer.train_dataset[0]
+    ours = encode({"messages": [user, reply]}, smol, 128)
+    assert ours.input_ids == theirs["input_ids"]
+    their_loss = [
+        t for t, lab in zip(theirs["input_ids"], theirs["labels"], strict=True) if lab != IGNORE
+    ]
+    our_loss = [t for t in ours.labels if t != IGNORE]
+    assert smol.decode(their_loss) == "It is 4.<|im_end|>\n"
+    assert our_loss == their_loss[:-1] and smol.decode(our_loss) == "It is 4.<|im_end|>"
