@@ -101,3 +101,110 @@ def test_id_set_behaves_like_a_set(chunks: list[list[int]], probe: list[int]) ->
     probe_ids = ids(probe)
     got = id_set.contains(IdSet.keys(probe_ids)).tolist()
     assert got == [i in reference for i in probe_ids]
+
+
+# ------------------------------------------------ ingest → export loses nothing (issue 11)
+
+_SHAPE_KEYS = {
+    "text", "messages", "conversations", "instruction", "input", "output", "system",
+    "prompt", "completion", "response", "chosen", "rejected",
+}  # fmt: skip
+_PLAIN = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
+_KEY = _PLAIN.filter(lambda k: k not in _SHAPE_KEYS and not k.startswith("mixlake."))
+_JSON = st.recursive(
+    st.one_of(
+        st.booleans(),
+        st.integers(-(2**100), 2**100),  # past 64 bits too
+        st.floats(allow_nan=False, allow_infinity=False),
+        _PLAIN,
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEY, inner, max_size=3),
+    max_leaves=6,
+)
+_EXTRAS = st.dictionaries(_KEY, _JSON, max_size=3)
+_MSG_EXTRAS = st.dictionaries(
+    st.sampled_from(["tool_calls", "name", "weight", "tool_call_id", "é"]), _JSON, max_size=2
+)
+_ROLE = st.sampled_from(["user", "assistant", "system", "tool"])
+
+
+@st.composite
+def _records(draw: st.DrawFn, i: int) -> dict[str, Any]:
+    """One input row whose content is unique (marked `r{i}`), of one of the three kinds."""
+    shape = draw(st.sampled_from(["text", "chat", "preference"]))
+    row: dict[str, Any] = draw(_EXTRAS)
+    mark = f"r{i}|"
+    if shape == "text":
+        row["text"] = mark + draw(_PLAIN)
+    elif shape == "chat":
+        n = draw(st.integers(1, 4))
+        row["messages"] = [
+            {"role": draw(_ROLE), "content": (mark if t == 0 else "") + draw(_PLAIN)}
+            | draw(_MSG_EXTRAS)
+            for t in range(n)
+        ]
+    else:
+        row |= {"prompt": mark + draw(_PLAIN), "chosen": "c" + draw(_PLAIN)}
+        row["rejected"] = "x" + draw(_PLAIN)
+        if draw(st.booleans()):
+            row["system"] = "s" + draw(_PLAIN)
+    return row
+
+
+@st.composite
+def _inputs(draw: st.DrawFn) -> list[dict[str, Any]]:
+    return [draw(_records(i)) for i in range(draw(st.integers(1, 8)))]
+
+
+def _expected(row: dict[str, Any]) -> dict[str, Any]:
+    """What the exported `records` row must hold for this input (null fields are absent)."""
+    extras = {k: v for k, v in row.items() if k not in _SHAPE_KEYS}
+    if "text" in row:
+        return {"kind": "text", "text": row["text"], "meta": extras}
+    if "messages" in row:
+        return {"kind": "chat", "messages": row["messages"], "meta": extras}
+    turns = [{"role": "system", "content": row["system"]}] if "system" in row else []
+    turns += [{"role": "user", "content": row["prompt"]}]
+    turns += [{"role": "assistant", "content": row["chosen"]}]
+    return {"kind": "preference", "messages": turns, "rejected": row["rejected"], "meta": extras}
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=_inputs())
+def test_ingest_then_export_loses_nothing(rows: list[dict[str, Any]]) -> None:
+    import json
+    import re
+
+    from curation import Lake
+    from curation.lossless import loads
+    from queries import export_mix, materialize_mix, parse_spec
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        path = root / "in.jsonl"  # the stdlib writes big integers; orjson cannot
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        lake = Lake.create(root / "lake")
+        report = lake.ingest([path], source="p")
+        assert report.rows_added == len(rows) and report.rejected == 0
+        spec = f"name: p\nseed: 1\ntotal_rows: {len(rows)}\ncomponents:\n"
+        spec += '  - name: all\n    sql: "true"\nformat: {template: text}\n'
+        materialize_mix(lake, parse_spec(spec))
+        export_mix(lake, "p", "records", root / "p.jsonl", redact=False)
+        out = [
+            json.loads(line)
+            for f in sorted(root.glob("p.*.jsonl"))
+            for line in f.read_text().split("\n")  # not splitlines: U+2028 is in lines
+            if line
+        ]
+    assert len(out) == len(rows)
+    by_mark = {re.search(r"r[0-9]+\|", r["text"]).group(): r for r in out}  # type: ignore[union-attr]
+    for i, row in enumerate(rows):
+        got = by_mark[f"r{i}|"]
+        want = _expected(row)
+        assert got["kind"] == want["kind"]
+        assert (loads(got["meta"]) if got["meta"] else {}) == want["meta"]
+        if "text" in want:
+            assert got["text"] == want["text"] and got["messages"] is None
+        else:
+            assert got["messages"] == want["messages"]
+            assert got["rejected"] == want.get("rejected")
