@@ -219,3 +219,26 @@ def test_parquet_column_named_twice_is_an_error(lake: Lake, tmp_path: Path) -> N
     pq.write_table(table, path)
     with pytest.raises(CurationError, match="column 'text' appears twice"):
         lake.ingest([path], source="t")
+
+
+def test_datasetdict_folder_ingests_every_split_and_keeps_it(lake: Lake, tmp_path: Path) -> None:
+    import datasets
+
+    from curation.tables import read_tables
+
+    folder = tmp_path / "dd"
+    datasets.disable_progress_bars()
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list([{"text": "a"}, {"text": "b"}]),
+            "test": datasets.Dataset.from_list([{"text": "c"}]),
+        }
+    ).save_to_disk(str(folder))
+    lake.ingest([folder], source="dd")
+    splits = {r["text"]: loads(r["meta"])["split"] for r in _records(lake)}
+    assert splits == {"a": "train", "b": "train", "c": "test"}
+    only = [t for _, t in read_tables(folder, "hf", split="test")]
+    assert [t.column("text").to_pylist() for t in only] == [["c"]]
+    assert only[0].column("split").to_pylist() == ["test"]
+    with pytest.raises(CurationError, match="no split 'dev'"):
+        list(read_tables(folder, "hf", split="dev"))
