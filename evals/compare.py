@@ -19,7 +19,6 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Set
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +32,8 @@ from evals.metrics import SMALL_N, Interval, paired_interval
 from evals.suites import SUITES, get_suite
 from evals.targets import resolve_target
 from evals.writeback import column_name, read_evals
+
+__all__ = ["Comparison", "GroupRow", "MetricRow", "RowDiff", "compare", "plot_comparison"]
 
 QUALITY = "quality_heuristic_v1"
 CLUSTER = "cluster"
@@ -219,35 +220,6 @@ def compare(
     return out
 
 
-def plot_comparison(comparison: Comparison, path: str | Path) -> Path:
-    """Draw the per-row delta histogram and the breakdown by group into a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    c = comparison
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    left.hist(c.deltas, bins=30, color="#4477aa")
-    left.axvline(0, color="black", linewidth=0.8)
-    left.set_title(f"{c.suite}/{c.metric}: {c.b} − {c.a} per row (n={len(c.deltas)})")
-    left.set_xlabel("delta" + (" (negative = B better)" if c.lower_is_better else ""))
-    labels = [f"{g.by}={g.group}" for g in c.breakdown]
-    y = np.arange(len(labels))
-    right.barh(y - 0.2, [g.a for g in c.breakdown], height=0.4, label=c.a)
-    right.barh(y + 0.2, [g.b for g in c.breakdown], height=0.4, label=c.b)
-    right.set_yticks(y, labels, fontsize=8)
-    right.invert_yaxis()
-    right.set_title(f"mean {c.metric} by group")
-    right.legend()
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
-
-
 def _label(lake: Lake, target: str) -> str:
     evaluated = set(read_evals(lake).column("run_id").to_pylist())
     if target in evaluated:
@@ -405,3 +377,6 @@ def _breakdown(rows: list[dict[str, Any]], sign: float) -> list[GroupRow]:
 def _bucket(q: float) -> str:
     low = min(int(max(q, 0.0) * 4), 3) / 4
     return f"{low:.2f}–{low + 0.25:.2f}"
+
+
+from evals.compare_plot import plot_comparison  # noqa: E402  (re-exported; it needs Comparison)

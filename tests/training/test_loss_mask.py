@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from training.data import IGNORE, NO_ASSISTANT, TRUNCATED_AWAY, TokenStream, encode
+from training.data import (
+    IGNORE,
+    NO_ASSISTANT,
+    TRUNCATED_AWAY,
+    TokenStream,
+    encode,
+    eval_examples,
+)
 from training.packing import PackedCollator, padding_waste, position_ids
 from training.testing import texts_of, toy_chat_rows, train_tokenizer
 
@@ -39,21 +46,22 @@ def test_reply_and_end_token_carry_loss_header_does_not(tok: Any) -> None:
     assert scored(encode(first, tok, 64), tok) == "the sky is blue . </s>"
 
 
+class Source:
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.info = type("Info", (), {"seed": 0})()
+
+    def ids(self, split: str) -> list[str]:
+        return [f"r{i}" for i in range(len(self.rows))]
+
+    def positions(self, split: str) -> list[int]:
+        return list(range(len(self.rows)))
+
+    def fetch(self, split: str, idx: list[int]) -> list[dict[str, Any]]:
+        return [self.rows[i] for i in idx]
+
+
 def test_truncated_rows_are_counted_and_rows_without_loss_left_out(tok: Any) -> None:
-    class Source:
-        def __init__(self, rows: list[dict[str, Any]]) -> None:
-            self.rows = rows
-            self.info = type("Info", (), {"seed": 0})()
-
-        def ids(self, split: str) -> list[str]:
-            return [f"r{i}" for i in range(len(self.rows))]
-
-        def positions(self, split: str) -> list[int]:
-            return list(range(len(self.rows)))
-
-        def fetch(self, split: str, idx: list[int]) -> list[dict[str, Any]]:
-            return [self.rows[i] for i in idx]
-
     rows = [*toy_chat_rows(3), USER_ONLY]
     # each chat is 21 tokens, its reply starts at token 15: 18 keep 3 reply tokens, 15 none
     stream = TokenStream(Source(rows), "train", tok, 18, False, True, total_items=6)
@@ -66,6 +74,9 @@ def test_truncated_rows_are_counted_and_rows_without_loss_left_out(tok: Any) -> 
     short = TokenStream(Source(rows), "train", tok, 15, False, True, total_items=2)
     assert short.report().excluded == {NO_ASSISTANT: 1, TRUNCATED_AWAY: 3}
     assert short.report().as_metrics()["rows_trained"] == 0
+    # the trainer's eval split leaves them out too (they were scored on every token)
+    evals = eval_examples(Source(rows), "val", tok, 18, True)
+    assert len(evals) == 3 and all(len(e["seq_lengths"]) == 1 for e in evals)
 
 
 def test_position_ids_restart_per_example_and_padding_is_its_own_block() -> None:
