@@ -9,8 +9,8 @@ and prints summaries. Exit codes (also in the README):
   (`CurationError`, `QueryError`, `TrainingError`, `EvalError`) printed as one line;
 - 130: interrupted (Ctrl-C); 141: the reader of stdout went away (`| head`).
 
-Without `--debug` no traceback is ever printed. `--debug` is an option of every command, so
-`mixlake --debug ingest …` and `mixlake ingest … --debug` both work.
+Without `--debug` no traceback is ever printed. `--debug` and `--json` are options of every
+command, so `mixlake --debug ingest …` and `mixlake ingest … --debug` both work.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from curation.errors import one_line
 from evals.errors import EvalError
 from mixlake import __version__
 from mixlake.commands import register
-from mixlake.output import err_console
+from mixlake.output import err_console, set_json_mode
 from queries.errors import QueryError
 from training.errors import TrainingError
 
@@ -51,6 +51,11 @@ def _debug_seen(value: bool) -> None:
         _Run.debug = True
 
 
+def _json_seen(value: bool) -> None:
+    if value:
+        set_json_mode(True)
+
+
 def _print_version(value: bool) -> None:
     if value:
         sys.stdout.write(f"mixlake {__version__}\n")
@@ -63,6 +68,16 @@ DebugOpt = Annotated[
         "--debug",
         help="Show the traceback of an error instead of one line.",
         callback=_debug_seen,
+        expose_value=False,
+        is_eager=True,
+    ),
+]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print tables and the summary as JSON lines on stdout (shape: see the README).",
+        callback=_json_seen,
         expose_value=False,
         is_eager=True,
     ),
@@ -90,7 +105,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root(debug: DebugOpt = False, version: PrintVersionOpt = False) -> None:
+def _root(debug: DebugOpt = False, json: JsonOpt = False, version: PrintVersionOpt = False) -> None:
     """mixlake: data-centric curation for LLM fine-tuning."""
 
 
@@ -101,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (see the module docstring for their meaning)."""
     args = list(sys.argv[1:] if argv is None else argv)
     _Run.debug = False
+    set_json_mode(False)
     try:
         return _invoke(args)
     except _click.exceptions.ClickException as e:  # usage errors: click's short usage text
@@ -127,11 +143,13 @@ def main(argv: list[str] | None = None) -> int:
             "(rerun with --debug for the traceback)",
         )
         return EXIT_INTERNAL
+    finally:
+        set_json_mode(False)
 
 
 def _invoke(args: list[str]) -> int:
     command = get_command(app)
-    _add_debug_option(command)
+    _add_shared_options(command)
     with command.make_context("mixlake", args) as ctx:
         result = command.invoke(ctx)
     return int(result) if isinstance(result, int) and not isinstance(result, bool) else EXIT_OK
@@ -148,14 +166,14 @@ def _caused_by_interrupt(e: BaseException) -> bool:
     return False
 
 
-def _add_debug_option(root: _click.Command) -> None:
-    """Give every subcommand the root's `--debug`, so it may follow the command name too."""
-    debug = next(p for p in root.params if p.name == "debug")
+def _add_shared_options(root: _click.Command) -> None:
+    """Give every subcommand the root's `--debug` and `--json`, so they may follow it too."""
+    shared = [p for p in root.params if p.name in ("debug", "json")]
     pending = list(getattr(root, "commands", {}).values())
     while pending:
         command = pending.pop()
-        if not any(p.name == "debug" for p in command.params):
-            command.params.append(debug)
+        names = {p.name for p in command.params}
+        command.params.extend(p for p in shared if p.name not in names)
         pending.extend(getattr(command, "commands", {}).values())
 
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -101,8 +102,33 @@ def _json_value(v: Any) -> str:
     return json.dumps(v, default=str, ensure_ascii=False)
 
 
+class _Mode:
+    """How this invocation prints: `--json` turns tables and summaries into JSON lines."""
+
+    json = False
+
+
+def set_json_mode(on: bool) -> None:
+    """Switch `--json` output on or off (the CLI sets it for each invocation).
+
+    In JSON mode every table and the closing summary is one JSON object per line on stdout
+    (the shape is in the README, "Exit codes and output"); anything else a command prints
+    for people goes to stderr, so stdout holds only those lines.
+    """
+    _Mode.json = on
+    console.file = sys.stderr if on else None  # type: ignore[assignment]
+
+
+def _json_out(obj: dict[str, Any]) -> None:
+    write_raw(_json_line(obj) + "\n")
+
+
 def show_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Print rows as a table."""
+    """Print rows as a table (a `{"type": "table", …}` line under --json)."""
+    if _Mode.json:
+        rows = [list(row) for row in rows]
+        _json_out({"type": "table", "title": title, "columns": list(columns), "rows": rows})
+        return
     table = Table(title=title, show_lines=False, title_justify="left")
     for c in columns:
         table.add_column(c, overflow="fold")
@@ -113,7 +139,11 @@ def show_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequenc
 
 
 def show_arrow(data: pa.Table, title: str | None = None, max_chars: int = 80) -> None:
-    """Print an Arrow table, truncating long cells."""
+    """Print an Arrow table, truncating long cells (every row, uncut, under --json)."""
+    if _Mode.json:
+        rows = [list(row.values()) for row in data.to_pylist()]
+        show_table(title, data.column_names, rows)
+        return
     rows = [[_short(v, max_chars) for v in row.values()] for row in data.slice(0, 200).to_pylist()]
     show_table(title, data.column_names, rows)
     if data.num_rows > 200:
@@ -121,9 +151,15 @@ def show_arrow(data: pa.Table, title: str | None = None, max_chars: int = 80) ->
 
 
 def summary(title: str, items: dict[str, Any]) -> None:
-    """The short summary every command ends with (on stderr, so stdout stays data)."""
-    parts = " · ".join(f"{k}: [bold]{_cell(v)}[/]" for k, v in items.items())
-    err_console.print(f"[green]✓[/] {title} — {parts}")
+    """The short summary every command ends with (on stderr, so stdout stays data).
+
+    Under --json it is the last line on stdout: `{"type": "summary", "title": …, "values": …}`.
+    """
+    if _Mode.json:
+        _json_out({"type": "summary", "title": title, "values": dict(items)})
+        return
+    parts = " · ".join(f"{k}: [bold]{escape(_cell(v))}[/]" for k, v in items.items())
+    err_console.print(f"[green]✓[/] {escape(title)} — {parts}")
 
 
 def byte_progress() -> Progress:

@@ -11,7 +11,7 @@ from mixlake.cli import app
 from tests.mixlake.helpers import Cli
 
 # Each short flag and the long options it may stand for (all of one meaning).
-SHORT_FLAGS = {
+SHORT_FLAGS: dict[str, set[str | None]] = {
     "-h": {"--help"},  # help
     "-v": {"--version"},  # a records version number (never a mix version: NAME@N)
     "-t": {"--tag"},  # a records tag
