@@ -143,9 +143,9 @@ def normalize_row(
         for key in nulls:
             if key in _SHAPE_FIELDS or key in (mapping or {}).values():
                 raise RowRejected(f"field {key!r} is null")
-        fields = ", ".join(sorted(map(str, obj))) or "none"
+        found = ", ".join(sorted(map(str, obj))) or "none"
         raise RowRejected(
-            f"no recognised fields (has: {fields}); map one with e.g. --map text=FIELD"
+            f"no recognised fields (has: {found}); map one with e.g. --map text=FIELD"
         )
     if kind_hint != "auto" and kind != kind_hint:
         raise RowRejected(f"expected a {kind_hint} record, found {kind} fields")
