@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,6 +18,7 @@ from mixlake.web import (
     labels,
     records,
     row,
+    slices,
     training,
 )
 from mixlake.web.app import state
@@ -24,7 +26,7 @@ from mixlake.web.errors import WebError
 from mixlake.web.sqlbox import locked_connection
 
 router = APIRouter(prefix="/api")
-ACTIONS = ("tag", "rollback", "delete", "label")
+ACTIONS = ("tag", "rollback", "delete", "label", "slice", "materialize")
 
 
 def ref_of(version: str) -> str | None:
@@ -86,7 +88,7 @@ def api_facets(
     number = records.resolve(lake, ref_of(version))
     schema = lake.records(number).schema
     chosen = facets.parse_filters(filters, schema)
-    con = locked_connection(lake, number)
+    con = locked_connection(lake, number, chosen)
     return {"version": number, "facets": facets.facets(con, schema, where, chosen)}
 
 
@@ -200,12 +202,18 @@ def api_compare(request: Request, base: str = "", tuned: str = "", k: int = 5) -
 
 
 def _arg(action: str, params: dict[str, Any]) -> str:
-    key = {"tag": "name", "rollback": "to", "delete": "batch", "label": "name"}[action]
+    key = {"tag": "name", "rollback": "to", "delete": "batch"}.get(action, "name")
     value = str(params.get(key) or "").strip()
     if not value:
         raise WebError(f"{action}: give {key}")
     if action == "tag":
         return f"{value}@{str(params.get('version') or '').strip()}"
+    if action == "materialize":
+        # the token confirms this exact spec text, not only the mix name
+        digest = hashlib.sha256(str(params.get("spec") or "").encode()).hexdigest()[:16]
+        return f"{slices.check_name(value)}#{digest}"
+    if action == "slice":
+        return slices.check_name(value)
     return value
 
 
@@ -226,6 +234,11 @@ def preview(request: Request, action: str, params: dict[str, Any]) -> dict[str, 
             "table": "labels",
             "labelled": labels.count(lake),
         }
+    elif action == "slice":
+        known = {s["name"] for s in slices.all_slices(lake)}
+        what = {"slice": arg, "replaces": arg in known, "table": slices.TABLE}
+    elif action == "materialize":
+        what = slices.check(lake, str(params.get("spec") or ""))
     else:
         name, _, version = arg.partition("@")
         what = {"tag": name, "version": lake.resolve(version or None)}
@@ -251,16 +264,26 @@ def perform(request: Request, action: str, params: dict[str, Any]) -> dict[str, 
         if not isinstance(ids, list):
             raise WebError("label: give ids as a JSON list")
         return labels.save(lake, ids, str(params.get("label", "")), arg)
+    if action in ("slice", "materialize"):
+        return slices.perform(lake, action, arg, params)
     name, _, version = arg.partition("@")
     return history.do_tag(lake, name, version)
 
 
 @router.get("/confirm/{action}")
 def api_confirm(
-    request: Request, action: str, to: str = "", batch: str = "", name: str = "", version: str = ""
+    request: Request,
+    action: str,
+    to: str = "",
+    batch: str = "",
+    name: str = "",
+    version: str = "",
+    spec: str = "",
 ) -> dict[str, Any]:
-    """Step 1 of a mutation: its impact and the confirmation token."""
-    return preview(request, action, {"to": to, "batch": batch, "name": name, "version": version})
+    """Step 1 of a mutation: its impact and the confirmation token (`spec`: the mix spec
+    text a `materialize` will write)."""
+    params = {"to": to, "batch": batch, "name": name, "version": version, "spec": spec}
+    return preview(request, action, params)
 
 
 @router.post("/{action}")

@@ -71,9 +71,11 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     from mixlake.web.api import router as api_router
+    from mixlake.web.curate import router as curate_router
     from mixlake.web.pages import router as pages_router
     from mixlake.web.workspace import router as workspace_router
 
+    app.include_router(curate_router)  # before api: its POST /api/{action} is a catch-all
     app.include_router(api_router)
     app.include_router(workspace_router)
     app.include_router(pages_router)

@@ -55,7 +55,7 @@ def export_rows(
     clause = combined_where(check_predicate(where), filters)
     if ids:
         clause = f"{clause} AND {in_list('id', ids)}" if clause else f"WHERE {in_list('id', ids)}"
-    con = locked_connection(lake, version)
+    con = locked_connection(lake, version, filters)
     cols = ", ".join(identifier(c) for c in keep)
     table = run_select(con, f"SELECT {cols} FROM records {clause} ORDER BY id LIMIT {MAX_ROWS + 1}")
     if table.num_rows > MAX_ROWS:

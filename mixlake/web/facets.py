@@ -9,6 +9,8 @@ WHERE box), so brushing one narrows the others while it still shows its own whol
 
 from __future__ import annotations
 
+import hashlib
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +25,17 @@ from mixlake.web.sqlbox import check_predicate, run_select
 BINS = 20
 TOP_VALUES = 12
 CATEGORY_CORE = ("source", "kind")
-OPS = ("range", "in", "is")
+OPS = ("range", "in", "is", "lasso")
+MAP_COLUMN = "map"
+MAX_POLYGON = 2000
 
 
 @dataclass(frozen=True)
 class Filter:
     """One point-and-click filter: `range` [lo, hi) (hi inclusive at the top bin), `in` a list
-    of values, or `is` true/false/null."""
+    of values (None matches null), `is` true/false/null, or `lasso`: the rows whose point on
+    the embedding map lies inside a polygon (`values` holds its (x, y) vertices; column
+    `map`)."""
 
     column: str
     op: str
@@ -49,11 +55,27 @@ class Filter:
                 parts.append(f"{col} {'<=' if self.closed else '<'} {literal(float(self.hi))}")
             return " AND ".join(parts) or "TRUE"
         if self.op == "in":
-            return in_list(self.column, [str(v) for v in self.values])
+            given = [str(v) for v in self.values if v is not None]
+            nulls = len(given) < len(self.values)
+            if not given:
+                return f"{col} IS NULL"
+            return (
+                f"({in_list(self.column, given)} OR {col} IS NULL)"
+                if nulls
+                else in_list(self.column, given)
+            )
+        if self.op == "lasso":
+            # the ids inside the polygon are registered as this table by `locked_connection`
+            return f"id IN (SELECT id FROM {identifier(self.table_name())})"
         value = self.values[0] if self.values else None
         if value is None:
             return f"{col} IS NULL"
         return f"{col} = {literal(bool(value))}"
+
+    def table_name(self) -> str:
+        """The name a `lasso` filter's selected ids are registered under in DuckDB."""
+        digest = hashlib.sha1(orjson.dumps(self.values)).hexdigest()[:12]
+        return f"map_selection_{digest}"
 
 
 def facet_kind(field: pa.Field) -> str | None:
@@ -100,6 +122,9 @@ def parse_filters(text: str, schema: pa.Schema) -> list[Filter]:
         if not isinstance(item, dict):
             raise WebError("filters: each filter is an object with column and op")
         column, op = str(item.get("column", "")), str(item.get("op", ""))
+        if op == "lasso" or column == MAP_COLUMN:
+            out.append(_lasso(item))
+            continue
         if column not in kinds:
             raise WebError(f"filters: {column!r} is not a facet column")
         if op not in OPS:
@@ -114,6 +139,26 @@ def parse_filters(text: str, schema: pa.Schema) -> list[Filter]:
             raise WebError(f"filters: {column}: values must be a list (at most 1000)")
         out.append(Filter(column, op, lo, hi, tuple(values), bool(item.get("closed"))))
     return out
+
+
+def _lasso(item: dict[str, Any]) -> Filter:
+    if item.get("column") != MAP_COLUMN or item.get("op") != "lasso":
+        raise WebError(
+            "filters: the map filter is {'column': 'map', 'op': 'lasso', 'polygon': [...]}"
+        )
+    poly = item.get("polygon")
+    if not isinstance(poly, list) or not 3 <= len(poly) <= MAX_POLYGON:
+        raise WebError(f"filters: map: polygon must be a list of 3 to {MAX_POLYGON} [x, y] points")
+    points = []
+    for p in poly:
+        try:
+            x, y = float(p[0]), float(p[1])
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise WebError("filters: map: each polygon point is [x, y] (numbers)") from None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise WebError("filters: map: polygon points must be finite numbers")
+        points.append((round(x, 6), round(y, 6)))
+    return Filter(MAP_COLUMN, "lasso", values=tuple(points))
 
 
 def combined_where(checked_where: str, filters: list[Filter], skip: str | None = None) -> str:
@@ -187,4 +232,7 @@ def _histogram(
 
 def filter_json(f: Filter) -> dict[str, Any]:
     """A filter as the JSON the grid sends back."""
-    return {"column": f.column, "op": f.op, "lo": f.lo, "hi": f.hi, "values": list(f.values)}
+    if f.op == "lasso":
+        return {"column": f.column, "op": f.op, "polygon": [list(p) for p in f.values]}
+    got = {"column": f.column, "op": f.op, "lo": f.lo, "hi": f.hi, "values": list(f.values)}
+    return {**got, "closed": True} if f.closed else got

@@ -98,7 +98,7 @@ def records_page(
     if sort not in allowed:
         raise WebError(f"sort: {sort!r} is not a column to sort by ({', '.join(allowed)})")
     clause = combined_where(check_predicate(where), filters or [])
-    con = locked_connection(lake, version)
+    con = locked_connection(lake, version, filters or [])
     if clause:
         got = run_select(con, f"SELECT count(*) AS n FROM records {clause}")
         total = int(got.column("n")[0].as_py() or 0)

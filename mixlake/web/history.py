@@ -68,6 +68,52 @@ def version_diff(lake: Lake, a: VersionRef, b: VersionRef, examples: int = 5) ->
         ],
         "added_examples": d.added_examples,
         "removed_examples": d.removed_examples,
+        "batches": batch_changes(lake, int(d.a), int(d.b)),
+        **_columns_changed(lake, int(d.a), int(d.b)),
+        "made_by": [
+            {"version": e.version, "operation": e.operation, "message": e.message}
+            for e in sorted(lake.log(), key=lambda e: e.version)
+            if min(d.a, d.b) < e.version <= max(d.a, d.b)
+        ],
+    }
+
+
+def _batch_rows(lake: Lake, version: int) -> dict[tuple[str, str], int]:
+    table = lake.records(version).to_table(columns=["batch", "source"])
+    got = table.group_by(["batch", "source"]).aggregate([("batch", "count")]).to_pylist()
+    return {(r["batch"], r["source"]): int(r["batch_count"]) for r in got}
+
+
+def batch_changes(lake: Lake, a: int, b: int) -> list[dict[str, Any]]:
+    """The ingest batches whose rows differ between versions `a` and `b`: batch id, source,
+    rows in each version, and whether the batch is new in `b` or gone from it."""
+    then, now = _batch_rows(lake, a), _batch_rows(lake, b)
+    out = []
+    for key in sorted(set(then) | set(now)):
+        rows_a, rows_b = then.get(key, 0), now.get(key, 0)
+        if rows_a == rows_b:
+            continue
+        change = "added" if not rows_a else "removed" if not rows_b else "changed"
+        out.append(
+            {
+                "batch": key[0],
+                "source": key[1],
+                "rows_a": rows_a,
+                "rows_b": rows_b,
+                "change": change,
+            }
+        )
+    return out
+
+
+def _columns_changed(lake: Lake, a: int, b: int) -> dict[str, Any]:
+    """Columns and indexes `b` has that `a` lacks (added) and the other way round (removed)."""
+    got = schema_changes(lake, a, b)
+    return {
+        "columns_added": got["columns_lost"],
+        "columns_removed": got["columns_restored"],
+        "indexes_added": got["indexes_lost"],
+        "indexes_removed": got["indexes_restored"],
     }
 
 

@@ -173,10 +173,12 @@ def runs_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/runs/{run_id}")
-def run_page(request: Request, run_id: str) -> HTMLResponse:
-    """One run: loss curve, metrics, config, evals."""
-    run = training.run_detail(state(request).lake(), run_id)
-    return page(request, "run.html", title=f"run {run_id}", run=run)
+def run_page(request: Request, run_id: str, offset: int = 0, limit: int = 50) -> HTMLResponse:
+    """One run: loss curve, metrics, config, evals, and a page of the rows it trained on."""
+    lake = state(request).lake()
+    run = training.run_detail(lake, run_id)
+    seen = training.exposures(lake, run_id, offset, limit)
+    return page(request, "run.html", title=f"run {run_id}", run=run, seen=seen)
 
 
 @router.get("/evals")

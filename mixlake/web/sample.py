@@ -37,7 +37,8 @@ def _unit(text: str, salt: str) -> float:
 
 
 class _ScoreStep:
-    """A deterministic pseudo-quality score in [0, 1] and a `short` flag."""
+    """A deterministic pseudo-quality score in [0, 1], a `short` flag and a `length_bucket`
+    category (null for rows ingested after it ran, like the junk batch)."""
 
     name = "sample_score_v1"
     input_columns: tuple[str, ...] = ("text",)
@@ -46,14 +47,44 @@ class _ScoreStep:
         return {"salt": "q"}
 
     def output_schema(self) -> pa.Schema:
-        return pa.schema([("sample_score_v1", pa.float64()), ("is_short", pa.bool_())])
+        return pa.schema(
+            [
+                ("sample_score_v1", pa.float64()),
+                ("is_short", pa.bool_()),
+                ("length_bucket", pa.string()),
+            ]
+        )
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         texts = batch.column("text").to_pylist()
         scores = [round(0.3 * _unit(t, "q") + 0.7 * min(len(t) / 200, 1.0), 4) for t in texts]
         return pa.RecordBatch.from_arrays(
-            [pa.array(scores), pa.array([len(t) < 60 for t in texts])],
+            [
+                pa.array(scores),
+                pa.array([len(t) < 60 for t in texts]),
+                pa.array(["short" if len(t) < 60 else "long" for t in texts]),
+            ],
             schema=self.output_schema(),
+        )
+
+
+class _TokensStep:
+    """`n_tokens` as a whitespace word count (the real step needs a tokenizer download), so
+    `mix check` on the sample lake reports tokens."""
+
+    name = "n_tokens"
+    input_columns: tuple[str, ...] = ("text",)
+
+    def params(self) -> dict[str, Any]:
+        return {"tokenizer": "whitespace (sample lake)"}
+
+    def output_schema(self) -> pa.Schema:
+        return pa.schema([("n_tokens", pa.int64())])
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        counts = [len(t.split()) for t in batch.column("text").to_pylist()]
+        return pa.RecordBatch.from_arrays(
+            [pa.array(counts, pa.int64())], schema=self.output_schema()
         )
 
 
@@ -123,7 +154,8 @@ def build_sample_lake(path: str | Path, rows_per_source: int = 40) -> Lake:
     """Create the sample lake under `path` (a fresh folder; the lake is `path/lake`).
 
     Versions: 2 web, 3 chat, 4 instruct ingests, 5 scores, then eval columns (base, run), a
-    hash-based `embedding` (so semantic search works without a model),
+    hash-based `embedding` (so semantic search works without a model), its k-means `cluster`
+    (k=4, with the `clusters` table of top terms), `n_tokens` as a word count,
     then a late `junk` ingest that the UI tests roll back or delete.
     """
     root = Path(path)
@@ -132,6 +164,7 @@ def build_sample_lake(path: str | Path, rows_per_source: int = 40) -> Lake:
     apply(_EvalStep(BASE, 0.0), lake)
     apply(_EvalStep(RUN_ID, 0.5), lake)
     _embed(lake)
+    apply(_TokensStep(), lake)
     lake.tag("scored")
     mix_ref = _mix(lake, rows_per_source)
     _run(lake, mix_ref)
@@ -147,6 +180,9 @@ def _embed(lake: Lake) -> None:
     from curation.testing import FakeEmbedder
 
     apply(EmbedStep(FakeEmbedder(64)), lake)
+    from curation.steps.cluster import cluster
+
+    cluster(lake, 4, seed=0)
 
 
 def make_junk(lake: Lake, root: Path, n: int = 6) -> None:

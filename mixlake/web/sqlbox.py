@@ -9,6 +9,7 @@ predicate that slipped through could not read files, attach databases or install
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -57,15 +58,27 @@ def check_predicate(predicate: str) -> str:
     return text
 
 
-def locked_connection(lake: Lake, ref: VersionRef = None) -> duckdb.DuckDBPyConnection:
+def locked_connection(
+    lake: Lake, ref: VersionRef = None, filters: Sequence[Any] = ()
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with `records` at `ref` and `labels` (each record's current label:
-    id, label 1 good / 0 bad) registered, no file access, config locked."""
+    id, label 1 good / 0 bad) registered, no file access, config locked.
+
+    A map selection among `filters` (a `lasso` `mixlake.web.facets.Filter`) has the ids inside
+    its polygon registered as the table its predicate reads.
+    """
     from mixlake.web.labels import current_table
 
     dataset = lake.records(ref)
     con = duckdb.connect(config={"enable_external_access": False})
     con.register("records", dataset)
     con.register("labels", current_table(lake))
+    for f in filters:
+        if getattr(f, "op", None) == "lasso":
+            from mixlake.web.embedmap import selected_ids
+
+            ids = selected_ids(lake, int(dataset.version), f.values)
+            con.register(f.table_name(), pa.table({"id": ids}))
     con.execute("SET lock_configuration = true")
     return con
 

@@ -184,3 +184,49 @@ def _loads(text: str | None) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {}
     return got if isinstance(got, dict) else {}
+
+
+MAX_EXPOSURES_PAGE = 500
+
+
+def exposures(lake: Lake, run_id: str, offset: int = 0, limit: int = 50) -> dict[str, Any]:
+    """A page of the rows a run trained on (the `exposures` table), in training order (step,
+    position), each with its source and a snippet read at the run's records version.
+
+    Raises:
+        WebError: a malformed run id or bad paging (400); no such run (404).
+    """
+    from curation.sqltext import equals, in_list
+
+    run = run_detail(lake, run_id)
+    if not 1 <= limit <= MAX_EXPOSURES_PAGE or offset < 0:
+        raise WebError(f"limit: 1..{MAX_EXPOSURES_PAGE} and offset ≥ 0, got {limit}, {offset}")
+    if not lake.has_table("exposures"):
+        return {"run_id": run_id, "total": 0, "offset": offset, "limit": limit, "rows": []}
+    table = lake.dataset("exposures").to_table(
+        columns=["record_id", "position", "step", "epoch"], filter=equals("run_id", run_id)
+    )
+    table = table.sort_by([("step", "ascending"), ("position", "ascending")])
+    page = table.slice(offset, limit).to_pylist()
+    version = run["records_version"]
+    ids = sorted({r["record_id"] for r in page})
+    found: dict[str, dict[str, Any]] = {}
+    if ids:
+        ds = lake.records(version if version is not None else None)
+        for r in ds.to_table(
+            columns=["id", "source", "text"], filter=in_list("id", ids)
+        ).to_pylist():
+            found[r["id"]] = r
+    rows = []
+    for r in page:
+        got = found.get(r["record_id"], {})
+        text = " ".join(str(got.get("text") or "").split())[:160]
+        rows.append({**r, "source": got.get("source"), "text": text, "in_records": bool(got)})
+    return {
+        "run_id": run_id,
+        "records_version": version,
+        "total": table.num_rows,
+        "offset": offset,
+        "limit": limit,
+        "rows": rows,
+    }

@@ -16,6 +16,7 @@ from mixlake.web import facets, grid, labels, records
 from mixlake.web.api import ref_of
 from mixlake.web.app import state
 from mixlake.web.errors import WebError
+from mixlake.web.mapview import colour_options
 from mixlake.web.pages import page
 
 router = APIRouter()
@@ -91,6 +92,13 @@ def records_page(
         search_ready="embedding" in schema.names,
         embedded=embedded,
         labelled=labels.count(lake),
+        map_colors=colour_options(schema) if _has_vectors(schema) else [],
+    )
+
+
+def _has_vectors(schema: pa.Schema) -> bool:
+    return "embedding" in schema.names and pa.types.is_fixed_size_list(
+        schema.field("embedding").type
     )
 
 

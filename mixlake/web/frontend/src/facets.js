@@ -3,6 +3,7 @@
 // histogram bars to brush a range; "clear" drops the facet's filter. Each facet is counted by
 // the server over the rows the other facets select (cross-filtering).
 
+const NULL_KEY = "\u2205null"; // a null value, kept apart from the string "null"
 const fmt = (x) => (typeof x === "number" ? +x.toPrecision(3) + "" : String(x));
 
 export function renderFacets(box, facets, state, refresh) {
@@ -89,18 +90,19 @@ function values(f, state, refresh) {
   list.className = "values";
   const max = Math.max(1, ...f.values.map((v) => v.n));
   const active = f.active[0];
-  const chosen = new Set(active ? active.values.map(String) : []);
+  const keyOf = (x) => (x === null ? NULL_KEY : String(x));
+  const chosen = new Set(active ? active.values.map(keyOf) : []);
   for (const v of f.values) {
     const li = document.createElement("li");
-    const key = v.value === null ? "null" : String(v.value);
-    li.dataset.value = key;
+    const key = keyOf(v.value);
+    li.dataset.value = v.value === null ? "null" : key;
     if (chosen.has(key)) li.classList.add("in");
     const bar = document.createElement("span");
     bar.className = "vbar";
     bar.style.width = `${Math.round((100 * v.n) / max)}%`;
     const label = document.createElement("span");
     label.className = "vlabel";
-    label.textContent = `${key} · ${v.n}`;
+    label.textContent = `${v.value === null ? "null" : key} · ${v.n}`;
     li.append(bar, label);
     li.addEventListener("click", () => {
       if (f.kind === "flag") {
@@ -109,7 +111,8 @@ function values(f, state, refresh) {
       } else {
         chosen.has(key) ? chosen.delete(key) : chosen.add(key);
         state.filters = state.filters.filter((x) => x.column !== f.column);
-        if (chosen.size) setFilter(state, { column: f.column, op: "in", values: [...chosen] });
+        const values = [...chosen].map((k) => (k === NULL_KEY ? null : k));
+        if (chosen.size) setFilter(state, { column: f.column, op: "in", values });
       }
       refresh();
     });

@@ -1,5 +1,6 @@
 // mixlake records grid: AG Grid (community, infinite row model) over /api/records, facets
-// from /api/facets that cross-filter the grid and each other, keyboard navigation and labels.
+// from /api/facets that cross-filter the grid and each other, keyboard navigation and labels,
+// the embedding map (map.js) and saving the filter as a slice.
 // Built by `make frontend` (npm ci + esbuild) into ../static/grid.js, which is committed.
 import {
   CellStyleModule,
@@ -17,6 +18,7 @@ import {
   themeQuartz,
 } from "ag-grid-community";
 import { renderFacets } from "./facets.js";
+import { setupMap } from "./map.js";
 
 ModuleRegistry.registerModules([
   CellStyleModule,
@@ -66,14 +68,57 @@ function start(el) {
   window.mixlakeGrid = { api, state };
   columnChooser(api, cfg.columns, hidden);
   keyboard(api, state, cfg);
+  let mapRefresh = null;
   const refresh = () => {
     syncUrl(state);
     api.setGridOption("datasource", datasource(state));
     loadFacets(state, refresh);
+    if (mapRefresh) mapRefresh();
   };
+  mapRefresh = setupMap(state, query, refresh);
   state.refresh = refresh;
   loadFacets(state, refresh);
   labelButtons(api, state, cfg);
+  sliceButton(state);
+}
+
+// Save the current filter (WHERE box, facets, map selection) as a named slice: confirm, then
+// one append to the lake's `slices` table; the slice page turns it into a mix component.
+function sliceButton(state) {
+  const button = document.getElementById("slice-save");
+  const input = document.getElementById("slice-name");
+  const status = document.getElementById("slice-status");
+  if (!button || !input) return;
+  button.addEventListener("click", async () => {
+    const name = input.value.trim();
+    try {
+      if (!name) throw new Error("give the slice a name");
+      const c = await fetch(`/api/confirm/slice?${new URLSearchParams({ name })}`);
+      const token = await c.json();
+      if (!c.ok) throw new Error(token.error);
+      const r = await fetch("/api/slice", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          name,
+          version: String(state.version),
+          where: state.where || "",
+          filters: state.filters,
+          confirm: token.confirm,
+        }),
+      });
+      const got = await r.json();
+      if (!r.ok) throw new Error(got.error);
+      status.replaceChildren(`saved slice ${got.name} (${got.rows} rows at v${got.records_version}) · `);
+      const a = document.createElement("a");
+      a.id = "slice-link";
+      a.href = `/slices/${encodeURIComponent(got.name)}`;
+      a.textContent = "make it a mix →";
+      status.append(a);
+    } catch (e) {
+      status.textContent = e.message;
+    }
+  });
 }
 
 function column(c, narrow, hidden, version) {
