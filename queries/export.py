@@ -301,6 +301,8 @@ def manifest_path(out: str | Path) -> Path | None:
         if p.is_dir()
         else [_stem_path(p, ".manifest.yaml"), _legacy_sidecar(p), _stem_path(p, ".manifest.json")]
     )
+    if not p.is_dir() and "." in _stem(p):  # a split file, STEM.SPLIT.jsonl
+        candidates.append(p.with_name(_stem(p).rsplit(".", 1)[0] + ".manifest.yaml"))
     return next((c for c in candidates if c.is_file()), None)
 
 

@@ -59,6 +59,7 @@ def test_jsonl_in_mix_order_with_manifest(exported_lake, tmp_path: Path) -> None
     assert info["format"] == "jsonl" and info["redactions"] == 40
     assert sum(info["rows"].values()) == 40 and read_manifest(out) == info
     assert info["files"] == {"train": "ex.train.jsonl", "val": "ex.val.jsonl"}
+    assert read_manifest(tmp_path / "out" / "ex.val.jsonl") == info  # from a split file too
 
 
 def test_split_and_no_redact(exported_lake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
