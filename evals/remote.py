@@ -19,7 +19,7 @@ from evals.data import from_rendered
 from evals.errors import EvalError
 from evals.evaluate import EvalResult, Loader, RowsDone, write_back
 from evals.suites import EvalOptions, get_suite
-from evals.targets import Target, base_label, column_label, find_run
+from evals.targets import adapter_target, base_label, column_label, find_run
 
 _ALLOWED_KEYS = {"id"}
 
@@ -34,6 +34,7 @@ def evaluate_export(
     run_id: str | None = None,
     limit: int | None = None,
     options: EvalOptions | None = None,
+    precision: str | None = None,
     progress: RowsDone | None = None,
     loader: Loader | None = None,
 ) -> EvalResult:
@@ -48,6 +49,8 @@ def evaluate_export(
         run_id: the run id the results belong to (default: `base_<model>`).
         limit: only the first N rows of the split.
         options: suite options.
+        precision: None (an adapter on its nf4 base as trained, per the `run.json` beside
+            it; a bare base in full precision), `full` or `nf4` (see `evals.targets`).
         progress: callback (rows done, rows total).
         loader: model loader (default `evals.models.load_model`).
 
@@ -62,9 +65,8 @@ def evaluate_export(
     selected = the_suite.select(from_rendered(rows[:limit] if limit else rows))
     options = options or EvalOptions()
     the_suite.check(options)
-    target = Target(
-        label=column_label(run_id) if run_id else base_label(base), base=base, adapter=adapter
-    )
+    label = column_label(run_id) if run_id else base_label(base)
+    target = adapter_target(label, base, adapter, precision)
     if loader is None:
         from evals.models import load_model
 
@@ -85,7 +87,7 @@ def evaluate_export(
         mix=manifest.get("mix"),
         mix_checksum=manifest.get("checksum"),
         records_version=int(manifest.get("records_version") or 0),
-        run_level=out.run_level,
+        run_level={**out.run_level, "nf4_base": float(target.quantization is not None)},
         columns=(),
         version=None,
         ids=out.ids,

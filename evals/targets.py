@@ -169,6 +169,32 @@ def _run_config(run: dict[str, Any]) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
+def adapter_target(
+    label: str, base: str, adapter: str | None, precision: str | None = None
+) -> Target:
+    """A target for an adapter folder outside the lake (an offline eval on a GPU box).
+
+    The quantization comes from the `run.json` beside the adapter (the run's config), nf4 by
+    default when there is none; `precision="full"` uses the full-precision base and adds
+    `_fullprec` to the label.
+    """
+    if precision is not None and precision not in PRECISIONS:
+        raise EvalError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    if adapter is None:
+        quant = dict(NF4_DEFAULT) if precision == "nf4" else None
+        return Target(label + (NF4_SUFFIX if quant else ""), base, quantization=quant)
+    run_file = Path(adapter).parent / "run.json"
+    run: dict[str, Any] = {}
+    if run_file.is_file():
+        import json
+
+        run = {"config": json.loads(run_file.read_text()).get("config") or {}}
+    quant = _run_quantization(run) if precision != "full" else None
+    if precision == "full" and _run_quantization(run) is not None:
+        label += FULL_SUFFIX
+    return Target(label, base, adapter=adapter, quantization=quant)
+
+
 def _run_quantization(run: dict[str, Any]) -> dict[str, Any] | None:
     """The run's 4-bit settings (None: it trained on a full-precision base)."""
     config = _run_config(run)

@@ -109,3 +109,25 @@ def test_a_base_model_can_be_quantized_like_a_run(tuned: dict[str, Any]) -> None
     assert nf4.target == "base_model_nf4" and nf4.run_level["nf4_base"] == 1.0
     plain = evaluate(lake, str(model), "heldout", mix="toy")
     assert plain.target == "base_model" and plain.run_level["nf4_base"] == 0.0
+
+
+def test_an_offline_adapter_is_evaluated_as_its_run_json_says(
+    tuned: dict[str, Any], tmp_path: Path
+) -> None:
+    from evals.targets import adapter_target
+
+    adapter = str(tuned["run"].adapter_path)
+    as_trained = adapter_target("r1", "smollm2", adapter)
+    assert as_trained.label == "r1" and as_trained.quantization == {
+        "quant_type": "nf4",
+        "double_quant": True,
+        "compute_dtype": "bfloat16",
+        "device": "cpu",
+    }
+    full = adapter_target("r1", "smollm2", adapter, "full")
+    assert full.label == "r1_fullprec" and full.quantization is None
+    bare = tmp_path / "run" / "adapter"
+    bare.mkdir(parents=True)
+    (bare.parent / "run.json").write_text('{"config": {"load_in_4bit": false}}')
+    assert adapter_target("r2", "smollm2", str(bare)).quantization is None
+    assert adapter_target("base_x", "x", None, "nf4").label == "base_x_nf4"
