@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.commit import Entry, one_line
+from curation.engine import Engine, FragmentJob, Source, checked, current_engine, use_engine
 from curation.errors import CurationError
 from curation.faults import crash_point
 from curation.lake import Lake
@@ -34,7 +35,6 @@ from curation.sqltext import identifier, single_expression
 from curation.steps.columns import (
     TEMP_PREFIX,
     interrupts_deferred,
-    merge_fragments,
     remove_checkpoint,
     replacing_schema,
     without_fields,
@@ -115,6 +115,7 @@ def apply(
     entry: Entry | None = None,
     batch_size: int = 1024,
     progress: RowProgress | None = None,
+    engine: Engine | None = None,
 ) -> StepReport:
     """Compute `step`'s columns on `records` as one new version.
 
@@ -134,6 +135,10 @@ def apply(
         entry: the journal entry of the commit (default: a `step` entry naming the step).
         batch_size: rows per batch handed to the step.
         progress: optional callback (rows done, rows total).
+        engine: where new columns are computed, fragment by fragment: `LocalEngine` (this
+            process) or `curation.ray_engine.RayEngine`; default the one `use_engine` set,
+            else local. Either commits the same columns as one version. (Filling rows of
+            existing columns always runs here: it is one merge-insert of the missing rows.)
 
     Raises:
         CurationError: bad predicate, missing input column, or columns that exist with other
@@ -149,7 +154,11 @@ def apply(
         batch_size,
         progress,
     )
-    with lake.writing(f"step {step.name}"), interrupts_deferred() as stop:
+    with (
+        use_engine(engine),
+        lake.writing(f"step {step.name}"),
+        interrupts_deferred() as stop,
+    ):
         return _apply_locked(step, lake, where, replace, recompute, batch_size, progress, stop, job)
 
 
@@ -238,17 +247,7 @@ def _add_new(
         [f.with_name(TEMP_PREFIX + f.name) if replacing else f for f in out_schema]
     )
     read = ["id", *[c for c in step.input_columns if c != "id"]]
-
-    def compute(batch: pa.RecordBatch) -> pa.RecordBatch:
-        if stop():
-            raise KeyboardInterrupt
-        if wanted is None or getattr(step, "sees_all_rows", False):
-            out = _checked(step, batch, out_schema)
-        else:
-            mask = pc.is_in(batch.column("id"), value_set=wanted)
-            out = _scatter(step, batch, mask, out_schema)
-        advance(batch.num_rows, computed=True)
-        return pa.RecordBatch.from_arrays(out.columns, schema=write_schema)
+    work = FragmentJob(step, out_schema, write_schema, wanted)
 
     def advance(rows: int, computed: bool = False) -> None:
         done[0] += rows
@@ -258,15 +257,14 @@ def _add_new(
 
     checkpoint = _checkpoint_path(lake, step, where, int(ds.version), replacing)
     try:
-        fragments, merged, resumed = merge_fragments(
-            ds,
-            compute,
+        fragments, merged, resumed = current_engine().merge_columns(
+            Source.of(ds, getattr(lake, "storage_options", None)),
+            work,
             read,
             batch_size,
             checkpoint,
-            write_schema,
             should_stop=stop,
-            skipped=advance,
+            advance=advance,
         )
     except CurationError:
         raise
@@ -321,7 +319,7 @@ def _fill_missing(
                 batch = batch.filter(pc.is_in(batch.column("id"), value_set=job.ids))
                 if batch.num_rows == 0:
                     continue
-            out = _checked(step, batch, out_schema)
+            out = checked(step, batch, out_schema)
             done += batch.num_rows
             if progress:
                 progress(done, todo)
@@ -348,35 +346,6 @@ def _entry(
         message,
         {"step": step.name, "params": step.params(), "where": where, "replaced": replaced},
     )
-
-
-def _checked(step: ColumnStep, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    out = step(batch)
-    if out.num_rows != batch.num_rows:
-        raise CurationError(
-            f"step {step.name} returned {out.num_rows} rows for a batch of {batch.num_rows}"
-        )
-    return pa.RecordBatch.from_arrays(
-        [out.column(n).cast(schema.field(n).type) for n in schema.names], schema=schema
-    )
-
-
-def _scatter(
-    step: ColumnStep, batch: pa.RecordBatch, mask: pa.Array, schema: pa.Schema
-) -> pa.RecordBatch:
-    """Compute only the masked rows; the others get nulls."""
-    selected = batch.filter(mask)
-    if selected.num_rows == 0:
-        return pa.RecordBatch.from_arrays(
-            [pa.nulls(batch.num_rows, f.type) for f in schema], schema=schema
-        )
-    out = _checked(step, selected, schema)
-    positions = pc.cumulative_sum(pc.cast(mask, pa.int64())).to_numpy() - 1
-    take = pa.array(
-        [int(p) if m else None for p, m in zip(positions, mask.to_pylist(), strict=True)],
-        pa.int64(),
-    )
-    return pa.RecordBatch.from_arrays([c.take(take) for c in out.columns], schema=schema)
 
 
 def _ids_matching(ds: lance.LanceDataset, where: str) -> pa.Array:

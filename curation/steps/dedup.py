@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import lance
@@ -24,20 +25,56 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curation.engine import Engine, Source, current_engine, use_engine
 from curation.errors import CurationError
 from curation.lake import Lake
 from curation.steps.base import RowProgress, StepReport, apply
 from curation.steps.dedup_base import (
+    BucketSpec,
     DedupStep,
     UnionFind,
+    bucket_map,
+    bucket_reduce,
     embedding_matrix,
+    merge_components,
     normalize_text,
 )
 
 METHODS = ("exact", "near", "semantic")
 
 
-class ExactDedup(DedupStep):
+class BucketedDedup(DedupStep):
+    """A method that groups rows by bucket keys on the current engine (`bucket_map`).
+
+    Each fragment's rows are keyed where they are read; buckets meet in hash partitions,
+    each partition joins its buckets' members into components, and only rows that joined
+    another (with id and rank) come back to the driver: never all rows, never all pairs.
+    """
+
+    def spec(self) -> BucketSpec:
+        """How this method keys and checks rows."""
+        return BucketSpec(self.method, rank_by=self.rank_by)
+
+    def find_groups(
+        self, records: lance.LanceDataset, where: str | None
+    ) -> tuple[list[list[tuple[str, float]]], set[str] | None]:
+        """Groups from the engine's map/shuffle/reduce; the selected ids when `where` is set."""
+        columns = ["id", "text", *([self.rank_by] if self.rank_by != "id" else [])]
+        spec = self.spec()
+        partials = current_engine().map_reduce(
+            Source.of(records),
+            columns,
+            where,
+            partial(bucket_map, spec),
+            partial(bucket_reduce, spec),
+        )
+        covered = None
+        if where is not None:
+            covered = set(records.to_table(columns=["id"], filter=where).column("id").to_pylist())
+        return merge_components(partials), covered
+
+
+class ExactDedup(BucketedDedup):
     """Rows whose normalised text (lowercase, no punctuation, single spaces) is identical."""
 
     method = "exact"
@@ -54,8 +91,14 @@ class ExactDedup(DedupStep):
         )
 
 
-class NearDedup(DedupStep):
-    """MinHash LSH over word shingles (datasketch): estimated Jaccard ≥ `threshold`."""
+class NearDedup(BucketedDedup):
+    """MinHash LSH over word shingles (datasketch): estimated Jaccard ≥ `threshold`.
+
+    Signatures are datasketch `MinHash` values; bands and rows per band are what
+    datasketch's `MinHashLSH` picks for the threshold; a bucket's members join its first row
+    (smallest row address) when their Jaccard estimate reaches the threshold, as
+    `group_labels` (datasketch's own LSH, kept as the reference) does.
+    """
 
     method = "near"
 
@@ -79,9 +122,29 @@ class NearDedup(DedupStep):
             "seed": self.seed,
         }
 
+    def spec(self) -> BucketSpec:
+        """MinHash parameters and datasketch's (bands, rows per band) for the threshold."""
+        from datasketch.lsh import _optimal_param
+
+        try:
+            bands, band_rows = _optimal_param(self.threshold, self.num_perm, 0.5, 0.5)
+        except ValueError as e:
+            raise CurationError(f"near dedup --threshold {self.threshold}: {e}") from None
+        return BucketSpec(
+            "near",
+            rank_by=self.rank_by,
+            threshold=self.threshold,
+            shingle=self.shingle,
+            num_perm=self.num_perm,
+            seed=self.seed,
+            bands=bands,
+            band_rows=band_rows,
+        )
+
     def group_labels(self, table: pa.Table) -> np.ndarray:
-        """Index every row in a datasketch `MinHashLSH`, then union the rows that share a
-        bucket when their signatures' Jaccard estimate reaches the threshold."""
+        """The reference grouping, all in this process: every row in a datasketch
+        `MinHashLSH`, then the rows that share a bucket joined when their signatures'
+        Jaccard estimate reaches the threshold (row order = the table's)."""
         from datasketch import MinHashLSH
 
         texts = table.column("text").to_pylist()
@@ -298,6 +361,7 @@ def dedup(
     where: str | None = None,
     replace: bool = False,
     progress: RowProgress | None = None,
+    engine: Engine | None = None,
     **options: Any,
 ) -> DedupReport:
     """Mark duplicates with one method and recompute `is_dup`.
@@ -309,6 +373,8 @@ def dedup(
         where: only rows matching this SQL predicate take part.
         replace: recompute when the columns exist with other parameters.
         progress: callback (rows done, rows total).
+        engine: where grouping and marking run (default: `use_engine`'s, else local);
+            exact and near group through the engine's shuffle, semantic groups here.
         **options: method options: `shingle`, `num_perm`, `seed` (near); `clusters`, `seed`,
             `column` (semantic).
 
@@ -317,7 +383,7 @@ def dedup(
             with other parameters and no `replace`.
     """
     step = make_dedup_step(method, threshold, **options)
-    with lake.writing(f"dedup {method}"):
+    with use_engine(engine), lake.writing(f"dedup {method}"):
         schema = lake.dataset("records").schema
         step.use_quality(schema)
         if isinstance(step, SemanticDedup):

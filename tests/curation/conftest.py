@@ -1,5 +1,7 @@
-"""Fixtures shared by the curation tests: a real S3 API for the object-storage lake."""
+"""Fixtures shared by the curation tests: a real S3 API for the object-storage lake, and a
+two-node Ray cluster on this machine for the distributed engine."""
 
+from tests.curation.ray_cluster import ray_address
 from tests.curation.s3server import s3_lake, s3_server
 
-__all__ = ["s3_lake", "s3_server"]
+__all__ = ["ray_address", "s3_lake", "s3_server"]

@@ -1,0 +1,296 @@
+"""`RayEngine`: a step's per-fragment work as Ray tasks (or actors for model steps).
+
+The unit of work is what lance-ray's `add_columns` distributes (`lance_ray.io._handle_fragment`):
+one `LanceFragment.merge_columns` per fragment, run where the fragment is read, returning
+the fragment's new metadata and the merged `LanceSchema`. lance-ray then commits itself;
+mixlake does not let it: the driver (`apply`) saves each returned fragment in the step's
+checkpoint and commits all of them with its own commit path (one `Merge` carrying the journal
+entry, under the writer lock). So a worker killed mid-step costs that fragment's retry
+(`max_retries`), or the step fails with one line and the lake is unchanged.
+
+Model steps (a tokenizer, an embedder, an LLM) run on actors that receive the step once and
+load its model once; `gpus_per_worker` becomes each actor's `num_gpus`. Other steps are
+plain tasks. `map_reduce` runs mappers as tasks with one return per hash partition and one
+reduce task per partition: Ray's object store is the shuffle.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from lance.fragment import FragmentMetadata
+from lance.schema import LanceSchema
+
+from curation.commit import one_line
+from curation.engine import Advance, FragmentJob, Mapper, Reducer, Source, fragment_rows
+from curation.errors import CurationError
+from curation.steps.columns import _BatchCache, _load, _load_schema, _save
+
+MODEL_ATTRIBUTES = ("_model", "_tokenizer", "embedder", "model")
+"""A step holding one of these is a model step (runs on actors) unless it sets `model_step`."""
+
+
+def is_model_step(step: Any) -> bool:
+    """Whether `step` loads a model (its own `model_step` flag, else its attributes)."""
+    flag = getattr(step, "model_step", None)
+    if flag is not None:
+        return bool(flag)
+    inner = getattr(step, "step", None)  # a wrapper such as dedup's WithDupFlag
+    return any(hasattr(step, a) for a in MODEL_ATTRIBUTES) or (
+        inner is not None and is_model_step(inner)
+    )
+
+
+class RayEngine:
+    """Run steps on a Ray cluster.
+
+    Args:
+        address: the cluster (`ray://host:10001`, `host:6379`); None: `RAY_ADDRESS`, else a
+            local Ray started for this process.
+        num_workers: concurrent tasks/actors (default: the cluster's CPUs).
+        gpus_per_worker: GPUs per model-step actor (`num_gpus`); 0 runs them on CPUs.
+        max_retries: how often a fragment whose worker died is retried before the step fails.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        num_workers: int | None = None,
+        gpus_per_worker: float = 0,
+        max_retries: int = 3,
+    ) -> None:
+        if num_workers is not None and num_workers < 1:
+            raise CurationError(f"num_workers must be ≥ 1, got {num_workers}")
+        if gpus_per_worker < 0:
+            raise CurationError(f"--gpus-per-worker must be ≥ 0, got {gpus_per_worker}")
+        self.address, self.num_workers = address, num_workers
+        self.gpus_per_worker, self.max_retries = gpus_per_worker, max_retries
+
+    # ------------------------------------------------------------------ the cluster
+    def _ray(self) -> Any:
+        try:
+            import ray
+        except ImportError:
+            raise CurationError(
+                "--engine ray needs ray: pip install 'mixlake[ray]' (ray[data], lance-ray)"
+            ) from None
+        if not ray.is_initialized():
+            try:
+                ray.init(address=self.address, logging_level="ERROR", log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                where = self.address or "a local Ray"
+                raise CurationError(
+                    f"cannot reach the Ray cluster at {where}: {one_line(e)}"
+                ) from e
+            _register_serializers(ray)
+        return ray
+
+    def workers(self) -> int:
+        """How many tasks or actors run at once."""
+        ray = self._ray()
+        return self.num_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    # ------------------------------------------------------------------ step columns
+    def merge_columns(
+        self,
+        source: Source,
+        job: FragmentJob,
+        read: list[str],
+        batch_size: int,
+        checkpoint: Path | None,
+        *,
+        should_stop: Callable[[], bool],
+        advance: Advance,
+    ) -> tuple[list[FragmentMetadata], LanceSchema | None, bool]:
+        """Every fragment not in the checkpoint on a worker; the driver saves each result."""
+        ray = self._ray()
+        done = _load(checkpoint)
+        schema = _load_schema(checkpoint) if done else None
+        fragments = [int(f.fragment_id) for f in source.open().get_fragments()]
+        for fid in fragments:
+            if fid in done:
+                advance(int(done[fid].physical_rows), False)
+        todo = [fid for fid in fragments if fid not in done]
+        results: dict[int, FragmentMetadata] = dict(done)
+        if todo:
+            shipped = ray.put(_shippable(job))
+            if is_model_step(job.step):
+                calls, actors = self._on_actors(ray, shipped, source, todo, read, batch_size)
+            else:
+                task = ray.remote(_merge_fragment).options(max_retries=self.max_retries)
+                calls = {task.remote(source, shipped, fid, read, batch_size): fid for fid in todo}
+                actors = []
+            try:
+                for fid, meta, fragment_schema in self._gather(ray, calls, should_stop, job):
+                    results[fid] = meta
+                    schema = fragment_schema
+                    _save(checkpoint, fid, meta, fragment_schema)
+                    advance(int(meta.physical_rows), True)
+            finally:
+                for actor in actors:
+                    ray.kill(actor)
+        return [results[fid] for fid in fragments], schema, bool(done)
+
+    def _on_actors(
+        self,
+        ray: Any,
+        shipped: Any,
+        source: Source,
+        todo: list[int],
+        read: list[str],
+        batch_size: int,
+    ) -> tuple[dict[Any, int], list[Any]]:
+        actor_class = ray.remote(_StepActor).options(
+            num_cpus=1,
+            num_gpus=self.gpus_per_worker,
+            max_restarts=self.max_retries,
+            max_task_retries=self.max_retries,
+        )
+        actors = [actor_class.remote(shipped) for _ in range(min(self.workers(), len(todo)))]
+        calls = {
+            actors[i % len(actors)].run.remote(source, fid, read, batch_size): fid
+            for i, fid in enumerate(todo)
+        }
+        return calls, actors
+
+    def _gather(
+        self, ray: Any, calls: dict[Any, int], should_stop: Callable[[], bool], job: FragmentJob
+    ) -> Any:
+        pending = list(calls)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            if should_stop():
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+                raise KeyboardInterrupt
+            for ref in ready:
+                fid = calls[ref]
+                meta_json, fragment_schema = self._get(ray, ref, f"step {job.step.name}", fid)
+                yield fid, FragmentMetadata.from_json(meta_json), fragment_schema
+
+    def _get(self, ray: Any, ref: Any, what: str, fid: int | None = None) -> Any:
+        where = f" on fragment {fid}" if fid is not None else ""
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as e:
+            cause = e.cause if isinstance(e.cause, BaseException) else e
+            if isinstance(cause, CurationError):
+                raise CurationError(str(cause)) from None
+            raise CurationError(f"{what} failed{where}: {one_line(cause)}") from None
+        except ray.exceptions.RayError as e:
+            raise CurationError(
+                f"{what}: a Ray worker died{where} and {self.max_retries} retries did not help "
+                f"({type(e).__name__}); nothing was committed"
+            ) from None
+
+    # ------------------------------------------------------------------ map / reduce
+    def map_reduce(
+        self,
+        source: Source,
+        columns: list[str],
+        where: str | None,
+        mapper: Mapper,
+        reducer: Reducer,
+    ) -> list[pa.Table]:
+        """Mapper tasks (one per fragment, one return per partition), then reduce tasks."""
+        ray = self._ray()
+        partitions = self.workers()
+        fragments = [int(f.fragment_id) for f in source.open().get_fragments()]
+        if not fragments:
+            return [reducer([])]
+        map_task = ray.remote(_map_fragment).options(
+            num_returns=partitions, max_retries=self.max_retries
+        )
+        reduce_task = ray.remote(_reduce_partition).options(max_retries=self.max_retries)
+        shipped_mapper, shipped_reducer = ray.put(mapper), ray.put(reducer)
+        outputs = []
+        for fid in fragments:
+            refs = map_task.remote(source, fid, columns, where, shipped_mapper, partitions)
+            outputs.append(refs if partitions > 1 else [refs])
+        reduced = [
+            reduce_task.remote(shipped_reducer, *[out[p] for out in outputs])
+            for p in range(partitions)
+        ]
+        return [self._get(ray, ref, "grouping rows") for ref in reduced]
+
+
+# --------------------------------------------------------------- what runs on workers
+def _merge_fragment(
+    source: Source, job: FragmentJob, fid: int, read: list[str], batch_size: int
+) -> tuple[bytes, LanceSchema]:
+    """One fragment's new columns (a Ray task): its metadata as JSON and the schema."""
+    fragment = source.open().get_fragment(fid)
+    probe_answering = _BatchCache(None, fid, job.compute, job.write_schema, lambda rows: None)
+    meta, schema = fragment.merge_columns(probe_answering, columns=read, batch_size=batch_size)
+    return orjson.dumps(meta.to_json()), schema
+
+
+class _StepActor:
+    """Holds one step (and so its loaded model) for every fragment it is given."""
+
+    def __init__(self, job: FragmentJob) -> None:
+        self.job = job
+
+    def run(
+        self, source: Source, fid: int, read: list[str], batch_size: int
+    ) -> tuple[bytes, LanceSchema]:
+        return _merge_fragment(source, self.job, fid, read, batch_size)
+
+
+def _map_fragment(
+    source: Source, fid: int, columns: list[str], where: str | None, mapper: Mapper, parts: int
+) -> Any:
+    out = mapper(fragment_rows(source.open(), fid, columns, where), parts)
+    return tuple(out) if parts > 1 else out[0]
+
+
+def _reduce_partition(reducer: Reducer, *tables: pa.Table) -> pa.Table:
+    return reducer(list(tables))
+
+
+def _shippable(job: FragmentJob) -> FragmentJob:
+    """`job` with its step's lazily loaded model dropped: each worker loads its own."""
+    step = copy.copy(job.step)
+    for attribute in ("_model", "_tokenizer"):
+        if getattr(step, attribute, None) is not None:
+            setattr(step, attribute, None)
+    return FragmentJob(step, job.out_schema, job.write_schema, job.wanted)
+
+
+def _register_serializers(ray: Any) -> None:
+    """Ship a loaded sentence-transformers embedder as (name, device): workers reload it."""
+    from curation.steps.embed import SentenceEmbedder
+
+    ray.util.register_serializer(
+        SentenceEmbedder, serializer=_embedder_ref, deserializer=_embedder_from_ref
+    )
+
+
+def _embedder_ref(embedder: Any) -> tuple[str, str]:
+    return embedder.name, embedder.model.device.type
+
+
+def _embedder_from_ref(ref: tuple[str, str]) -> Any:
+    from curation.steps.embed import load_embedder
+
+    return load_embedder(ref[0], ref[1])
+
+
+def wait_for_cluster(address: str, nodes: int, timeout: float = 60) -> None:
+    """Block until `nodes` nodes are alive at `address` (for scripts that just started one)."""
+    import ray
+
+    ray.init(address=address, logging_level="ERROR", log_to_driver=False, ignore_reinit_error=True)
+    deadline = time.monotonic() + timeout
+    while sum(1 for n in ray.nodes() if n["Alive"]) < nodes:
+        if time.monotonic() > deadline:
+            raise CurationError(f"the Ray cluster at {address} has fewer than {nodes} nodes")
+        time.sleep(0.2)
