@@ -26,7 +26,6 @@ import contextlib
 import datetime as dt
 import fcntl
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +37,7 @@ import lance
 import orjson
 from lance.dataset import Transaction
 
-from curation.errors import CurationError
+from curation.errors import CurationError, one_line
 from curation.objectlock import ObjectStoreLock
 
 PROP_PREFIX = "mixlake."
@@ -269,13 +268,3 @@ def _latest_version(table_uri: str) -> int | None:
 
 def _name(table_uri: str) -> str:
     return table_uri.rstrip("/").rsplit("/", 1)[-1].removesuffix(".lance")
-
-
-def one_line(e: BaseException) -> str:
-    """A library exception as one line: first line only, no Rust source location."""
-    text = str(e).strip()
-    if not text:
-        return type(e).__name__
-    line = text.splitlines()[0]
-    line = re.sub(r",?\s*/\S+\.rs:\d+(:\d+)?.*$", "", line)
-    return line.removeprefix("Invalid user input: ").strip()[:300]

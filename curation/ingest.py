@@ -31,7 +31,7 @@ from curation.errors import CurationError
 from curation.faults import crash_point
 from curation.intake import Intake
 from curation.lake import Lake
-from curation.normalize import KIND_HINTS, MAP_TARGETS
+from curation.normalize import KIND_HINTS, MAP_TARGETS, parse_mapping
 from curation.pipeline import ahead
 from curation.readers import resolve_input
 from curation.rejects import ARG, discard_pending, fragments_arg, list_rejects, take_pending
@@ -91,6 +91,7 @@ def ingest(
     on_error: str = "fail",
     batch_rows: int = 65536,
     progress: ByteProgress | None = None,
+    split: str | None = None,
 ) -> IngestReport:
     """Ingest files into `records` as one new version.
 
@@ -107,6 +108,8 @@ def ingest(
         batch_rows: at most this many rows per Arrow batch handed to Lance (larger batches
             encode faster; the row-by-row path buffers at most 8,192 rows either way).
         progress: optional callback for bytes read.
+        split: of a `DatasetDict.save_to_disk` folder, only this split (every split is kept
+            in `meta.split` either way).
 
     Returns:
         An IngestReport; `new_version` is False when every row was already in the lake.
@@ -124,7 +127,7 @@ def ingest(
         if on_error == "skip":
             ensure_rejects_table(lake)
         return _ingest_locked(
-            lake, inputs, source, fmt, kind, mapping, on_error, batch_rows, progress
+            lake, inputs, source, fmt, kind, mapping, on_error, batch_rows, progress, split
         )
 
 
@@ -138,6 +141,7 @@ def _ingest_locked(
     on_error: str,
     batch_rows: int,
     progress: ByteProgress | None,
+    split: str | None = None,
 ) -> IngestReport:
     """The ingest, run under the writer lock: dedup against the latest version, one commit."""
     records = lake.dataset("records")
@@ -158,6 +162,7 @@ def _ingest_locked(
         batch_rows=batch_rows,
         progress=progress,
         now=now,
+        split=split,
     )
     existing = _existing_ids(records)
     added = IdSet()
@@ -342,14 +347,3 @@ def _check_args(source: str, kind: str, on_error: str, mapping: dict[str, str] |
             raise CurationError(
                 f"cannot map onto {target!r}; targets are: {', '.join(MAP_TARGETS)}"
             )
-
-
-def parse_mapping(items: list[str]) -> dict[str, str]:
-    """Parse `--map target=field` options."""
-    out = {}
-    for item in items:
-        target, sep, source_field = item.partition("=")
-        if not sep or not target or not source_field:
-            raise CurationError(f"bad --map {item!r}: write it as TARGET=FIELD, e.g. text=body")
-        out[target.strip()] = source_field.strip()
-    return out

@@ -204,6 +204,13 @@ class Lake:
             ds.tags.create(name, version)
         return name
 
+    def unpin(self, holder: str) -> None:
+        """Remove a pin (e.g. of a materialization that failed before it was visible)."""
+        name = PIN_PREFIX + _safe_ref(holder)
+        ds = self.dataset("records")
+        if name in ds.tags.list():
+            ds.tags.delete(name)
+
     # ----------------------------------------------------------------- journal
     def journal(
         self,

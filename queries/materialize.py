@@ -233,6 +233,7 @@ def _write_mix(
         crash_point("materialize:after-commit")
     except BaseException as e:  # Ctrl-C included: never leave rows without their `mixes` row
         _undo_rows(uri, previous)
+        lake.unpin(f"mix-{spec.name}-{version}")
         if isinstance(e, OSError | ValueError):
             raise QueryError(f"mix {spec.name}: writing failed, nothing kept: {e}") from None
         raise

@@ -57,6 +57,12 @@ def ingest(
         list[str] | None, typer.Option("--map", help="TARGET=FIELD, e.g. text=body (repeatable)")
     ] = None,
     on_error: Annotated[str, typer.Option("--on-error", help="fail|skip")] = "fail",
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split", help="Of a DatasetDict folder: only this split (kept in meta.split)."
+        ),
+    ] = None,
     lake: LakeOpt = None,
 ) -> None:
     """Ingest files as one new version of `records` (a no-op when nothing is new)."""
@@ -78,6 +84,7 @@ def ingest(
             mapping=parse_mapping(mapping or []),
             on_error=on_error,
             progress=on_bytes,
+            split=split,
         )
     if report.reject_reasons:
         show_table(

@@ -175,9 +175,17 @@ def export(
     redact: Annotated[
         bool, typer.Option("--redact/--no-redact", help="Redact PII (default on).")
     ] = True,
+    trim_trailing_user: Annotated[
+        bool,
+        typer.Option(
+            "--trim-trailing-user",
+            help="Drop user turns after the last answer (LLaMA-Factory drops such rows).",
+        ),
+    ] = False,
     lake: LakeOpt = None,
 ) -> None:
-    """Write the rendered rows in mix order for other trainers, plus a manifest JSON."""
+    """Write the rendered rows in mix order for other trainers, one file per split, plus a
+    manifest."""
     the_lake = open_lake(lake)
     mix = open_mix(the_lake, name)
     with row_progress() as bar:
@@ -187,9 +195,18 @@ def export(
             bar.update(task, completed=done, total=total)
 
         manifest = export_mix(
-            the_lake, mix.ref, fmt, out, split=split, redact=redact, progress=on_rows
+            the_lake,
+            mix.ref,
+            fmt,
+            out,
+            split=split,
+            redact=redact,
+            progress=on_rows,
+            trim_trailing_user=trim_trailing_user,
         )
     info = read_manifest(out)
+    drops = info.get("trainer_drops") or {}
+    skipped = info.get("not_written") or {}
     summary(
         "exported",
         {
@@ -197,10 +214,20 @@ def export(
             "rows": sum(info["rows"].values()),
             "format": fmt,
             "redactions": info["redactions"] if redact else "off",
-            "out": str(out),
+            "files": ", ".join(str(f) for f in info.get("files", [])) or str(out),
+            "trainer would drop": _reasons(drops),
+            "not written": _reasons(skipped),
             "manifest": str(manifest),
         },
     )
+
+
+def _reasons(counts: dict[str, Any]) -> str:
+    """`3 (reason a), 1 (reason b)` or `0`."""
+    flat = {k: v for k, v in counts.items() if isinstance(v, int) and v}
+    if not flat:
+        return "0"
+    return f"{sum(flat.values())} (" + ", ".join(f"{k}: {v}" for k, v in flat.items()) + ")"
 
 
 def _show_plan(plan: MixPlan) -> None:
