@@ -44,7 +44,8 @@ def _plain_loop(
                     messages[:i], tokenize=False, add_generation_prompt=True
                 )
                 end = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
-                spans.append((len(start), len(end)))
+                # the reply and its <|im_end|>, not the template's newline after it
+                spans.append((len(start), len(end.rstrip())))
         ids = torch.tensor([enc["input_ids"]])
         labels = ids.clone()
         for k, (a, b) in enumerate(enc["offset_mapping"]):
@@ -86,7 +87,12 @@ def run() -> str:
             )
 
         examples, _ = eval_set_examples(lake, "chitchat")
-        conversations = [list(ex.messages or ()) for ex in examples[:ROWS]]
+        # rows without an assistant turn have nothing to score: heldout leaves them out too
+        conversations = [
+            list(ex.messages or ())
+            for ex in examples[:ROWS]
+            if any(m["role"] == "assistant" for m in ex.messages or ())
+        ]
         # alternate the two paths and keep each one's best time: the machine is shared
         ours_times, plain_times = [], []
         for _ in range(REPEATS):
