@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import lance
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -85,6 +86,11 @@ def ids_from_sql(lake: Lake, query: str) -> list[str]:
     Raises:
         CurationError: the query fails or returns no `id` column.
     """
+    statements = duckdb.extract_statements(query) if query.strip() else []
+    if len(statements) != 1:
+        raise CurationError(
+            f"label --sql must be one SELECT statement; got {len(statements)} statements"
+        )
     result = sql(lake, query)
     if "id" not in result.column_names:
         raise CurationError(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import duckdb
 
-from curation.errors import CurationError
+from curation.errors import CurationError, one_line
 
 
 def literal(value: str | int | float | bool | None) -> str:
@@ -80,15 +80,10 @@ def single_expression(predicate: str, *, what: str = "--where") -> str:
     try:
         statements = duckdb.extract_statements(f"SELECT 1 WHERE {text}")
     except duckdb.Error as e:
-        raise CurationError(f"bad {what} predicate {predicate!r}: {_first_line(e)}") from None
+        raise CurationError(f"bad {what} predicate {predicate!r}: {one_line(e)}") from None
     if len(statements) != 1:
         raise CurationError(
             f"bad {what} predicate {predicate!r}: it holds {len(statements)} SQL statements; "
             "give one boolean expression (no ';')"
         )
     return text
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:300] if text else type(e).__name__

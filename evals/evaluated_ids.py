@@ -17,6 +17,7 @@ import lance
 import pyarrow as pa
 
 from curation.lake import Lake
+from curation.sqltext import in_list
 
 EVAL_IDS_TABLE = "eval_ids"
 EVAL_IDS_SCHEMA = pa.schema(
@@ -57,8 +58,7 @@ def read_evaluated_ids(lake: Lake, labels: Sequence[str]) -> dict[EvalKey, froze
     """
     if not labels or not lake.has_table(EVAL_IDS_TABLE):
         return {}
-    wanted = ", ".join("'" + label.replace("'", "''") + "'" for label in labels)
-    table = lake.dataset(EVAL_IDS_TABLE).to_table(filter=f"run_id IN ({wanted})")
+    table = lake.dataset(EVAL_IDS_TABLE).to_table(filter=in_list("run_id", labels))
     return {
         (r["run_id"], r["suite"], r["mix"], r["split"], r["at"]): frozenset(r["ids"])
         for r in table.to_pylist()

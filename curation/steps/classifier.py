@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from curation.errors import CurationError
 from curation.labels import current_labels
 from curation.lake import Lake
+from curation.sqltext import identifier
 from curation.steps.base import RowProgress, StepReport, apply
 
 EMBEDDING = "embedding"
@@ -189,7 +190,7 @@ def score_with_classifier(
         CurationError: see `ClassifierQualityStep.train` and `apply`.
     """
     step = ClassifierQualityStep.train(lake, config)
-    has_vector = f"{EMBEDDING} IS NOT NULL"
+    has_vector = f"{identifier(EMBEDDING)} IS NOT NULL"
     report = apply(
         step,
         lake,

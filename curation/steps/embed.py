@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from curation.errors import CurationError
 from curation.lake import Lake, VersionRef
+from curation.sqltext import identifier
 from curation.steps.base import RowProgress, StepReport, apply, column_provenance
 
 MINILM = "all-MiniLM-L6-v2"
@@ -216,7 +217,7 @@ def embed(
         progress=progress,
     )
     ds = lake.dataset("records")
-    with_vectors = int(ds.count_rows(filter=f"{column} IS NOT NULL"))
+    with_vectors = int(ds.count_rows(filter=f"{identifier(column)} IS NOT NULL"))
     indexed = False
     if with_vectors >= index_min_rows and (report.version is not None or not has_index(ds, column)):
         build_vector_index(lake, column, with_vectors)
