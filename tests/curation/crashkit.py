@@ -41,7 +41,7 @@ def mixlake(lake: Path, *args: str, crash_at: str | None = None, timeout: float 
     if crash_at:
         env[CRASH_ENV] = crash_at
     proc = subprocess.run(
-        [sys.executable, "-m", "mixlake.cli", *args],
+        [sys.executable, "-m", "mixlake", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -56,7 +56,7 @@ def start(lake: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "MIXLAKE_LAKE": str(lake), "TOKENIZERS_PARALLELISM": "false"}
     env.pop(CRASH_ENV, None)
     return subprocess.Popen(
-        [sys.executable, "-m", "mixlake.cli", *args],
+        [sys.executable, "-m", "mixlake", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
