@@ -128,7 +128,9 @@ class Shots:
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on(
             "request",
-            lambda r: None if r.url.startswith((url, "data:")) else self.errors.append(r.url),
+            lambda r: (
+                None if r.url.startswith((url, "data:", "blob:")) else self.errors.append(r.url)
+            ),
         )
 
     def shot(self, name: str) -> None:
@@ -160,6 +162,126 @@ def _count(page: object) -> int:
 
 def _n(lake: Lake, where: str) -> int:
     return int(lake.sql(f"SELECT count(*) AS n FROM records WHERE {where}").column("n")[0].as_py())
+
+
+def _drag(page: object, points: list[tuple[float, float]]) -> None:
+    """Press, move through `points` (fractions of the map canvas) and release."""
+    canvas = page.locator(".map-canvas canvas")  # type: ignore[attr-defined]
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*at[0])  # type: ignore[attr-defined]
+    page.mouse.down()  # type: ignore[attr-defined]
+    for x, y in at[1:]:
+        page.mouse.move(x, y, steps=8)  # type: ignore[attr-defined]
+    page.mouse.up()  # type: ignore[attr-defined]
+
+
+def _map_filter_count(page: object, lake: Lake) -> int:
+    """Rows inside the map filter the page holds, computed here from the same projection."""
+    from mixlake.web.embedmap import selected_ids
+
+    filters = page.evaluate("window.mixlakeGrid.state.filters")  # type: ignore[attr-defined]
+    poly = next(f for f in filters if f["column"] == "map")["polygon"]
+    return len(selected_ids(lake, lake.latest_version(), tuple(tuple(p) for p in poly)))
+
+
+def test_map_select_and_slice_to_mix_at_1400px(
+    served: tuple[str, Lake], browser: object, tmp_path: Path
+) -> None:
+    from queries import open_mix
+
+    url, lake = served
+    out = _screenshot_dir(tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    s = Shots(browser, url, WIDE, out)
+    page = s.page
+    page.goto(f"{url}/records")
+    page.wait_for_selector(".ag-row[row-index='0'] a")
+
+    # the map: every embedded row, coloured by cluster, clusters named by their top terms
+    page.click("#map-open")
+    page.wait_for_function("window.mixlakeMap && window.mixlakeMap.loaded")
+    assert "120 of 126 rows have an embedding · PCA" in page.locator("#map-status").inner_text()
+    terms = lake.dataset("clusters").to_table(columns=["cluster", "top_terms"]).to_pylist()
+    labels = page.locator(".cluster-label").all_inner_texts()
+    assert sorted(labels) == sorted(
+        f"{t['cluster']}: {' '.join(t['top_terms'][:3])}" for t in terms
+    )
+    # colour by a score, then back to clusters
+    page.select_option("#map-color", "sample_score_v1")
+    page.wait_for_selector("#map-legend li.ramp")
+    page.select_option("#map-color", "cluster")
+    page.wait_for_selector("#map-legend .swatch")
+
+    # box select: the grid and the facets show the rows inside it
+    page.check("input[name=map-mode][value=box]")
+    _drag(page, [(0.5, 0.02), (0.75, 0.5), (0.99, 0.7)])
+    page.wait_for_function("location.search.includes('lasso')")
+    want = _map_filter_count(page, lake)
+    assert 0 < want < 120
+    page.wait_for_function(f"document.querySelector('#count').textContent.startsWith('{want} ')")
+    assert page.evaluate("window.mixlakeMap.selected") == want
+    page.wait_for_function(
+        f"document.querySelector('#map-status').textContent.includes('{want} match')"
+    )
+    page.wait_for_function("!document.querySelector('#facets').hasAttribute('aria-busy')")
+    counts = page.locator(".facet[data-column='source'] li").all_inner_texts()
+    assert sum(int(c.split(" · ")[1]) for c in counts) == want
+    s.shot("map")
+    # a free-hand lasso replaces it
+    page.check("input[name=map-mode][value=lasso]")
+    _drag(page, [(0.1, 0.1), (0.6, 0.1), (0.6, 0.9), (0.1, 0.9), (0.1, 0.12)])
+    page.wait_for_function(f"!document.querySelector('#count').textContent.startsWith('{want} ')")
+    lassoed = _map_filter_count(page, lake)
+    page.wait_for_function(f"document.querySelector('#count').textContent.startsWith('{lassoed} ')")
+    assert page.evaluate("window.mixlakeMap.selected") == lassoed
+    page.click("#map-clear")
+    page.wait_for_function("document.querySelector('#count').textContent.startsWith('126 ')")
+
+    # the null value of a category facet selects the rows without one (the junk batch)
+    page.click(".facet[data-column='length_bucket'] li[data-value='null']")
+    page.wait_for_function("document.querySelector('#count').textContent.startsWith('6 ')")
+    page.click(".facet[data-column='length_bucket'] .clear")
+
+    # save a filter as a slice, make it a mix component: spec, mix check live, materialize
+    page.click(".facet[data-column='source'] li[data-value='chat']")
+    page.wait_for_function("document.querySelector('#count').textContent.startsWith('40 ')")
+    page.fill("#slice-name", "chat-all")
+    page.click("#slice-save")
+    page.wait_for_selector("#slice-link")
+    assert "saved slice chat-all (40 rows" in page.locator("#slice-status").inner_text()
+    page.click("#slice-link")
+    page.wait_for_selector("#check-summary:has-text('rows')")
+    tokens = lake.sql("SELECT sum(n_tokens) AS t FROM records WHERE source = 'chat'")
+    summary = page.locator("#check-summary").inner_text()
+    assert f"40 rows · {tokens.column('t')[0].as_py()} tokens" in summary
+    assert page.locator("#check-components tbody tr td").first.inner_text() == "chat-all"
+    assert "source IN ('chat')" in page.locator("#spec").input_value()
+    s.shot("slice")
+    page.check("#materialize-check")
+    page.click("#materialize-button")
+    page.wait_for_selector("#mix-link")
+    assert open_mix(lake, "chat-all").row_count == 40
+    page.click("#mix-link")
+    page.wait_for_selector(".example .chat")
+    s.done()
+
+    # the map at 390 px: it fits the screen, and a box still filters the grid
+    phone = Shots(browser, url, PHONE, out)
+    page = phone.page
+    page.goto(f"{url}/records")
+    page.wait_for_selector(".ag-row[row-index='0'] a")
+    page.click("#map-open")
+    page.wait_for_function("window.mixlakeMap && window.mixlakeMap.loaded")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.check("input[name=map-mode][value=box]")
+    _drag(page, [(0.02, 0.02), (0.5, 0.5), (0.98, 0.6)])
+    page.wait_for_function("location.search.includes('lasso')")
+    want = _map_filter_count(page, lake)
+    page.wait_for_function(f"document.querySelector('#count').textContent.startsWith('{want} ')")
+    phone.shot("phone-map")
+    phone.done()
 
 
 def test_curation_pass_at_1400px(served: tuple[str, Lake], browser: object, tmp_path: Path) -> None:
@@ -263,6 +385,8 @@ def test_curation_pass_at_1400px(served: tuple[str, Lake], browser: object, tmp_
     page.goto(f"{url}/history?a=2&b=scored")
     page.wait_for_selector("#diff")
     assert "+80" in page.locator("#diff h2").inner_text()
+    assert page.locator("#diff-batches tbody tr").count() == 2  # the chat and instruct batches
+    assert "sample_score_v1" in page.locator("#diff-columns").inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDE["width"]
     s.shot("history")
 
@@ -286,6 +410,7 @@ def test_curation_pass_at_1400px(served: tuple[str, Lake], browser: object, tmp_
     page.goto(f"{url}/runs/{RUN_ID}")
     page.wait_for_load_state("networkidle")
     assert page.locator("#loss-curve").evaluate("i => i.naturalWidth > 100")
+    assert page.locator("#exposures tbody tr").count() == 40  # every row it trained on
     s.shot("run")
     page.goto(f"{url}/charts?where=kind+%3D+%27chat%27")
     page.wait_for_load_state("networkidle")
