@@ -46,9 +46,9 @@ def _colour(ds: Any, proj: Projection, column: str) -> tuple[np.ndarray, dict[st
         names = [c["values"] for c in counts[: MAX_CATEGORIES - 1]]
         if len(counts) >= MAX_CATEGORIES:
             names.append("other")
-        index = {n: i for i, n in enumerate(names)}
-        other = index.get("other", len(names) - 1)
-        codes = np.array([index.get(v, other) for v in text.to_pylist()], np.float32)
+        other = len(names) - 1  # "other" when there is one; else every value is named
+        found = pc.index_in(text, value_set=pa.array(names, pa.string()))
+        codes = pc.fill_null(found, other).to_numpy(zero_copy_only=False).astype(np.float32)
         sizes = np.bincount(codes.astype(np.int64), minlength=len(names)).tolist()
         cats = [{"name": n, "points": s} for n, s in zip(names, sizes, strict=True)]
         return codes, {"column": column, "kind": "categorical", "categories": cats}
