@@ -196,8 +196,12 @@ def _silence_stdout() -> None:
 
 
 def entry() -> None:
-    """Console-script entry point."""
-    code = main()
+    """Console-script entry point (the installed script starts in `mixlake.launcher`)."""
+    finish(main())
+
+
+def finish(code: int) -> None:
+    """Exit with `code`; after an interrupt, without waiting for library threads."""
     if code == EXIT_INTERRUPTED:
         # Library threads (DuckDB, Lance, tokenizers) may still be inside native code; a normal
         # interpreter shutdown kills them there and the process aborts (SIGABRT, no message).

@@ -21,10 +21,21 @@ def _quiet_exit(signum: int, frame: object) -> None:
 
 
 def entry() -> None:
-    """Console-script entry point: import the CLI with Ctrl-C handled, then run it."""
+    """Console-script entry point: import the CLI with Ctrl-C handled, then run it.
+
+    Ctrl-C is Python's KeyboardInterrupt only while the command runs (`cli.main` turns it
+    into one line and 130); before, and once the exit code is known, it just exits.
+    """
     previous = signal.signal(signal.SIGINT, _quiet_exit)
+    from mixlake import cli
+
+    signal.signal(signal.SIGINT, previous)
+    code = cli.EXIT_INTERRUPTED
     try:
-        from mixlake import cli
+        code = cli.main()
+    except KeyboardInterrupt:  # landed between main's own handlers and its return
+        sys.stderr.write(_LINE)
     finally:
-        signal.signal(signal.SIGINT, previous)
-    cli.entry()
+        # The command is over: a late Ctrl-C stays pending and cannot change the outcome.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    cli.finish(code)

@@ -27,8 +27,11 @@ def test_ctrl_c_during_start_up(tmp_path: Path, delay: float) -> None:
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert "Traceback" not in err
-    # a machine fast enough to finish first reports the missing lake instead
-    assert proc.returncode in (130, 2), (proc.returncode, err)
+    if "Traceback" in err and "/mixlake/" not in err and "mixlake.launcher" not in err:
+        pytest.skip("the signal came while Python itself was still starting (site, .pth)")
+    assert "Traceback" not in err, err
+    # a machine fast enough to finish first reports the missing lake instead (and a signal
+    # in the last instructions of the interpreter's exit is its default: -2)
+    assert proc.returncode in (130, 2, -2), (proc.returncode, err)
     if proc.returncode == 130:
         assert err.strip().splitlines()[-1].startswith("interrupted")
