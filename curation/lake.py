@@ -17,6 +17,7 @@ from curation.commit import commit as commit_operation
 from curation.errors import CurationError
 from curation.schema import JOURNAL_SCHEMA, RECORDS_SCHEMA
 from curation.sqltext import equals
+from curation.storage import apply_storage_options
 
 DEFAULT_LAKE = "./lake"
 LAKE_ENV = "MIXLAKE_LAKE"
@@ -56,7 +57,11 @@ class Lake:
         >>> lake.sql("SELECT kind, count(*) FROM records GROUP BY kind")  # doctest: +SKIP
     """
 
-    def __init__(self, uri: str | Path | None = None) -> None:
+    def __init__(
+        self, uri: str | Path | None = None, *, storage_options: dict[str, str] | None = None
+    ) -> None:
+        if storage_options:
+            apply_storage_options(storage_options)
         self.uri = str(uri) if uri is not None else default_lake_uri()
         if not self.has_table("records"):
             if "://" not in self.uri and Path(self.uri).is_file():
@@ -69,13 +74,23 @@ class Lake:
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def create(cls, uri: str | Path | None = None, *, exist_ok: bool = False) -> Lake:
+    def create(
+        cls,
+        uri: str | Path | None = None,
+        *,
+        exist_ok: bool = False,
+        storage_options: dict[str, str] | None = None,
+    ) -> Lake:
         """Create a lake with an empty `records` table (version 1).
 
         Args:
             uri: where the lake lives; defaults to `MIXLAKE_LAKE` or `./lake`.
             exist_ok: return the existing lake instead of failing when one is there.
+            storage_options: object-store settings (`endpoint`, `region`, …; see
+                `curation.storage`), applied to this process, never stored.
         """
+        if storage_options:
+            apply_storage_options(storage_options)
         uri_s = str(uri) if uri is not None else default_lake_uri()
         if lance_exists(_table_uri(uri_s, "records")):
             if exist_ok:

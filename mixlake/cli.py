@@ -28,6 +28,7 @@ from typer.main import get_command
 
 from curation import CurationError
 from curation.errors import one_line
+from curation.storage import apply_storage_options, parse_storage_options
 from evals.errors import EvalError
 from mixlake import __version__
 from mixlake.commands import register
@@ -82,6 +83,25 @@ JsonOpt = Annotated[
         is_eager=True,
     ),
 ]
+
+
+def _storage_seen(values: list[str] | None) -> None:
+    if values:
+        apply_storage_options(parse_storage_options(list(values)))
+
+
+StorageOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--storage-option",
+        help="Object-store setting KEY=VALUE for an s3:// (gs://, az://) lake, e.g. "
+        "endpoint=http://127.0.0.1:9000 (repeatable; set in this process's environment, "
+        "never stored).",
+        callback=_storage_seen,
+        expose_value=False,
+        is_eager=True,
+    ),
+]
 PrintVersionOpt = Annotated[
     bool,
     typer.Option(
@@ -105,7 +125,12 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root(debug: DebugOpt = False, json: JsonOpt = False, version: PrintVersionOpt = False) -> None:
+def _root(
+    debug: DebugOpt = False,
+    json: JsonOpt = False,
+    storage: StorageOpt = None,
+    version: PrintVersionOpt = False,
+) -> None:
     """mixlake: data-centric curation for LLM fine-tuning."""
 
 
@@ -167,8 +192,9 @@ def _caused_by_interrupt(e: BaseException) -> bool:
 
 
 def _add_shared_options(root: _click.Command) -> None:
-    """Give every subcommand the root's `--debug` and `--json`, so they may follow it too."""
-    shared = [p for p in root.params if p.name in ("debug", "json")]
+    """Give every subcommand the root's `--debug`, `--json` and `--storage-option`, so they
+    may follow it too."""
+    shared = [p for p in root.params if p.name in ("debug", "json", "storage")]
     pending = list(getattr(root, "commands", {}).values())
     while pending:
         command = pending.pop()

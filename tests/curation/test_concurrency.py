@@ -134,7 +134,7 @@ def test_a_writer_that_cannot_wait_names_the_holder(tmp_path: Path) -> None:
 
         env = {**os.environ, "MIXLAKE_LOCK_TIMEOUT": "0", "MIXLAKE_LAKE": str(lake)}
         run = subprocess.run(
-            [sys.executable, "-m", "mixlake.cli", "ingest", str(data), "-s", "d"],
+            [sys.executable, "-m", "mixlake", "ingest", str(data), "-s", "d"],
             capture_output=True,
             text=True,
             env=env,

@@ -107,7 +107,7 @@ def test_a_killed_holder_loses_its_lease(s3_lake: str, tmp_path: Path) -> None:
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     data = write_jsonl(tmp_path / "d.jsonl", text_rows(10, "d"))
     waiting = subprocess.run(
-        [sys.executable, "-m", "mixlake.cli", "ingest", str(data), "-s", "d"],
+        [sys.executable, "-m", "mixlake", "ingest", str(data), "-s", "d"],
         capture_output=True,
         text=True,
         env={**env, "MIXLAKE_LAKE": s3_lake, "MIXLAKE_LOCK_TIMEOUT": "0"},
@@ -118,7 +118,7 @@ def test_a_killed_holder_loses_its_lease(s3_lake: str, tmp_path: Path) -> None:
     holder.wait()
     started = time.monotonic()
     run = subprocess.run(
-        [sys.executable, "-m", "mixlake.cli", "ingest", str(data), "-s", "d"],
+        [sys.executable, "-m", "mixlake", "ingest", str(data), "-s", "d"],
         capture_output=True,
         text=True,
         env={**env, "MIXLAKE_LAKE": s3_lake},
@@ -128,3 +128,33 @@ def test_a_killed_holder_loses_its_lease(s3_lake: str, tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-400:]
     assert time.monotonic() - started < 60
     assert check_lake(s3_lake).rows == 10  # type: ignore[arg-type]
+
+
+def test_storage_options_on_the_command_line(s3_lake: str, s3_server: str, tmp_path: Path) -> None:
+    """With no AWS_* variables at all, `--storage-option` carries endpoint and keys, and the
+    secret ends up nowhere in the bucket."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    opts = [
+        f"--storage-option=endpoint={s3_server}",
+        "--storage-option=allow_http=true",
+        "--storage-option=region=us-east-1",
+        f"--storage-option=aws_access_key_id={os.environ['AWS_ACCESS_KEY_ID']}",
+        f"--storage-option=aws_secret_access_key={SECRET}",
+    ]
+    data = write_jsonl(tmp_path / "d.jsonl", text_rows(30, "opt"))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mixlake", *args, "--lake", s3_lake, *opts],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+
+    for args in (("init",), ("ingest", str(data), "-s", "opt"), ("log",)):
+        done = run(*args)
+        assert done.returncode == 0, done.stderr[-500:]
+        assert SECRET not in done.stderr + done.stdout
+    assert check_lake(s3_lake).rows == 30  # type: ignore[arg-type]
+    assert not [k for k, body in bucket_objects(s3_lake).items() if SECRET.encode() in body]
