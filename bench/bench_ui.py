@@ -18,6 +18,7 @@ same Lance dataset:
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import tempfile
@@ -171,12 +172,11 @@ def run() -> str:
         )
         out = []
         for offset in (0, total // 2):
-            ui = _median(
-                lambda o=offset: grid.records_page(
-                    lake, None, where, 100, o, sort="bench_score_v1", desc=True
-                )
+            page = functools.partial(
+                grid.records_page, lake, None, where, 100, offset, sort="bench_score_v1", desc=True
             )
-            db = _median(lambda o=offset: con.execute(direct, [o]).fetchall())
+            ui = _median(page)
+            db = _median(functools.partial(lambda o: con.execute(direct, [o]).fetchall(), offset))
             out.append((f"grid page, sorted by score, offset {offset:,}", ui, db))
         chosen = [Filter("source", "in", values=("chat",))]
         schema = lake.records().schema
