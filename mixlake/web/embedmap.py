@@ -125,6 +125,8 @@ def _compute(ds: lance.LanceDataset, version: int, column: str) -> Projection:
     values, vectors = np.linalg.eigh(cov)
     order = np.argsort(values)[::-1][:2]
     axes = vectors[:, order]
+    # an eigenvector's sign is arbitrary: make each axis's largest loading positive, so the
+    # same data always gives the same picture
     axes *= np.where(axes[np.argmax(np.abs(axes), axis=0), [0, 1]] < 0, -1.0, 1.0)
     variance = float(values.clip(min=0).sum()) or 1.0
     explained = tuple(round(float(max(v, 0.0)) / variance, 4) for v in values[order])

@@ -10,7 +10,7 @@ const PALETTE = [
   "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5",
 ];
 const RAMP = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"];
-const MAX_VERTICES = 400;
+const MAX_VERTICES = 150; // keeps a lasso filter a few KB in the address, far under limits
 
 // A linear scale with the two methods regl-scatterplot calls (domain and range, get and set);
 // it keeps the domain of the visible part of the map, so labels follow pan and zoom.
