@@ -97,7 +97,13 @@ def test_colours_and_cluster_labels(client: TestClient, sample: Lake) -> None:
     assert score["color"]["kind"] == "continuous"
     assert values["value"].min() >= 0.0 and values["value"].max() == pytest.approx(1.0)
     source, values = _map(client, color="source")
-    assert sorted(c["name"] for c in source["color"]["categories"]) == ["chat", "instruct", "web"]
+    names = [c["name"] for c in source["color"]["categories"]]
+    assert sorted(names) == ["chat", "instruct", "web"]
+    # each point's colour is its own row's source (colours and points in the same order)
+    ids = embedmap.projection(sample, sample.latest_version()).ids.to_pylist()
+    rows = sample.sql("SELECT id, source FROM records").to_pylist()
+    truth = {r["id"]: r["source"] for r in rows}
+    assert [names[int(v)] for v in values["value"]] == [truth[i] for i in ids]
     assert client.get("/api/map", params={"color": "text"}).status_code == 400
 
 
