@@ -135,7 +135,7 @@ def missing_field_rows(
         checks.append(f"coalesce(json_extract(r.meta, {path})::VARCHAR, 'null') = 'null'")
     if field in ("user", "assistant") and "messages" in columns:
         checks.append(
-            "NOT coalesce(list_contains(list_transform(r.messages, m -> m.role), "
+            "NOT coalesce(list_contains(list_transform(r.messages, lambda m: m.role), "
             f"{literal(field)}), false)"
         )
     if not checks:

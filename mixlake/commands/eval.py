@@ -61,6 +61,16 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--precision",
+        help="trained (default: the run's own nf4 base + adapter), full (full-precision "
+        "base, labelled <run>_fullprec) or nf4 (a base model quantized as runs train it).",
+    ),
+]
+
+
 def run(
     target: Annotated[str, typer.Argument(help="A run id, `smollm2`, or a local model folder.")],
     suite: SuiteOpt = "heldout",
@@ -80,6 +90,7 @@ def run(
         Path | None,
         typer.Option("--out", "-o", help="Also write per-row results (import format)."),
     ] = None,
+    precision: PrecisionOpt = None,
     lake: LakeOpt = None,
 ) -> None:
     """Evaluate a run or base model; per-row metrics become `eval_<target>_<suite>_*` columns."""
@@ -99,6 +110,7 @@ def run(
             options=options,
             replace=replace,
             progress=progress,
+            precision=_precision(precision),
         )
     _show_result(result)
     if out is not None:
@@ -128,10 +140,15 @@ def compare_cmd(
     split: SplitOpt = "test",
     top: Annotated[int, typer.Option("--top", help="Biggest wins/losses shown.")] = 5,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw it into a PNG.")] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="Paired interval: t (default) or bca.")
+    ] = "t",
     lake: LakeOpt = None,
 ) -> None:
-    """Side-by-side metrics with delta and bootstrap CI, biggest wins/losses, breakdown."""
-    c = compare(open_lake(lake), a, b, suite, metric=metric, mix=mix, split=split, top=top)
+    """Side-by-side metrics with delta and a paired CI of that delta, biggest wins/losses."""
+    c = compare(
+        open_lake(lake), a, b, suite, metric=metric, mix=mix, split=split, top=top, method=method
+    )
     _show_comparison(c)
     if plot is not None:
         plot_comparison(c, plot)
@@ -179,6 +196,7 @@ def offline(
     batch_size: BatchOpt = 4,
     max_length: MaxLenOpt = 512,
     max_new_tokens: NewTokOpt = 64,
+    precision: PrecisionOpt = None,
 ) -> None:
     """Evaluate an exported mix without a lake (e.g. on a GPU box); import the file later."""
     options = EvalOptions(
@@ -195,6 +213,7 @@ def offline(
             limit=limit,
             options=options,
             progress=progress,
+            precision=_precision(precision),
         )
     _show_result(result)
     result.write_jsonl(out)
@@ -250,7 +269,12 @@ def _show_comparison(c: Comparison) -> None:
         return f"[{m.ci.low:+.4g}, {m.ci.high:+.4g}] n={m.ci.n}{mark}"
 
     console.print(f"[bold]A = {c.a} · B = {c.b}[/] · delta = B − A")
-    console.print("95% CI: paired bootstrap of the per-row mean difference (* excludes 0)")
+    console.print(
+        f"95% CI: paired {c.method} interval of the per-row mean difference; A, B and delta "
+        "are per-row means over the n paired rows (* excludes 0)"
+    )
+    for note in c.notes:
+        console.print(f"[yellow]note:[/] {note}", markup=True, highlight=False)
     show_table(
         None,
         ["suite", "on", "metric", "A", "B", "delta", "95% CI"],
@@ -315,3 +339,12 @@ def register(app: typer.Typer) -> None:
     sub.command("offline")(offline)
     app.add_typer(sub, name="eval")
     app.command("evals")(evals_cmd)
+
+
+def _precision(value: str | None) -> str | None:
+    """`trained` is the default (None); `full` and `nf4` pass through."""
+    if value in (None, "trained"):
+        return None
+    if value not in ("full", "nf4"):
+        raise typer.BadParameter(f"--precision {value!r}: give trained, full or nf4")
+    return value

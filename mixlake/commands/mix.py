@@ -16,7 +16,6 @@ from queries import (
     MaterializedMix,
     MixPlan,
     QueryError,
-    check_mix,
     diff_mixes,
     export_mix,
     list_mixes,
@@ -25,6 +24,8 @@ from queries import (
     open_mix,
     read_manifest,
 )
+from queries.coverage import no_reply_warnings, rows_without_reply
+from queries.plan import select_mix
 
 SpecArg = Annotated[Path, typer.Argument(help="A mix spec YAML, e.g. queries/mixes/NAME.yaml.")]
 
@@ -32,11 +33,16 @@ SpecArg = Annotated[Path, typer.Argument(help="A mix spec YAML, e.g. queries/mix
 def check(spec: SpecArg, lake: LakeOpt = None) -> None:
     """Validate a spec against the lake without writing; print the plan and every problem."""
     parsed = load_spec(spec)
+    the_lake = open_lake(lake)
     with err_console.status(f"checking {parsed.name}…"):
-        plan = check_mix(open_lake(lake), parsed)
+        plan, selection = select_mix(the_lake, parsed)
     _show_plan(plan)
     if plan.problems:
         raise QueryError(f"{len(plan.problems)} problem(s) in {spec}; nothing written")
+    if selection is not None and plan.records_version is not None:
+        counts = rows_without_reply(the_lake, plan.records_version, selection)
+        for warning in no_reply_warnings(counts):
+            err_console.print(f"[yellow]![/] {warning}", markup=True, highlight=False)
     summary(
         "spec ok",
         {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -71,6 +71,7 @@ def train_cmd(
             "eval loss": m.get("eval_loss", "-"),
             "tokens/s": m.get("tokens_per_s", 0.0),
             "exposures": result.exposures,
+            **_row_counts(result.rows),
             "column": result.train_loss_column or "-",
             "adapter": result.adapter_path,
         },
@@ -311,3 +312,17 @@ def register(app: typer.Typer) -> None:
     model = typer.Typer(help="Shipped models.", no_args_is_help=True)
     model.command("prepare")(model_prepare)
     app.add_typer(model, name="model")
+
+
+def _row_counts(rows: dict[str, Any]) -> dict[str, Any]:
+    """`rows trained: N of M`, what was left out and why, and how many were truncated."""
+    if not rows:
+        return {}
+    out: dict[str, Any] = {}
+    if "rows_trained" in rows:
+        out["rows trained"] = f"{rows['rows_trained']:,} of {rows.get('rows_in_split', '?'):,}"
+    excluded = {k: v for k, v in (rows.get("rows_excluded") or {}).items() if v}
+    out["left out"] = ", ".join(f"{v:,} {k}" for k, v in excluded.items()) or "0"
+    if "rows_truncated" in rows:
+        out["truncated"] = rows["rows_truncated"]
+    return out
