@@ -29,7 +29,8 @@ RUN_FILE = "run.json"
 ADAPTER = "adapter"
 LOSSES_FILE = "row_losses.json"
 EXPOSURES_FILE = "exposures.jsonl"
-EXPOSURE_COLUMNS = ("record_id", "position", "step", "epoch")
+EXPOSURE_COLUMNS = ("record_id", "position", "step", "epoch", "rank")
+"""Fields of an `exposures.jsonl` row (files written before `rank` read it as 0)."""
 
 RowLosses = dict[tuple[int, str], list[float]]
 """Per-row losses of a run: (epoch, record id) → the loss of each occurrence."""
@@ -171,13 +172,15 @@ def save_exposures(run_dir: Path, rows: pa.Table, after_step: int) -> int:
         kept = [line for line in path.read_bytes().splitlines() if _step(line) <= after_step]
         path.write_bytes(b"".join(line + b"\n" for line in kept))
     with path.open("ab") as f:
+        if "rank" not in rows.schema.names:
+            rows = rows.append_column("rank", pa.array([0] * rows.num_rows, pa.int32()))
         for row in rows.select(list(EXPOSURE_COLUMNS)).to_pylist():
             f.write(orjson.dumps(row) + b"\n")
     return rows.num_rows
 
 
 def load_exposures(run_dir: Path) -> pa.Table | None:
-    """The exposures kept in a run folder (record_id, position, step, epoch); None without."""
+    """The exposures kept in a run folder (record_id, position, step, epoch, rank); None without."""
     path = run_dir / EXPOSURES_FILE
     if not path.is_file():
         return None
@@ -189,7 +192,7 @@ def load_exposures(run_dir: Path) -> pa.Table | None:
             try:
                 row = orjson.loads(line)
                 for k in EXPOSURE_COLUMNS:
-                    cols[k].append(row[k])
+                    cols[k].append(row.get(k, 0) if k == "rank" else row[k])
             except (orjson.JSONDecodeError, KeyError, TypeError) as e:
                 raise TrainingError(f"{path}:{number}: not an exposure row ({e})") from None
     types = {"record_id": pa.string(), "position": pa.int64(), "step": pa.int64()}

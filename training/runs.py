@@ -1,7 +1,8 @@
 """The run registry (`runs`), the exposure ledger (`exposures`) and `impact`.
 
 `runs` has one row per training run; `exposures` one row per (run, record, optimizer step):
-which record ids each step consumed, at which mix position and epoch. "Which runs trained on
+which record ids each step consumed, at which mix position and epoch, on which rank. Every
+write is one commit carrying its journal entry, under the lake's writer lock. "Which runs trained on
 row X?" is `SELECT DISTINCT run_id FROM exposures WHERE record_id = 'X'`; `impact` answers it
 for a whole slice (a SQL predicate or an ingest batch), with the mixes that hold those rows.
 """
@@ -19,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation import CurationError, Lake
+from curation.commit import Entry
+from curation.errors import one_line
 from curation.sqltext import equals, literal, single_expression
 from training.errors import TrainingError
 
@@ -50,8 +53,11 @@ EXPOSURES_SCHEMA = pa.schema(
         pa.field("position", pa.int64()),
         pa.field("step", pa.int64()),
         pa.field("epoch", pa.int32()),
+        pa.field("rank", pa.int32()),
     ]
 )
+EXPOSURE_KEY = ("run_id", "step", "epoch", "position")
+"""Unique per exposure row: a step holds each mix position once per epoch."""
 
 
 def new_run_id() -> str:
@@ -93,19 +99,16 @@ def _from_row(row: dict[str, Any]) -> Run:
 
 
 def save_run(lake: Lake, run: Run) -> None:
-    """Insert or update a run (keyed by run_id)."""
+    """Insert or update a run (keyed by run_id): one commit carrying its journal entry."""
     table = pa.Table.from_pylist([run.row()], schema=RUNS_SCHEMA)
-    if not lake.has_table(RUNS):
-        lance.write_dataset(table, lake.table_uri(RUNS), mode="create")
-    else:
+    entry = Entry("run", f"run {run.run_id}: {run.status}", {"run_id": run.run_id}, 1)
+    with lake.writing("run"):
+        if not lake.has_table(RUNS):
+            _create(lake, RUNS, table, entry)
+            return
         ds = lake.dataset(RUNS)
-        ds.merge_insert("run_id").when_matched_update_all().when_not_matched_insert_all().execute(
-            table
-        )
-    version = int(lake.dataset(RUNS).version)
-    lake.journal(
-        RUNS, version, "run", f"run {run.run_id}: {run.status}", {"run_id": run.run_id}, 1, 0
-    )
+        builder = ds.merge_insert("run_id").when_matched_update_all().when_not_matched_insert_all()
+        _commit_merge(lake, RUNS, ds, builder, table, entry)
 
 
 def list_runs(lake: Lake) -> list[Run]:
@@ -131,38 +134,108 @@ def get_run(lake: Lake, run_id: str) -> Run:
 
 
 def write_exposures(lake: Lake, run_id: str, rows: pa.Table, after_step: int = 0) -> int:
-    """Append a run's exposures, first dropping its rows past `after_step` (a resumed run).
+    """Write a run's exposures for the steps after `after_step`, replacing any it had there.
+
+    One commit carrying its journal entry: a plain append when the run has no rows past
+    `after_step` (the usual checkpoint), else one merge-insert that inserts the new rows and
+    deletes the run's old rows past `after_step` (a resumed run; the old rows of the same
+    step, epoch and position are updated in place, e.g. with another rank). A table written
+    before exposures had `rank` gets the column first (its own commit, rank 0 for every old
+    row: those runs had one process).
 
     Returns:
-        Rows appended.
+        Rows written.
     """
-    uri = lake.table_uri(EXPOSURES)
-    if lake.has_table(EXPOSURES):
-        ds = lake.dataset(EXPOSURES)
-        ds.delete(f"{equals('run_id', run_id)} AND step > {literal(int(after_step))}")
-        if rows.num_rows:
-            lance.write_dataset(rows.cast(EXPOSURES_SCHEMA), uri, mode="append")
-    else:
-        lance.write_dataset(rows.cast(EXPOSURES_SCHEMA), uri, mode="create")
-    version = int(lake.dataset(EXPOSURES).version)
-    lake.journal(
-        EXPOSURES,
-        version,
+    rows = _with_rank(rows).cast(EXPOSURES_SCHEMA)
+    entry = Entry(
         "exposures",
         f"run {run_id}: {rows.num_rows} exposures after step {after_step}",
         {"run_id": run_id, "after_step": after_step},
         rows.num_rows,
-        0,
     )
+    with lake.writing("exposures"):
+        if not lake.has_table(EXPOSURES):
+            _create(lake, EXPOSURES, rows, entry)
+            return rows.num_rows
+        ds = _add_rank_column(lake)
+        stale = f"{equals('run_id', run_id)} AND step > {literal(int(after_step))}"
+        if ds.count_rows(filter=stale) == 0:
+            if rows.num_rows:
+                lance.write_dataset(
+                    rows,
+                    lake.table_uri(EXPOSURES),
+                    mode="append",
+                    transaction_properties=entry.properties(),
+                )
+            return rows.num_rows
+        builder = (
+            ds.merge_insert(list(EXPOSURE_KEY))
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(stale)
+        )
+        _commit_merge(lake, EXPOSURES, ds, builder, rows, entry)
     return rows.num_rows
 
 
 def exposures(lake: Lake, run_id: str) -> pa.Table:
-    """A run's exposures ordered by step, then position within the step."""
+    """A run's exposures (rank 0 for rows of a table written before exposures had `rank`)."""
     if not lake.has_table(EXPOSURES):
         return EXPOSURES_SCHEMA.empty_table()
-    table = lake.dataset(EXPOSURES).to_table(filter=equals("run_id", run_id))
-    return table
+    return _with_rank(lake.dataset(EXPOSURES).to_table(filter=equals("run_id", run_id)))
+
+
+def _with_rank(rows: pa.Table) -> pa.Table:
+    if "rank" in rows.schema.names:
+        return rows
+    return rows.append_column("rank", pa.array([0] * rows.num_rows, pa.int32()))
+
+
+def _create(lake: Lake, table: str, rows: pa.Table, entry: Entry) -> None:
+    lance.write_dataset(
+        rows, lake.table_uri(table), mode="create", transaction_properties=entry.properties()
+    )
+
+
+def _commit_merge(
+    lake: Lake, table: str, ds: lance.LanceDataset, builder: Any, rows: pa.Table, entry: Entry
+) -> None:
+    try:
+        tx, _ = builder.execute_uncommitted(rows)
+    except OSError as e:
+        raise TrainingError(f"writing {table} failed: {one_line(e)}") from e
+    try:
+        lake.commit(table, tx.operation, int(ds.version), entry)
+    except CurationError as e:
+        raise TrainingError(str(e)) from None
+
+
+def _add_rank_column(lake: Lake) -> lance.LanceDataset:
+    """The exposures table with a `rank` column (added, 0 everywhere, when it has none)."""
+    ds = lake.dataset(EXPOSURES)
+    if "rank" in ds.schema.names:
+        return ds
+
+    def zeros(batch: pa.RecordBatch) -> pa.RecordBatch:
+        return pa.RecordBatch.from_arrays([pa.array([0] * batch.num_rows, pa.int32())], ["rank"])
+
+    fragments, schema = [], None
+    for fragment in ds.get_fragments():
+        meta, schema = fragment.merge_columns(zeros, columns=["run_id"])
+        fragments.append(meta)
+    entry = Entry("exposures", "added column rank (0: written by one process)", {}, 0)
+    if schema is None:  # no fragments: an empty table
+        lance.write_dataset(
+            EXPOSURES_SCHEMA.empty_table(),
+            lake.table_uri(EXPOSURES),
+            mode="overwrite",
+            transaction_properties=entry.properties(),
+        )
+    else:
+        lake.commit(
+            EXPOSURES, lance.LanceOperation.Merge(fragments, schema), int(ds.version), entry
+        )
+    return lake.dataset(EXPOSURES)
 
 
 @dataclass(frozen=True)
