@@ -206,11 +206,13 @@ def _check_ids(lake: Lake, result: EvalResult, path: Path) -> None:
 
 
 def _export_manifest(path: Path) -> dict[str, Any]:
-    sidecar = path.with_name(path.name + ".manifest.json")
+    """The export's manifest (`STEM.manifest.yaml`, or the legacy `NAME.manifest.json`)."""
+    import queries
+
     try:
-        return dict(orjson.loads(sidecar.read_bytes()))
-    except (OSError, orjson.JSONDecodeError) as e:
-        raise EvalError(f"{sidecar}: cannot read the export manifest ({e})") from None
+        return queries.read_manifest(path)
+    except queries.QueryError as e:
+        raise EvalError(str(e)) from None
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ read in any order without rescanning: the lake by row address at the mix's pinne
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,7 +59,12 @@ def seed_from_checksum(checksum: str) -> int:
 
 
 class FileSource:
-    """An exported mix JSONL (plus its `NAME.manifest.json` when present)."""
+    """An exported mix: its whole JSONL (every split, in mix order) or one per-split file.
+
+    Given `STEM.SPLIT.jsonl` (a per-split file the manifest lists), the other splits' files
+    listed beside it are read too (for evaluation), and positions count each split's rows, as
+    for an export of one split (`exported_split`; `runs import` maps them back to the mix).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -69,18 +73,16 @@ class FileSource:
         self._offsets: dict[str, list[int]] = {}
         self._ids: dict[str, list[str]] = {}
         self._positions: dict[str, list[int]] = {}
-        with self.path.open("rb") as f:
-            offset, position = 0, 0
-            for number, line in enumerate(f, start=1):
-                if line.strip():
-                    row = _parse(line, self.path, number)
-                    split = str(row.get("split", "train"))
-                    self._offsets.setdefault(split, []).append(offset)
-                    self._ids.setdefault(split, []).append(str(row["id"]))
-                    self._positions.setdefault(split, []).append(position)
-                    position += 1
-                offset += len(line)
+        self._files: dict[str, Path] = {}
         manifest = _manifest(self.path)
+        split_file = _split_of_file(self.path, manifest)
+        if split_file is None:
+            self._index(self.path, None)
+        else:
+            for split, name in (manifest.get("files") or {}).items():
+                sibling = self.path.with_name(str(name))
+                if sibling == self.path or sibling.is_file():
+                    self._index(sibling, str(split))
         checksum = str(manifest.get("checksum") or _file_checksum(self._ids))
         self.info = SourceInfo(
             mix=str(manifest.get("mix") or self.path.stem),
@@ -89,22 +91,45 @@ class FileSource:
             records_version=manifest.get("records_version"),
             seed=int(manifest.get("seed", seed_from_checksum(checksum))),
             origin=str(self.path),
-            exported_split=manifest.get("split"),
+            exported_split=split_file or manifest.get("split"),
         )
+
+    def _index(self, path: Path, only: str | None) -> None:
+        """Index a file's rows by split (`only`: the split a per-split file holds)."""
+        with path.open("rb") as f:
+            offset, position = 0, 0
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    row = _parse(line, path, number)
+                    split = str(row.get("split", "train"))
+                    if only is not None and split != only:
+                        raise TrainingError(
+                            f"{path}:{number}: a row of split {split!r} in the file of split "
+                            f"{only!r}"
+                        )
+                    self._files.setdefault(split, path)
+                    self._offsets.setdefault(split, []).append(offset)
+                    self._ids.setdefault(split, []).append(str(row["id"]))
+                    self._positions.setdefault(split, []).append(position)
+                    position += 1
+                offset += len(line)
 
     def ids(self, split: str) -> list[str]:
         """Record ids of `split` in file (mix) order."""
         return list(self._ids.get(split, []))
 
     def positions(self, split: str) -> list[int]:
-        """Line numbers (0-based, blank lines skipped) of `split`'s rows: their mix positions."""
+        """Line numbers (0-based, blank lines skipped) of `split`'s rows: their mix positions
+        (in a per-split file: their index in the split)."""
         return list(self._positions.get(split, []))
 
     def fetch(self, split: str, indices: Sequence[int]) -> list[Example]:
         """Read the rows at these indices of `split` by seeking to their byte offsets."""
         offsets = self._offsets.get(split, [])
-        out = []
-        with self.path.open("rb") as f:
+        out: list[Example] = []
+        if not indices:
+            return out
+        with self._files[split].open("rb") as f:
             for i in indices:
                 f.seek(offsets[i])
                 out.append(orjson.loads(f.readline()))
@@ -187,7 +212,14 @@ class MixSource:
 def open_source(config: Any, lake: Any = None) -> ExampleSource:
     """The source a config names: `data_file`, or `mix` in `lake`."""
     if config.data_file is not None:
-        return FileSource(config.data_file)
+        source = FileSource(config.data_file)
+        held = source.info.exported_split
+        if held is not None and config.split != held:
+            raise TrainingError(
+                f"config key split: {config.split!r}, but data_file {config.data_file} is the "
+                f"export of split {held!r} (its positions count that split's rows)"
+            )
+        return source
     if lake is None:
         raise TrainingError(
             f"config key mix: {config.mix!r} needs a lake (--lake or MIXLAKE_LAKE), or give "
@@ -216,16 +248,26 @@ def _parse(line: bytes, path: Path, number: int) -> Example:
 
 
 def _manifest(path: Path) -> dict[str, Any]:
-    names = (path.name + ".manifest.json", path.name.removesuffix(".jsonl") + ".manifest.json")
-    found = [path.with_name(n) for n in names if path.with_name(n).is_file()]
-    if not found:
+    """The export manifest beside `path` (`STEM.manifest.yaml`, or a legacy sidecar); {} without."""
+    from queries import QueryError
+    from queries.export import manifest_path, read_manifest
+
+    if manifest_path(path) is None:
         return {}
-    candidate = found[0]
     try:
-        data = json.loads(candidate.read_text())
-    except json.JSONDecodeError as e:
-        raise TrainingError(f"{candidate}: not valid JSON ({e})") from None
-    return data if isinstance(data, dict) else {}
+        return read_manifest(path)
+    except QueryError as e:
+        raise TrainingError(str(e)) from None
+
+
+def _split_of_file(path: Path, manifest: dict[str, Any]) -> str | None:
+    """The split a per-split export file (`STEM.SPLIT.jsonl`) holds; None for a whole export."""
+    if path.name == manifest.get("mix_order_file"):
+        return None
+    for split, name in (manifest.get("files") or {}).items():
+        if name == path.name:
+            return str(split)
+    return None
 
 
 def _file_checksum(ids: dict[str, list[str]]) -> str:
