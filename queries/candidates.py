@@ -13,7 +13,8 @@ import pyarrow.compute as pc
 from curation.sqltext import identifier, literal
 from queries.spec import ComponentSpec
 
-_FULL_QUERY = re.compile(r"^\s*(\(|select\b|with\b|from\b)", re.IGNORECASE)
+# A full query may sit in parentheses; a predicate may start with one: `(a OR b) AND c`.
+_FULL_QUERY = re.compile(r"^\s*\(*\s*(select|with|from)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

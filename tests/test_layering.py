@@ -15,7 +15,7 @@ ALLOWED = {
     "training": {"curation", "queries"},
     "evals": {"curation", "queries", "training"},
     "mixlake": {"curation", "queries", "training", "evals"},  # the thin CLI
-    "bench": {"curation", "queries", "training", "evals"},
+    "bench": {"curation", "queries", "training", "evals", "mixlake"},  # the UI bench too
 }
 
 

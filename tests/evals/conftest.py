@@ -46,7 +46,9 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 32-wide random Llama and a word-level tokenizer trained on the test texts."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
+
+    from training.testing import make_tiny_llama
 
     torch.set_num_threads(1)  # tiny matmuls: threads only contend on a shared 2-core box
     folder = tmp_path_factory.mktemp("models") / "tiny-llama"
@@ -68,22 +70,8 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
         bos_token="<s>",
     )
     fast.chat_template = CHAT_TEMPLATE
-    fast.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=max(fast.get_vocab().values()) + 1,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=fast.pad_token_id,
-        eos_token_id=fast.eos_token_id,
-        bos_token_id=fast.bos_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
+    # the model itself is training's shipped test helper; only the tokenizer is eval-specific
+    return make_tiny_llama(folder, [], hidden_size=32, tokenizer=fast)
 
 
 @pytest.fixture

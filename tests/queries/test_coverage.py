@@ -56,3 +56,13 @@ def test_mix_check_prints_the_warning(tmp_path: Path, capsys: object) -> None:
     assert main(["mix", "check", str(spec), "--lake", lake.uri]) == 0
     err = capsys.readouterr().err  # type: ignore[attr-defined]
     assert "10 of 40 train rows have no assistant turn" in " ".join(err.split())
+
+
+def test_a_predicate_may_start_with_a_parenthesis(tmp_path: Path) -> None:
+    lake = make_lake(tmp_path, {"chat": _rows()})
+    spec = SPEC.replace(
+        "sql: SELECT * FROM records",
+        "sql: (kind = 'chat' OR kind = 'text') AND source = 'chat'",
+    )
+    plan, selection = select_mix(lake, parse_spec(spec))
+    assert not plan.problems and selection is not None and len(selection.ids) == 40
