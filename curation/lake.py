@@ -319,17 +319,33 @@ class Lake:
         return sorted(out, key=lambda e: -e.version)
 
     # --------------------------------------------------------------- shortcuts
+    # `curation.ingest` and `curation.query` build on this module; they register their entry
+    # points here when imported (`import curation` imports both), so this module imports
+    # neither and the package has no import cycle.
     def ingest(self, paths: list[str | Path], source: str, **options: Any) -> Any:
         """Ingest files into `records`; see `curation.ingest.ingest` for the options."""
-        from curation.ingest import ingest
-
-        return ingest(self, paths, source=source, **options)
+        return _shortcut("ingest")(self, paths, source=source, **options)
 
     def sql(self, query: str, ref: VersionRef = None) -> pa.Table:
         """Run DuckDB SQL over `records` at a version; see `curation.query.sql`."""
-        from curation.query import sql
+        table: pa.Table = _shortcut("sql")(self, query, ref)
+        return table
 
-        return sql(self, query, ref)
+
+_SHORTCUTS: dict[str, Any] = {}
+
+
+def register_shortcut(name: str, function: Any) -> None:
+    """Make `function(lake, …)` callable as `lake.<name>(…)` (see `Lake.ingest`, `Lake.sql`)."""
+    _SHORTCUTS[name] = function
+
+
+def _shortcut(name: str) -> Any:
+    if name not in _SHORTCUTS:
+        import importlib
+
+        importlib.import_module("curation")  # the package imports and registers every module
+    return _SHORTCUTS[name]
 
 
 def _derived_entry(ds: lance.LanceDataset, version: int) -> Entry | None:

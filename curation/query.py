@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from curation.errors import CurationError, one_line
-from curation.lake import Lake, VersionRef
+from curation.lake import Lake, VersionRef, register_shortcut
 
 
 def connect(
@@ -149,3 +149,6 @@ def _fields_read(expr: pc.Expression, schema: pa.Schema, names: list[str]) -> li
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             read.append(name)
     return read
+
+
+register_shortcut("sql", sql)

@@ -8,7 +8,8 @@ Typical use:
 
 from evals.errors import EvalError
 from evals.evaluate import EvalResult, evaluate, write_back
-from evals.suites import SUITES, EvalOptions, get_suite
+from evals.registry import SUITES, get_suite
+from evals.suites import EvalOptions
 from evals.targets import Target, resolve_target
 from evals.writeback import column_name, read_evals
 

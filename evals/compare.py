@@ -29,11 +29,11 @@ from evals.data import registered_eval_sets
 from evals.errors import EvalError
 from evals.evaluated_ids import EvalKey, read_evaluated_ids
 from evals.metrics import SMALL_N, Interval, paired_interval
-from evals.suites import SUITES, get_suite
+from evals.registry import SUITES, get_suite
 from evals.targets import resolve_target
 from evals.writeback import column_name, read_evals
 
-__all__ = ["Comparison", "GroupRow", "MetricRow", "RowDiff", "compare", "plot_comparison"]
+__all__ = ["Comparison", "GroupRow", "MetricRow", "RowDiff", "compare"]
 
 QUALITY = "quality_heuristic_v1"
 CLUSTER = "cluster"
@@ -377,6 +377,3 @@ def _breakdown(rows: list[dict[str, Any]], sign: float) -> list[GroupRow]:
 def _bucket(q: float) -> str:
     low = min(int(max(q, 0.0) * 4), 3) / 4
     return f"{low:.2f}–{low + 0.25:.2f}"
-
-
-from evals.compare_plot import plot_comparison  # noqa: E402  (re-exported; it needs Comparison)

@@ -16,7 +16,8 @@ import orjson
 from curation.lake import Lake
 from evals.data import EvalExample, eval_set_examples, mix_examples
 from evals.errors import EvalError
-from evals.suites import EvalOptions, Suite, SuiteOutput, get_suite
+from evals.registry import get_suite
+from evals.suites import EvalOptions, Suite, SuiteOutput
 from evals.targets import Target, resolve_target
 from evals.writeback import append_run_metrics, write_rows
 

@@ -18,7 +18,8 @@ from curation.lake import Lake
 from evals.data import from_rendered
 from evals.errors import EvalError
 from evals.evaluate import EvalResult, Loader, RowsDone, write_back
-from evals.suites import EvalOptions, get_suite
+from evals.registry import get_suite
+from evals.suites import EvalOptions
 from evals.targets import adapter_target, base_label, column_label, find_run
 
 _ALLOWED_KEYS = {"id"}

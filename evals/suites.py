@@ -343,26 +343,6 @@ class Choice(Suite):
         return SuiteOutput([ex.id for ex in examples], per_row, run)
 
 
-def _suites() -> dict[str, Suite]:
-    from evals.judge import Judge
-
-    return {s.name: s for s in (Heldout(), Generation(), Numeric(), Choice(), Judge())}
-
-
-SUITES: dict[str, Suite] = _suites()
-
-
-def get_suite(name: str) -> Suite:
-    """The suite called `name`.
-
-    Raises:
-        EvalError: no such suite (the message lists the known ones).
-    """
-    if name not in SUITES:
-        raise EvalError(f"unknown suite {name!r}; known suites: {', '.join(SUITES)}")
-    return SUITES[name]
-
-
 def with_references(suite: str, examples: Sequence[EvalExample]) -> list[EvalExample]:
     kept = [ex for ex in examples if ex.prompt_and_reference()[1] not in (None, "")]
     if not kept:

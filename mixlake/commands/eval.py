@@ -22,7 +22,8 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from evals import EvalOptions, EvalResult, evaluate, read_evals
-from evals.compare import Comparison, compare, plot_comparison
+from evals.compare import Comparison, compare
+from evals.compare_plot import plot_comparison
 from evals.remote import evaluate_export, import_results
 from mixlake.options import LakeOpt, open_lake
 from mixlake.output import console, err_console, show_table, summary

@@ -11,7 +11,8 @@ import pytest
 from curation import Lake
 from curation.steps.base import apply
 from evals import EvalError, EvalResult, write_back
-from evals.compare import compare, plot_comparison
+from evals.compare import compare
+from evals.compare_plot import plot_comparison
 from evals.remote import evaluate_export, import_results
 from queries import export_mix, materialize_mix, parse_spec
 from tests.evals.test_evaluate import MIX_SPEC
