@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -60,3 +62,34 @@ WhereOpt = Annotated[
 ReplaceOpt = Annotated[
     bool, typer.Option("--replace", help="Recompute when the columns exist with other params.")
 ]
+
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        envvar="MIXLAKE_ENGINE",
+        help="Where the step runs: local (this process) or ray (a Ray cluster).",
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        help="Ray cluster address with --engine ray (default: RAY_ADDRESS, else a local Ray).",
+        show_default=False,
+    ),
+]
+GpusOpt = Annotated[
+    float,
+    typer.Option("--gpus-per-worker", help="GPUs per model-step actor with --engine ray."),
+]
+
+
+@contextlib.contextmanager
+def on_engine(engine: str, ray_address: str | None, gpus_per_worker: float) -> Iterator[None]:
+    """Run the block's steps on the engine that --engine/--ray-address/--gpus-per-worker name."""
+    from curation.engine import make_engine, use_engine
+
+    with use_engine(make_engine(engine, ray_address, gpus_per_worker)):
+        yield

@@ -16,12 +16,16 @@ from curation.steps.dedup import dedup
 from curation.steps.embed import INDEX_MIN_ROWS, embed
 from curation.steps.pii_step import pii
 from mixlake.options import (
+    EngineOpt,
+    GpusOpt,
     LakeOpt,
+    RayAddressOpt,
     ReplaceOpt,
     TagOpt,
     VersionOpt,
     WhereOpt,
     checked_where,
+    on_engine,
     open_lake,
     version_ref,
 )
@@ -40,10 +44,13 @@ def embed_cmd(
         int, typer.Option("--index-min-rows", help="Build a vector index from this many rows.")
     ] = INDEX_MIN_ROWS,
     lake: LakeOpt = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    gpus_per_worker: GpusOpt = 0,
 ) -> None:
     """Embed `text` into the `embedding` vector column (indexed once the table is large)."""
     the_lake = open_lake(lake)
-    with step_progress("embedding") as update:
+    with on_engine(engine, ray_address, gpus_per_worker), step_progress("embedding") as update:
         report = embed(
             the_lake,
             model=model,
@@ -78,6 +85,9 @@ def dedup_cmd(
     where: WhereOpt = None,
     replace: ReplaceOpt = False,
     lake: LakeOpt = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    gpus_per_worker: GpusOpt = 0,
 ) -> None:
     """Mark duplicates (`is_dup_<method>`, `dup_group_<method>`) and recompute `is_dup`."""
     the_lake = open_lake(lake)
@@ -86,7 +96,10 @@ def dedup_cmd(
         options["shingle"] = shingle
     if method == "semantic" and clusters is not None:
         options["clusters"] = clusters
-    with step_progress(f"dedup {method}") as update:
+    with (
+        on_engine(engine, ray_address, gpus_per_worker),
+        step_progress(f"dedup {method}") as update,
+    ):
         report = dedup(
             the_lake,
             method,
@@ -108,10 +121,17 @@ def dedup_cmd(
     )
 
 
-def pii_cmd(where: WhereOpt = None, replace: ReplaceOpt = False, lake: LakeOpt = None) -> None:
+def pii_cmd(
+    where: WhereOpt = None,
+    replace: ReplaceOpt = False,
+    lake: LakeOpt = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    gpus_per_worker: GpusOpt = 0,
+) -> None:
     """Count emails, phones, IPs, card numbers and secrets: `pii_count`, `pii_kinds`, spans."""
     the_lake = open_lake(lake)
-    with step_progress("pii") as update:
+    with on_engine(engine, ray_address, gpus_per_worker), step_progress("pii") as update:
         report = pii(the_lake, where=where, replace=replace, progress=update)
     if report.by_kind:
         show_table("PII kinds", ["kind", "rows"], report.by_kind.items())
@@ -138,10 +158,16 @@ def decontaminate_cmd(
     where: WhereOpt = None,
     replace: ReplaceOpt = False,
     lake: LakeOpt = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    gpus_per_worker: GpusOpt = 0,
 ) -> None:
     """Flag rows sharing an n-gram with registered eval sets: `contaminated`, `contaminated_by`."""
     the_lake = open_lake(lake)
-    with step_progress("decontaminate") as update:
+    with (
+        on_engine(engine, ray_address, gpus_per_worker),
+        step_progress("decontaminate") as update,
+    ):
         report = decontaminate(
             the_lake,
             against,
@@ -180,10 +206,13 @@ def cluster_cmd(
     where: WhereOpt = None,
     replace: ReplaceOpt = False,
     lake: LakeOpt = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    gpus_per_worker: GpusOpt = 0,
 ) -> None:
     """k-means on embeddings: a `cluster` column and a `clusters` table with top terms."""
     the_lake = open_lake(lake)
-    with step_progress("cluster") as update:
+    with on_engine(engine, ray_address, gpus_per_worker), step_progress("cluster") as update:
         report = cluster(the_lake, k, seed=seed, where=where, replace=replace, progress=update)
     show_table(
         "clusters (largest first)",

@@ -14,7 +14,16 @@ from curation.steps.classifier import score_with_classifier
 from curation.steps.judge import JudgeQualityStep
 from curation.steps.quality import HeuristicQualityStep, reason_counts
 from curation.steps.tokens import TokenCountStep
-from mixlake.options import LakeOpt, ReplaceOpt, WhereOpt, open_lake
+from mixlake.options import (
+    EngineOpt,
+    GpusOpt,
+    LakeOpt,
+    RayAddressOpt,
+    ReplaceOpt,
+    WhereOpt,
+    on_engine,
+    open_lake,
+)
 from mixlake.output import step_items, step_progress, summary
 
 JUDGE_BATCH = 32
@@ -29,11 +38,17 @@ def tokens(
     where: WhereOpt = None,
     replace: ReplaceOpt = False,
     lake: LakeOpt = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    gpus_per_worker: GpusOpt = 0,
 ) -> None:
     """Count tokens: n_tokens, plus n_prompt_tokens/n_completion_tokens for chat rows."""
     the_lake = open_lake(lake)
     step = TokenCountStep(tokenizer)
-    with step_progress("counting tokens") as update:
+    with (
+        on_engine(engine, ray_address, gpus_per_worker),
+        step_progress("counting tokens") as update,
+    ):
         report = apply(step, the_lake, where=where, replace=replace, progress=update)
     totals = the_lake.sql(
         "SELECT sum(n_tokens) AS t, sum(n_prompt_tokens) AS p, sum(n_completion_tokens) AS c "
@@ -59,17 +74,21 @@ def score(
         str, typer.Option("--model", help="Judge model: `smollm2` or a local chat-model folder.")
     ] = "smollm2",
     lake: LakeOpt = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    gpus_per_worker: GpusOpt = 0,
 ) -> None:
     """Compute a quality score column (heuristic rules, embedding classifier, or LLM judge)."""
     if name not in SCORERS:
         raise CurationError(f"unknown scorer {name!r}; choose one of {', '.join(SCORERS)}")
     the_lake = open_lake(lake)
-    if name == "quality_heuristic_v1":
-        _score_heuristic(the_lake, where, replace)
-    elif name == "quality_classifier_v1":
-        _score_classifier(the_lake, where, replace)
-    else:
-        _score_judge(the_lake, model, where, replace)
+    with on_engine(engine, ray_address, gpus_per_worker):
+        if name == "quality_heuristic_v1":
+            _score_heuristic(the_lake, where, replace)
+        elif name == "quality_classifier_v1":
+            _score_classifier(the_lake, where, replace)
+        else:
+            _score_judge(the_lake, model, where, replace)
 
 
 def _score_heuristic(lake: Lake, where: str | None, replace: bool) -> None:

@@ -185,3 +185,22 @@ def test_killed_worker_without_retries_fails_in_one_line(
     assert "\n" not in message and "worker died" in message and "nothing was committed" in message
     assert small.latest_version() == before
     assert "quality_heuristic_v1" not in small.dataset("records").schema.names
+
+
+# ------------------------------------------------------------------------------ the CLI
+def test_cli_engine_options(tmp_path: Path, ray_address: str, capsys: Any) -> None:
+    from mixlake.cli import main
+
+    rows = corpus(900, seed=4)
+    lakes = [make_lake(tmp_path / n, {f"p{k}": rows[k::3] for k in range(3)}) for n in "lr"]
+    for lake, engine in zip(lakes, (["--engine", "local"], ["--engine", "ray"]), strict=True):
+        address = ["--ray-address", ray_address] if engine[1] == "ray" else []
+        for command in (["score", "quality_heuristic_v1"], ["pii"], ["dedup", "near"]):
+            assert main([*command, *engine, *address, "--lake", lake.uri]) == 0
+    for columns in (STEPS["quality"], STEPS["pii"], STEPS["near"]):
+        assert _plain(lakes[1], columns).equals(_plain(lakes[0], columns))
+    capsys.readouterr()
+    assert main(["pii", "--engine", "spark", "--replace", "--lake", lakes[0].uri]) == 2
+    assert "unknown --engine 'spark'" in capsys.readouterr().err
+    assert main(["pii", "--gpus-per-worker", "1", "--replace", "--lake", lakes[0].uri]) == 2
+    assert "--gpus-per-worker needs --engine ray" in capsys.readouterr().err
