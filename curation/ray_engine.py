@@ -17,11 +17,13 @@ reduce task per partition: Ray's object store is the shuffle.
 from __future__ import annotations
 
 import copy
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 from lance.fragment import FragmentMetadata
@@ -30,6 +32,7 @@ from lance.schema import LanceSchema
 from curation.commit import one_line
 from curation.engine import Advance, FragmentJob, Mapper, Reducer, Source, fragment_rows
 from curation.errors import CurationError
+from curation.intake import REJECTS_FLUSH, Intake
 from curation.steps.columns import _BatchCache, _load, _load_schema, _save
 
 MODEL_ATTRIBUTES = ("_model", "_tokenizer", "embedder", "model")
@@ -221,6 +224,47 @@ class RayEngine:
         ]
         return [self._get(ray, ref, "grouping rows") for ref in reduced]
 
+    # ------------------------------------------------------------------ ingest
+    def read_files(
+        self, inputs: list[tuple[Path, str]], intake: Intake
+    ) -> Iterator[tuple[pa.Table, pa.Array, np.ndarray]]:
+        """Parse, normalise and hash each file in a Ray task; yield in input order.
+
+        The driver's `intake` takes each file's row counts and rejects in that order, so a
+        reject, a count and the first error (`on_error=fail`) are the local path's.
+        """
+        ray = self._ray()
+        settings = {
+            "batch": intake.batch,
+            "source": intake.source,
+            "mapping": intake.mapping,
+            "kind": intake.kind,
+            "on_error": intake.on_error,
+            "batch_rows": intake.row_buffer,
+            "now": intake.now,
+            "split": intake.split,
+        }
+        task = ray.remote(_read_file).options(max_retries=self.max_retries)
+        window = 2 * self.workers()
+        pending: list[tuple[Path, Any]] = []
+        queue = list(inputs)
+        while queue or pending:
+            while queue and len(pending) < window:
+                path, fmt = queue.pop(0)
+                pending.append((path, task.remote(path, fmt, settings)))
+            path, ref = pending.pop(0)
+            result = self._get(ray, ref, f"ingest of {path}")
+            intake.rows_read += result["rows_read"]
+            intake.rejected += result["rejected"]
+            intake.reject_reasons.update(result["reasons"])
+            intake.rejects.extend(result["rejects"])
+            if len(intake.rejects) >= REJECTS_FLUSH:
+                intake.finish()
+                intake.flushed = True
+            if intake.progress:
+                intake.progress(str(path), _size(path))
+            yield from result["tables"]
+
 
 # --------------------------------------------------------------- what runs on workers
 def _merge_fragment(
@@ -254,6 +298,53 @@ def _map_fragment(
 
 def _reduce_partition(reducer: Reducer, *tables: pa.Table) -> pa.Table:
     return reducer(list(tables))
+
+
+class _CollectingIntake(Intake):
+    """An `Intake` on a worker: rejects are handed back to the driver, never written."""
+
+    kept: list[dict[str, Any]]
+
+    def finish(self) -> None:
+        self.kept = [*getattr(self, "kept", []), *self.rejects]
+        self.rejects.clear()
+
+
+def _read_file(path: Path, fmt: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """One input file's core tables with their ids and keys, counts and rejects (a task)."""
+    from curation.columnar import canonical, hash_forms
+
+    intake = _CollectingIntake(
+        None,  # type: ignore[arg-type]  # a worker never writes to the lake
+        settings["batch"],
+        settings["source"],
+        mapping=settings["mapping"],
+        kind=settings["kind"],
+        on_error=settings["on_error"],
+        batch_rows=settings["batch_rows"],
+        progress=None,
+        now=settings["now"],
+        split=settings["split"],
+    )
+    tables = []
+    for core in intake.cores(path, fmt):
+        ids, keys = hash_forms(canonical(core))
+        tables.append((core, ids, keys))
+    intake.finish()
+    return {
+        "tables": tables,
+        "rows_read": intake.rows_read,
+        "rejected": intake.rejected,
+        "reasons": dict(intake.reject_reasons),
+        "rejects": intake.kept,
+    }
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _shippable(job: FragmentJob) -> FragmentJob:
