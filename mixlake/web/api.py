@@ -21,9 +21,9 @@ from mixlake.web import (
     slices,
     training,
 )
-from mixlake.web.app import state
 from mixlake.web.errors import WebError
 from mixlake.web.sqlbox import locked_connection
+from mixlake.web.state import state
 
 router = APIRouter(prefix="/api")
 ACTIONS = ("tag", "rollback", "delete", "label", "slice", "materialize")

@@ -1,12 +1,10 @@
-"""The FastAPI application: state, error handlers, static files and the two routers."""
+"""The FastAPI application: error handlers, static files and the routers (state: `web.state`)."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,31 +13,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from curation import Lake
+from mixlake.web.api import router as api_router
+from mixlake.web.curate import router as curate_router
 from mixlake.web.errors import WebError, message_of, package_errors, status_of
-from mixlake.web.history import Confirmer
 from mixlake.web.hostcheck import HostCheck, allowed_hosts
+from mixlake.web.pages import render
+from mixlake.web.pages import router as pages_router
+from mixlake.web.state import WebState, state
+from mixlake.web.workspace import router as workspace_router
+
+__all__ = ["WebState", "create_app", "error_response", "state"]
 
 STATIC = Path(__file__).parent / "static"
-
-
-@dataclass
-class WebState:
-    """What every request needs: the lake location, whether writes are on, the confirmer."""
-
-    lake_uri: str
-    allow_writes: bool = False
-    confirmer: Confirmer = field(default_factory=Confirmer)
-
-    def lake(self) -> Lake:
-        """Open the lake (cheap: reads the latest manifest)."""
-        return Lake(self.lake_uri)
-
-    def require_writes(self, action: str) -> None:
-        """Raise a 403 unless the server was started with `--allow-writes`."""
-        if not self.allow_writes:
-            raise WebError(
-                f"{action}: the UI is read-only; restart with `mixlake serve --allow-writes`", 403
-            )
 
 
 def create_app(
@@ -69,11 +54,6 @@ def create_app(
     app.state.web = WebState(lake_uri, allow_writes)
     app.add_middleware(HostCheck, hosts=allowed_hosts(host, extra_hosts), port=port)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    from mixlake.web.api import router as api_router
-    from mixlake.web.curate import router as curate_router
-    from mixlake.web.pages import router as pages_router
-    from mixlake.web.workspace import router as workspace_router
 
     app.include_router(curate_router)  # before api: its POST /api/{action} is a catch-all
     app.include_router(api_router)
@@ -114,8 +94,6 @@ def error_response(request: Request, status: int, message: str) -> Response:
     """JSON `{"error", "status"}` under /api, else a small HTML page with the message."""
     if request.url.path.startswith("/api"):
         return JSONResponse({"error": message, "status": status}, status_code=status)
-    from mixlake.web.pages import render
-
     try:
         body = render(
             request, "error.html", title=f"error {status}", status=status, message=message
@@ -123,9 +101,3 @@ def error_response(request: Request, status: int, message: str) -> Response:
     except Exception:
         body = f"<h1>error {status}</h1><p>{html.escape(message)}</p>"
     return HTMLResponse(body, status_code=status)
-
-
-def state(request: Request) -> WebState:
-    """The `WebState` of the app serving `request`."""
-    got: Any = request.app.state.web
-    return got

@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from mixlake.web import facets, mapview, records, slices, training
 from mixlake.web.api import preview, ref_of
-from mixlake.web.app import state
 from mixlake.web.errors import WebError
 from mixlake.web.pages import page
+from mixlake.web.state import state
 
 router = APIRouter()
 

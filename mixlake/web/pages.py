@@ -14,10 +14,10 @@ from markupsafe import Markup, escape
 
 from mixlake.web import compare, history, records, training
 from mixlake.web.api import perform, preview, ref_of
-from mixlake.web.app import state
 from mixlake.web.errors import WebError
 from mixlake.web.row import context as row_context
 from mixlake.web.row import raw_row
+from mixlake.web.state import state
 
 router = APIRouter()
 _ENV = Environment(

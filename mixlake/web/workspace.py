@@ -14,10 +14,10 @@ from fastapi.responses import HTMLResponse
 
 from mixlake.web import facets, grid, labels, records
 from mixlake.web.api import ref_of
-from mixlake.web.app import state
 from mixlake.web.errors import WebError
 from mixlake.web.mapview import colour_options
 from mixlake.web.pages import page
+from mixlake.web.state import state
 
 router = APIRouter()
 

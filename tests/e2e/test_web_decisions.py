@@ -72,9 +72,9 @@ def test_compare_never_pairs_different_metrics(loss_lake: Lake) -> None:
 
 
 def test_direction_table_agrees_with_the_eval_suites() -> None:
-    from evals.suites import _suites
+    from evals.registry import SUITES
 
-    for suite in _suites().values():
+    for suite in SUITES.values():
         for metric in suite.metrics:
             if metric in suite.lower_is_better:
                 assert direction(metric) == "lower", (suite.name, metric)
