@@ -180,6 +180,8 @@ def fragment_rows(
 ) -> pa.Table:
     """The rows of one fragment that `where` selects, with `_rowaddr`, in row order."""
     fragment = ds.get_fragment(fragment_id)
+    if fragment is None:
+        raise CurationError(f"fragment {fragment_id} is gone from {ds.uri}; rerun the step")
     try:
         return fragment.to_table(columns=columns, filter=where, with_row_address=True)
     except (OSError, ValueError) as e:

@@ -17,6 +17,7 @@ reduce task per partition: Ray's object store is the shuffle.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -87,7 +88,7 @@ class RayEngine:
             ) from None
         if not ray.is_initialized():
             try:
-                ray.init(address=self.address, logging_level="ERROR", log_to_driver=False)
+                ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 where = self.address or "a local Ray"
                 raise CurationError(
@@ -272,6 +273,8 @@ def _merge_fragment(
 ) -> tuple[bytes, LanceSchema]:
     """One fragment's new columns (a Ray task): its metadata as JSON and the schema."""
     fragment = source.open().get_fragment(fid)
+    if fragment is None:
+        raise CurationError(f"fragment {fid} is gone from {source.uri}; rerun the step")
     probe_answering = _BatchCache(None, fid, job.compute, job.write_schema, lambda rows: None)
     meta, schema = fragment.merge_columns(probe_answering, columns=read, batch_size=batch_size)
     return orjson.dumps(meta.to_json()), schema
@@ -379,7 +382,9 @@ def wait_for_cluster(address: str, nodes: int, timeout: float = 60) -> None:
     """Block until `nodes` nodes are alive at `address` (for scripts that just started one)."""
     import ray
 
-    ray.init(address=address, logging_level="ERROR", log_to_driver=False, ignore_reinit_error=True)
+    ray.init(
+        address=address, logging_level=logging.ERROR, log_to_driver=False, ignore_reinit_error=True
+    )
     deadline = time.monotonic() + timeout
     while sum(1 for n in ray.nodes() if n["Alive"]) < nodes:
         if time.monotonic() > deadline:

@@ -7,6 +7,7 @@ time: `ray` comes from `make install` (the `ray` extra). `ray stop --force` alwa
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -82,7 +83,7 @@ def _wait_for_nodes(address: str, nodes: int) -> None:
     """Block until the cluster reports `nodes` alive nodes (a second raylet joins async)."""
     import ray
 
-    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+    ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     try:
         deadline = time.monotonic() + 60
         while sum(1 for n in ray.nodes() if n["Alive"]) < nodes:
