@@ -19,7 +19,9 @@ from rich.progress import (
 )
 from transformers import TrainerCallback
 
+from curation.faults import crash_point
 from training.data import TokenStream
+from training.distributed import Ranks, gather
 from training.run_folder import (
     LOSSES_FILE,
     RowLosses,
@@ -34,36 +36,65 @@ __all__ = ["LOSSES_FILE", "LedgerCallback", "ProgressCallback", "StreamLedger", 
 class StreamLedger:
     """Maps the items the trainer consumed to optimizer steps, and collects per-row losses.
 
-    Item i (counting from 0 over the whole run) belongs to optimizer step
-    `i // items_per_step + 1`. The k-th training forward of this process holds items
-    `start + k·B … start + (k+1)·B − 1`.
+    Item i (counting from 0 over the whole run, all ranks together) belongs to optimizer step
+    `i // items_per_step + 1`. The k-th training forward of rank r holds items
+    `start + k·W·B + r·B … start + k·W·B + (r+1)·B − 1` (W ranks, micro-batch B).
+    Per-row losses are recorded as `pending` and moved to rank 0's `losses` by `collect`.
     """
 
-    def __init__(self, stream: TokenStream, items_per_step: int, micro_batch: int) -> None:
+    def __init__(
+        self,
+        stream: TokenStream,
+        items_per_step: int,
+        micro_batch: int,
+        ranks: Ranks | None = None,
+    ) -> None:
         self.stream = stream
         self.items_per_step = items_per_step
         self.micro_batch = micro_batch
+        self.ranks = ranks or Ranks()
         self.forwards = 0
         self.pruned_tokens = 0
         self.losses: RowLosses = {}
+        """Every per-row loss of the run so far (complete on rank 0 after `collect`)."""
+        self.pending: RowLosses = {}
+        """Losses this rank recorded since the last `collect`."""
 
     def step_of(self, index: int) -> int:
         """The optimizer step (1-based) that consumes item `index`."""
         return index // self.items_per_step + 1
 
     def exposures(self, run_id: str, after_step: int, upto_step: int) -> pa.Table:
-        """Exposure rows for steps in (after_step, upto_step]."""
-        cols: dict[str, list[Any]] = {k: [] for k in ("record_id", "position", "step", "epoch")}
+        """Exposure rows for steps in (after_step, upto_step], of every rank, on rank 0.
+
+        A collective under a launcher: every rank calls it; rank 0 gets all ranks' rows in
+        consumption order (the others get an empty table).
+        """
+        mine = []
         for item in sorted(self.stream.produced.values(), key=lambda i: i.index):
             step = self.step_of(item.index)
             if after_step < step <= upto_step:
-                for m in item.members:
-                    cols["record_id"].append(m.record_id)
-                    cols["position"].append(m.position)
-                    cols["step"].append(step)
-                    cols["epoch"].append(m.epoch)
-        n = len(cols["record_id"])
-        return pa.table({"run_id": [run_id] * n, **cols})
+                for j, m in enumerate(item.members):
+                    mine.append((item.index, j, m.record_id, m.position, step, m.epoch))
+        rows = sorted(
+            (row, rank) for rank, part in enumerate(gather(mine, self.ranks)) for row in part
+        )
+        cols: dict[str, list[Any]] = {k: [] for k in ("record_id", "position", "step", "epoch")}
+        for (_, _, record_id, position, step, epoch), _rank in rows:
+            cols["record_id"].append(record_id)
+            cols["position"].append(position)
+            cols["step"].append(step)
+            cols["epoch"].append(epoch)
+        n = len(rows)
+        ranks = pa.array([rank for _, rank in rows], pa.int32())
+        return pa.table({"run_id": [run_id] * n, **cols, "rank": ranks})
+
+    def collect(self) -> None:
+        """Move every rank's pending losses into rank 0's `losses` (a collective)."""
+        for part in gather(self.pending, self.ranks):
+            for key, values in part.items():
+                self.losses.setdefault(key, []).extend(values)
+        self.pending = {}
 
     def tokens_upto(self, step: int) -> int:
         """Tokens in the items of steps up to `step` produced by this process."""
@@ -79,7 +110,8 @@ class StreamLedger:
 
     def on_forward(self, log_probs: Any, label_mask: Any) -> None:
         """Record the per-row loss of one training micro-batch."""
-        first = self.stream.start_item + self.forwards * self.micro_batch
+        world, rank = self.ranks.world_size, self.ranks.rank
+        first = self.stream.start_item + (self.forwards * world + rank) * self.micro_batch
         self.forwards += 1
         produced = self.stream.produced
         lp = log_probs.detach().float().cpu()
@@ -94,16 +126,17 @@ class StreamLedger:
                 n = float(mask[row, lo:hi].sum())
                 if n > 0:
                     loss = -float(lp[row, lo:hi].sum()) / n
-                    self.losses.setdefault((m.epoch, m.record_id), []).append(loss)
+                    self.pending.setdefault((m.epoch, m.record_id), []).append(loss)
                 offset += m.length
 
-    def final_epoch_losses(self) -> dict[str, float]:
-        """Mean loss per record id over its occurrences in the last epoch trained."""
-        return final_epoch_losses(self.losses)
+    def final_epoch_losses(self, config: dict[str, Any] | None = None) -> dict[str, float]:
+        """Mean loss per record id over its occurrences in the final epoch (rank 0)."""
+        return final_epoch_losses(self.losses, config)
 
     def save_losses(self, folder: Path) -> None:
-        """Persist the losses in the run folder (a resumed run keeps them)."""
-        save_row_losses(folder, self.losses)
+        """Persist the losses in the run folder (a resumed run keeps them); rank 0 only."""
+        if self.ranks.is_main:
+            save_row_losses(folder, self.losses)
 
     def load_losses(self, folder: Path) -> None:
         """Load losses saved by `save_losses`."""
@@ -131,14 +164,18 @@ class LedgerCallback(TrainerCallback):
         self.written = start_step
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        """Checkpoint written: persist what the steps up to it consumed."""
+        """Checkpoint written: persist what the steps up to it consumed (every rank calls it)."""
+        self.ledger.collect()
         self.flush(self.written, state.global_step)
         self.ledger.save_losses(Path(args.output_dir))
         self.written = state.global_step
         self.ledger.prune(state.global_step)
+        if self.ledger.ranks.is_main:  # the checkpoint and its ledger are on disk and in the lake
+            crash_point("train-checkpoint-saved")
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        """Training finished: persist the rest."""
+        """Training finished: persist the rest (every rank calls it)."""
+        self.ledger.collect()
         if state.global_step > self.written:
             self.flush(self.written, state.global_step)
             self.written = state.global_step

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from curation.steps.tokens import chat_loss_spans
+from training.distributed import rank_of_item
 from training.sources import Example, ExampleSource
 
 IGNORE = -100
@@ -179,6 +180,9 @@ class TokenStream:
         completion_only: loss on assistant turns / completions only.
         total_items: items to produce in all (from item 0); epochs repeat as needed.
         start_item: the first item to produce (resume).
+        micro_batch: items per forward pass of one rank.
+        rank: this process's rank; it produces only its items (`rank_of_item`).
+        world_size: processes training together (1: every item is this one's).
     """
 
     def __init__(
@@ -191,6 +195,9 @@ class TokenStream:
         completion_only: bool,
         total_items: int,
         start_item: int = 0,
+        micro_batch: int = 1,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.source = source
         self.split = split
@@ -200,6 +207,9 @@ class TokenStream:
         self.completion_only = completion_only
         self.total_items = total_items
         self.start_item = start_item
+        self.micro_batch = micro_batch
+        self.rank = rank
+        self.world_size = world_size
         self.ids = source.ids(split)
         self.positions = source.positions(split)
         self.seed = source.info.seed
@@ -287,30 +297,52 @@ class TokenStream:
         if members and made >= skip:
             yield ids, labels, tuple(members)
 
+    def mine(self, index: int) -> bool:
+        """Whether item `index` of the run's global sequence is this rank's."""
+        return rank_of_item(index, self.micro_batch, self.world_size) == self.rank
+
     def __iter__(self) -> Iterator[Item]:
+        if not self.trainable_rows:
+            return
+        items = self._packed() if self.packing else self._unpacked()
+        for item in items:
+            self.produced[item.index] = item
+            yield item
+
+    def _unpacked(self) -> Iterator[Item]:
+        """This rank's items from `start_item` on, reading and tokenizing only those rows."""
+        per_epoch = self.trainable_rows
         index = self.start_item
-        per_epoch = self.trainable_rows if not self.packing else None
-        epoch, skip = 0, index
-        if per_epoch:
-            epoch, skip = divmod(index, per_epoch)
-        while index < self.total_items and self.trainable_rows:
-            if self.packing:
-                made = list(self._epoch_items(epoch, 0)) if skip else None
-                if made is not None and skip >= len(made):
-                    skip -= len(made)
-                    epoch += 1
+        while index < self.total_items:
+            epoch = index // per_epoch
+            end = min(self.total_items, (epoch + 1) * per_epoch)
+            order = epoch_order(self.rows, epoch, self.seed)
+            order = order[self._scan()[order]]
+            wanted = [i for i in range(index, end) if self.mine(i)]
+            for lo in range(0, len(wanted), CHUNK):
+                chunk = wanted[lo : lo + CHUNK]
+                rows = [int(order[i - epoch * per_epoch]) for i in chunk]
+                fetched = self.source.fetch(self.split, rows)
+                for i, idx, example in zip(chunk, rows, fetched, strict=True):
+                    enc = encode(example, self.tokenizer, self.max_length, self.completion_only)
+                    member = Member(self.ids[idx], self.positions[idx], epoch, len(enc.input_ids))
+                    yield Item(i, enc.input_ids, enc.labels, (member,))
+            index = end
+
+    def _packed(self) -> Iterator[Item]:
+        """This rank's packed items from `start_item` on (each epoch is packed whole)."""
+        index, skip, epoch = self.start_item, self.start_item, 0
+        while index < self.total_items:
+            for ids, labels, members in self._epoch_items(epoch, 0):
+                if skip:
+                    skip -= 1
                     continue
-                items = iter(made[skip:]) if made is not None else self._epoch_items(epoch, 0)
-            else:
-                items = self._epoch_items(epoch, skip)
-            for ids, labels, members in items:
                 if index >= self.total_items:
                     return
-                item = Item(index, ids, labels, members)
-                self.produced[item.index] = item
-                yield item
+                if self.mine(index):
+                    yield Item(index, ids, labels, members)
                 index += 1
-            epoch, skip = epoch + 1, 0
+            epoch += 1
 
     def examples(self) -> Iterator[dict[str, Any]]:
         """Items as `training.packing.PackedCollator` wants them (ids, labels, member lengths)."""

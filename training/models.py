@@ -149,6 +149,10 @@ def load_for_training(config: TrainConfig) -> tuple[Any, Any]:
 
     folder = resolve_base(config.base_model)
     device = pick_device(config.device)
+    if device == "cuda":  # under a launcher each rank trains on its own GPU
+        import os
+
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     tokenizer = load_tokenizer(folder)
     model = _load_base(folder, config.load_in_4bit, device, config, config.bnb_4bit_compute_dtype)
     if config.load_in_4bit:

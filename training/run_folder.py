@@ -59,8 +59,11 @@ def git_commit() -> str | None:
     return head + ("+dirty" if dirty else "") if head else None
 
 
-def write_run_file(run_dir: Path, run: Run, source: ExampleSource, lake: Lake | None) -> None:
-    """Write (or rewrite) `run.json`: the run as `runs` holds it, plus where its data came from."""
+def write_run_file(
+    run_dir: Path, run: Run, source: ExampleSource, lake: Lake | None, world_size: int = 1
+) -> None:
+    """Write (or rewrite) `run.json`: the run as `runs` holds it, plus where its data came from
+    and the processes it trained with (`world_size`; `--resume` keeps the global batch)."""
     data = {
         "run_id": run.run_id,
         "status": run.status,
@@ -74,6 +77,7 @@ def write_run_file(run_dir: Path, run: Run, source: ExampleSource, lake: Lake | 
             "exported_split": source.info.exported_split,
         },
         "lake": lake.uri if lake is not None else None,
+        "world_size": world_size,
         "git_commit": run.git_commit,
         "metrics": run.metrics,
         "best_metrics": run.best_metrics,
@@ -153,11 +157,18 @@ def load_row_losses(folder: Path) -> RowLosses:
     return {(int(e), str(rid)): list(v) for e, rid, v in json.loads(path.read_text())}
 
 
-def final_epoch_losses(losses: RowLosses) -> dict[str, float]:
-    """Mean loss per record id over its occurrences in the last epoch trained."""
+def final_epoch_losses(losses: RowLosses, config: dict[str, Any] | None = None) -> dict[str, float]:
+    """Mean loss per record id over its occurrences in the final epoch.
+
+    The final epoch is the last one trained; for a run of `num_train_epochs` (no
+    `max_steps`) it is epoch `num_train_epochs - 1`, not the next epoch's first rows that fill
+    the run's last global batch.
+    """
     if not losses:
         return {}
     last = max(epoch for epoch, _ in losses)
+    if config is not None and int(config.get("max_steps", -1)) <= 0:
+        last = min(last, int(config.get("num_train_epochs", 1)) - 1)
     return {rid: sum(v) / len(v) for (epoch, rid), v in losses.items() if epoch == last}
 
 

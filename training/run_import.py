@@ -229,7 +229,10 @@ def _pin(lake: Lake, run: Run) -> tuple[int | None, list[str]]:
 
 
 def _write_losses(lake: Lake, run: Run, folder: Path) -> str | None:
-    losses = final_epoch_losses(load_row_losses(folder))
+    config = yaml.safe_load(run.config) if run.config else None
+    losses = final_epoch_losses(
+        load_row_losses(folder), config if isinstance(config, dict) else None
+    )
     if not losses:
         return None
     try:

@@ -1,6 +1,7 @@
-"""The trl side of a run: its `SFTConfig`, and its metrics read back from the log history.
+"""The trl side of a run: its `SFTConfig`, its trainer, and its metrics read from the log history.
 
-Data preparation is ours (tokenized, masked, in mix order), so the config switches trl's off.
+Data preparation is ours (tokenized, masked, in mix order, sharded by rank), so the config
+switches trl's and accelerate's off.
 """
 
 from __future__ import annotations
@@ -51,7 +52,33 @@ def sft_config(config: TrainConfig, output_dir: Path, max_steps: int, evaluate: 
         disable_tqdm=True,
         dataloader_num_workers=0,
         log_level="error",
+        # Each rank reads its own items (`training.distributed`); nothing is dispatched.
+        accelerator_config={"dispatch_batches": False, "split_batches": False},
+        # Every LoRA weight gets a gradient at every step: DDP need not search for unused ones.
+        ddp_find_unused_parameters=False,
     )
+
+
+def sharded_trainer_class() -> Any:
+    """trl's `SFTTrainer`, taking the training items as each rank's stream yields them.
+
+    Our stream already holds only this rank's items; accelerate would wrap an iterable
+    dataset in `IterableDatasetShard` and keep one micro-batch in W of them, so that wrapper
+    is made a passthrough (as transformers does for its rank-aware samplers).
+    """
+    from accelerate.data_loader import IterableDatasetShard
+    from trl import SFTTrainer
+
+    class ShardedSFTTrainer(SFTTrainer):  # type: ignore[misc]
+        def get_train_dataloader(self) -> Any:
+            loader = super().get_train_dataloader()
+            shard = getattr(loader, "dataset", None)
+            if isinstance(shard, IterableDatasetShard):
+                shard.num_processes = 1
+                shard.process_index = 0
+            return loader
+
+    return ShardedSFTTrainer
 
 
 def loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -26,8 +26,17 @@ from typing import Any
 from curation import Lake
 from training.config import TrainConfig
 from training.data import TokenStream, eval_examples
+from training.distributed import (
+    Ranks,
+    all_agree,
+    broadcast,
+    check_resume_batch,
+    gather,
+    global_batch,
+    setup,
+)
 from training.errors import TrainingError
-from training.models import check_base_model, load_for_training, resolve_base
+from training.models import check_base_model, load_for_training, pick_device, resolve_base
 from training.run_folder import (
     ADAPTER,
     RUN_FILE,
@@ -99,12 +108,26 @@ def check_source(source: ExampleSource, config: TrainConfig) -> int:
     return n
 
 
-def plan_steps(config: TrainConfig, stream: TokenStream) -> tuple[int, int]:
-    """(optimizer steps, items in all) for the config over this stream."""
+def plan_steps(
+    config: TrainConfig, stream: TokenStream, batch: int | None = None
+) -> tuple[int, int]:
+    """(optimizer steps, items in all) for the config over this stream.
+
+    Args:
+        config: the run's configuration.
+        stream: the training items.
+        batch: items per optimizer step over all ranks (default: one process's,
+            `config.effective_batch`).
+
+    Every step takes a whole global batch, so the items in all are steps × batch (the last
+    epoch's order runs on into the next one to fill the last step).
+    """
+    batch = batch or config.effective_batch
     if config.max_steps > 0:
-        return config.max_steps, config.max_steps * config.effective_batch
+        return config.max_steps, config.max_steps * batch
     total = stream.items_per_epoch() * config.num_train_epochs
-    return max(1, math.ceil(total / config.effective_batch)), total
+    steps = max(1, math.ceil(total / batch))
+    return steps, steps * batch
 
 
 def train(
@@ -125,6 +148,7 @@ def train(
     Raises:
         TrainingError: bad config, missing mix or base model, empty split, or nothing to resume.
     """
+    ranks = setup(pick_device(config.device))
     check_base_model(config.base_model)
     source = open_source(config, lake)
     check_source(source, config)
@@ -138,12 +162,17 @@ def train(
                 f"--resume: run {previous['run_id']} trained on mix checksum "
                 f"{previous['source']['checksum']}, this config gives {source.info.checksum}"
             )
+        check_resume_batch(previous, ranks.world_size, config)
         run_id = str(previous["run_id"])
         started = dt.datetime.fromisoformat(previous["started_at"])
     else:
-        run_id = new_run_id()
+        run_id = broadcast(new_run_id(), ranks)
         run_dir = output_dir / run_id
-        started = _now()
+        started = broadcast(_now(), ranks)
+    all_agree((run_id, start_step), ranks, "the run and its checkpoint (is output_dir shared?)")
+    batch = global_batch(
+        ranks.world_size, config.per_device_train_batch_size, config.gradient_accumulation_steps
+    )
     folder = resolve_base(config.base_model)
     from training.models import load_tokenizer
 
@@ -156,10 +185,13 @@ def train(
         config.packing,
         config.completion_only_loss,
         total_items=0,
+        micro_batch=config.per_device_train_batch_size,
+        rank=ranks.rank,
+        world_size=ranks.world_size,
     )
-    max_steps, total_items = plan_steps(config, stream)
+    max_steps, total_items = plan_steps(config, stream, batch)
     stream.total_items = total_items
-    stream.start_item = start_step * config.effective_batch
+    stream.start_item = start_step * batch
     report = stream.report()
     if report.trained == 0:
         reasons = ", ".join(f"{n} {why}" for why, n in sorted(report.excluded.items()))
@@ -168,7 +200,8 @@ def train(
             f"carries a loss token ({reasons}); raise max_length or give rows with an "
             "assistant turn"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if ranks.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     run = Run(
         run_id=run_id,
         mix=source.info.mix,
@@ -184,20 +217,24 @@ def train(
         started_at=started,
         finished_at=None,
     )
-    write_run_file(run_dir, run, source, lake)
-    if lake is not None:
-        save_run(lake, run)
-        if source.info.records_version is not None:
-            lake.pin(f"run-{run_id}", int(source.info.records_version))
-    previous = _interrupt_on_sigterm()
-    try:
-        result = _fit(config, lake, source, stream, run, run_dir, max_steps, start_step, progress)
-    except BaseException as e:
-        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
-        failed = _replace(run, status=status, finished_at=_now(), metrics={"error": str(e)[:300]})
-        write_run_file(run_dir, failed, source, lake)
+    if ranks.is_main:
+        write_run_file(run_dir, run, source, lake, ranks.world_size)
         if lake is not None:
-            save_run(lake, failed)
+            save_run(lake, run)
+            if source.info.records_version is not None:
+                lake.pin(f"run-{run_id}", int(source.info.records_version))
+    previous = _interrupt_on_sigterm()
+    fit = Fit(config, lake, source, stream, run, run_dir, max_steps, start_step, ranks, batch)
+    try:
+        result = _fit(fit, progress and ranks.is_main)
+    except BaseException as e:
+        if ranks.is_main:
+            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            error = {"error": str(e)[:300]}
+            failed = _replace(run, status=status, finished_at=_now(), metrics=error)
+            write_run_file(run_dir, failed, source, lake, ranks.world_size)
+            if lake is not None:
+                save_run(lake, failed)
         raise
     finally:
         if previous is not None:
@@ -216,23 +253,38 @@ def _interrupt_on_sigterm() -> Any:
     return signal.signal(signal.SIGTERM, handler)
 
 
-def _fit(
-    config: TrainConfig,
-    lake: Lake | None,
-    source: ExampleSource,
-    stream: TokenStream,
-    run: Run,
-    run_dir: Path,
-    max_steps: int,
-    start_step: int,
-    progress: bool,
-) -> RunResult:
+@dataclass(frozen=True)
+class Fit:
+    """Everything `_fit` needs about a run that is about to train."""
+
+    config: TrainConfig
+    lake: Lake | None
+    source: ExampleSource
+    stream: TokenStream
+    run: Run
+    run_dir: Path
+    max_steps: int
+    start_step: int
+    ranks: Ranks
+    batch: int
+    """Items per optimizer step over all ranks."""
+
+
+def _fit(fit: Fit, progress: bool) -> RunResult:
     import datasets
-    from trl import SFTTrainer
 
     from training.callbacks import LedgerCallback, ProgressCallback, StreamLedger, loss_hook
     from training.packing import PackedCollator
+    from training.sft import sharded_trainer_class
 
+    config, lake, source, stream, run, ranks = (
+        fit.config,
+        fit.lake,
+        fit.source,
+        fit.stream,
+        fit.run,
+        fit.ranks,
+    )
     if config.cpu_threads:
         import torch
 
@@ -243,18 +295,20 @@ def _fit(
     set_seed(config.seed)
     model, tokenizer = load_for_training(config)
     stream.tokenizer = tokenizer
-    ledger = StreamLedger(stream, config.effective_batch, config.per_device_train_batch_size)
-    if start_step:
-        ledger.load_losses(run_dir)
+    ledger = StreamLedger(stream, fit.batch, config.per_device_train_batch_size, ranks)
+    if fit.start_step and ranks.is_main:
+        ledger.load_losses(fit.run_dir)
     model.register_forward_hook(loss_hook(ledger), with_kwargs=True)
 
     def flush(after: int, upto: int) -> None:
-        rows = ledger.exposures(run.run_id, after, upto)
+        rows = ledger.exposures(run.run_id, after, upto)  # every rank's, on rank 0
+        if not ranks.is_main:
+            return
         if lake is not None:
             write_exposures(lake, run.run_id, rows, after)
         if config.data_file is not None:
             # Kept in the folder too, so `import_run` can bring a lake-less run into a lake.
-            save_exposures(run_dir, rows, after)
+            save_exposures(fit.run_dir, rows, after)
 
     evals = []
     if config.eval_split and source.ids(config.eval_split):
@@ -267,18 +321,18 @@ def _fit(
             limit=config.eval_rows,
         )
     use_eval = bool(evals)
-    args = sft_config(config, run_dir, max_steps, use_eval)
+    args = sft_config(config, fit.run_dir, fit.max_steps, use_eval)
     train_data = datasets.IterableDataset.from_generator(stream.examples)
     eval_data = datasets.Dataset.from_list(evals) if use_eval else None
-    bar = ProgressCallback(ledger, start_step, enabled=progress)
-    trainer = SFTTrainer(
+    bar = ProgressCallback(ledger, fit.start_step, enabled=progress)
+    trainer = sharded_trainer_class()(
         model=model,
         args=args,
         train_dataset=train_data,
         eval_dataset=eval_data,
         processing_class=tokenizer,
         data_collator=PackedCollator(int(tokenizer.pad_token_id)),
-        callbacks=[LedgerCallback(ledger, flush, start_step), bar],
+        callbacks=[LedgerCallback(ledger, flush, fit.start_step), bar],
     )
     from transformers.trainer_callback import PrinterCallback
     from transformers.utils import logging as hf_logging
@@ -286,26 +340,24 @@ def _fit(
     trainer.remove_callback(PrinterCallback)
 
     hf_logging.set_verbosity_error()
-    checkpoint = checkpoints(run_dir)[-1][1] if start_step else None
+    checkpoint = checkpoints(fit.run_dir)[-1][1] if fit.start_step else None
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     evaluated_last = any(
         "eval_loss" in h and h.get("step") == trainer.state.global_step
         for h in trainer.state.log_history
     )
     final_eval = trainer.evaluate() if use_eval and not evaluated_last else {}
-    adapter = run_dir / ADAPTER
-    model.save_pretrained(adapter)
-    tokenizer.save_pretrained(adapter)
+    # Tokens of every rank (the bar counted this rank's).
+    bar.tokens = sum(gather(bar.tokens, ranks)) if ranks.distributed else bar.tokens
+    bar.tokens_per_s = bar.tokens / max(bar.seconds, 1e-9)
+    adapter = fit.run_dir / ADAPTER
     history = loss_history(trainer.state.log_history)
     metrics, best = run_metrics(history, final_eval, bar, trainer.state.global_step)
     rows = stream.report().as_metrics()
     metrics.update(rows)
+    metrics["world_size"] = ranks.world_size
     column = None
-    losses = ledger.final_epoch_losses()
-    if lake is not None and losses:
-        write_train_loss(lake, run.run_id, losses)
-        column = f"train_loss_{run.run_id}"
-    exposed = read_exposures(lake, run.run_id).num_rows if lake is not None else 0
+    exposed = 0
     done = _replace(
         run,
         status="finished",
@@ -314,20 +366,28 @@ def _fit(
         adapter_path=str(adapter.resolve()),
         finished_at=_now(),
     )
-    write_run_file(run_dir, done, source, lake)
-    if lake is not None:
-        save_run(lake, done)
+    if ranks.is_main:
+        model.save_pretrained(adapter)
+        tokenizer.save_pretrained(adapter)
+        losses = ledger.final_epoch_losses(config.to_dict())
+        if lake is not None and losses:
+            write_train_loss(lake, run.run_id, losses)
+            column = f"train_loss_{run.run_id}"
+        exposed = read_exposures(lake, run.run_id).num_rows if lake is not None else 0
+        write_run_file(fit.run_dir, done, source, lake, ranks.world_size)
+        if lake is not None:
+            save_run(lake, done)
     return RunResult(
         run.run_id,
         "finished",
         trainer.state.global_step,
-        run_dir,
+        fit.run_dir,
         adapter,
         metrics,
         best,
         exposed,
         column,
-        start_step,
+        fit.start_step,
         history,
         rows,
     )
