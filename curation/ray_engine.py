@@ -125,9 +125,11 @@ class RayEngine:
         todo = [fid for fid in fragments if fid not in done]
         results: dict[int, FragmentMetadata] = dict(done)
         if todo:
-            shipped = ray.put(_shippable(job))
+            light = _shippable(job)
+            shipped = ray.put(light)
             if is_model_step(job.step):
-                calls, actors = self._on_actors(ray, shipped, source, todo, read, batch_size)
+                # By value: an actor restarted after a crash must not depend on a ref.
+                calls, actors = self._on_actors(ray, light, source, todo, read, batch_size)
             else:
                 task = ray.remote(_merge_fragment).options(max_retries=self.max_retries)
                 calls = {task.remote(source, shipped, fid, read, batch_size): fid for fid in todo}

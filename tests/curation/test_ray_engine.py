@@ -204,3 +204,24 @@ def test_cli_engine_options(tmp_path: Path, ray_address: str, capsys: Any) -> No
     assert "unknown --engine 'spark'" in capsys.readouterr().err
     assert main(["pii", "--gpus-per-worker", "1", "--replace", "--lake", lakes[0].uri]) == 2
     assert "--gpus-per-worker needs --engine ray" in capsys.readouterr().err
+
+
+# ------------------------------------------------- model steps on actors, prepared steps
+def test_embedder_actors_cluster_and_semantic_dedup(tmp_path: Path, ray_address: str) -> None:
+    """An embedder step runs on actors; cluster and semantic dedup fit on the driver and
+    write on workers; all equal the local engine's columns."""
+    from curation.steps.cluster import cluster
+    from curation.steps.embed import EmbedStep, embed
+    from curation.testing import FakeEmbedder
+
+    assert is_model_step(EmbedStep(FakeEmbedder()))
+    rows = corpus(1500, seed=6)
+    lakes = [make_lake(tmp_path / n, {f"p{k}": rows[k::3] for k in range(3)}) for n in "lr"]
+    for lake, engine in zip(lakes, (LocalEngine(), RayEngine(ray_address)), strict=True):
+        with use_engine(engine):
+            embed(lake, FakeEmbedder(dim=16))
+            cluster(lake, 5, seed=1)
+            dedup(lake, "semantic", threshold=0.9)
+    columns = ["embedding", "cluster", "is_dup_semantic", "dup_group_semantic"]
+    assert _plain(lakes[1], columns).equals(_plain(lakes[0], columns))
+    assert lakes[1].latest_version() == lakes[0].latest_version()
