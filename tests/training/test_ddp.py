@@ -81,6 +81,17 @@ def torchrun(
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
 
 
+def losses(result_or_run: Any) -> list[float]:
+    history = getattr(result_or_run, "history", None) or result_or_run.metrics["history"]
+    return [h["loss"] for h in history if "loss" in h]
+
+
+def loss_column(lake: Lake, run_id: str) -> dict[str, float]:
+    column = f"train_loss_{run_id}"
+    rows = lake.records().to_table(columns=["id", column]).to_pylist()
+    return {r["id"]: r[column] for r in rows if r[column] is not None}
+
+
 def ledger(lake: Lake, run_id: str) -> list[tuple[int, int, int]]:
     return [(r["step"], r["position"], r["rank"]) for r in exposures(lake, run_id).to_pylist()]
 
@@ -109,6 +120,8 @@ def test_two_ranks_shard_each_step_and_resume_on_one(world: dict[str, Any]) -> N
     got = ledger(lake, resumed.run_id)
     assert sorted((s, p) for s, p, _ in got) == sorted((s, p) for s, p, _ in expected)
     assert {r for s, _, r in got if s > 2} == {0}
+    # DDP averaged the same gradients a single process accumulates: the same losses
+    assert losses(resumed) == pytest.approx(losses(reference), rel=1e-4)
 
 
 def test_a_one_process_run_resumed_on_two_ranks_finishes_there(world: dict[str, Any]) -> None:
@@ -141,6 +154,8 @@ def test_a_one_process_run_resumed_on_two_ranks_finishes_there(world: dict[str, 
     last = max(r["epoch"] for r in rows)
     final = {r["record_id"] for r in rows if r["epoch"] == last}
     assert {r["rank"] for r in rows if r["epoch"] == last} == {0, 1}
-    column = f"train_loss_{run.run_id}"
-    values = lake.records().to_table(columns=["id", column]).to_pylist()
-    assert {r["id"] for r in values if r[column] is not None} == final  # both ranks' losses
+    column = loss_column(lake, run.run_id)
+    assert set(column) == final  # both ranks' rows got their loss
+    expected = loss_column(lake, reference.run_id)
+    assert column == pytest.approx(expected, rel=1e-4)
+    assert losses(run) == pytest.approx(losses(reference), rel=1e-4)
