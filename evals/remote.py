@@ -39,7 +39,7 @@ def evaluate_export(
     progress: RowsDone | None = None,
     loader: Loader | None = None,
 ) -> EvalResult:
-    """Evaluate an exported mix (JSONL + `.manifest.json`) without a lake; nothing is written.
+    """Evaluate an exported mix (JSONL + its manifest) without a lake; nothing is written.
 
     Args:
         path: the JSONL written by `mixlake mix export NAME --format jsonl`.

@@ -6,7 +6,8 @@ trainer asks for them, and every item remembers which records it holds, so the e
 ledger and per-row losses are exact. Resuming at optimizer step s starts at item
 `s × per_device_train_batch_size × gradient_accumulation_steps` without reading the rows
 before it (with packing, the rows of the current epoch before it are re-tokenized, not read
-by the model).
+by the model). Under a launcher each rank produces only its own items of that one sequence
+(`training.distributed.rank_of_item`) and reads only their rows.
 
 Rows that cannot carry loss are never trained on: under completion-only loss a conversation
 without an assistant turn (`no_assistant_turn`), and any row that keeps no loss token after

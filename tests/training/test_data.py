@@ -118,3 +118,62 @@ def test_packing_fills_sequences_and_resumes_exactly(tmp_path: Path, tokenizer: 
         )
     )
     assert [i.members for i in later] == [i.members for i in items[per_epoch + 1 :]]
+
+
+class CountingSource(FileSource):
+    """Counts the rows read, so a rank that reads others' rows shows."""
+
+    fetched = 0
+
+    def fetch(self, split: str, indices: Any) -> list[dict[str, Any]]:
+        CountingSource.fetched += len(indices)
+        return super().fetch(split, indices)
+
+
+@pytest.mark.parametrize("packing", [False, True], ids=["unpacked", "packed"])
+def test_ranks_shard_one_global_sequence(tmp_path: Path, tokenizer: Any, packing: bool) -> None:
+    """Rank r takes the r-th block of B in each run of W·B items; together they are the
+    one-process sequence, from any start (a resume)."""
+    src = CountingSource(export(tmp_path / "mix.jsonl", toy_chat_rows(7)))
+    opts: dict[str, Any] = {"packing": packing, "max_length": 48 if packing else 64}
+    whole = list(stream(src, tokenizer, total=18, start=4, **opts))
+    for start in (0, 4):
+        shards = []
+        for rank in (0, 1):
+            CountingSource.fetched = 0
+            s = stream(
+                src,
+                tokenizer,
+                total=18,
+                start=start,
+                micro_batch=2,
+                rank=rank,
+                world_size=2,
+                **opts,
+            )
+            s.report()  # the scan reads the split once
+            CountingSource.fetched = 0
+            shards.append(list(s))
+            if not packing:  # a rank reads only its own rows
+                assert CountingSource.fetched == len(shards[-1])
+        assert all((i.index // 2) % 2 == r for r, items in enumerate(shards) for i in items)
+        merged = sorted((i for items in shards for i in items), key=lambda i: i.index)
+        assert [i.index for i in merged] == list(range(start, 18))
+        if start == 4:
+            assert [(i.index, i.members) for i in merged] == [(i.index, i.members) for i in whole]
+
+
+def test_an_epochs_run_ends_on_a_whole_global_batch(tmp_path: Path, tokenizer: Any) -> None:
+    from training import TrainConfig
+    from training.run_folder import final_epoch_losses
+    from training.trainer import plan_steps
+
+    path = export(tmp_path / "mix.jsonl", toy_chat_rows(7))
+    src = FileSource(path)
+    config = TrainConfig(data_file=str(path), num_train_epochs=2, per_device_train_batch_size=2)
+    assert plan_steps(config, stream(src, tokenizer, total=0)) == (7, 14)
+    # 14 items at 4 per step: 4 steps, the last filled from the next epoch's order
+    assert plan_steps(config, stream(src, tokenizer, total=0), 4) == (4, 16)
+    losses = {(0, "a"): [1.0], (1, "a"): [2.0, 4.0], (2, "b"): [5.0]}
+    assert final_epoch_losses(losses, config.to_dict()) == {"a": 3.0}
+    assert final_epoch_losses(losses) == {"b": 5.0}
