@@ -175,7 +175,10 @@ class RayEngine:
             ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
             if should_stop():
                 for ref in pending:
-                    ray.cancel(ref, force=True)
+                    try:
+                        ray.cancel(ref, force=True)
+                    except (ValueError, TypeError):  # actor tasks cannot be force-cancelled
+                        ray.cancel(ref)
                 raise KeyboardInterrupt
             for ref in ready:
                 fid = calls[ref]

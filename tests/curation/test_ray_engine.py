@@ -185,6 +185,12 @@ def test_killed_worker_without_retries_fails_in_one_line(
     assert "\n" not in message and "worker died" in message and "nothing was committed" in message
     assert small.latest_version() == before
     assert "quality_heuristic_v1" not in small.dataset("records").schema.names
+    # The rerun reuses whatever fragments finished (the checkpoint) and commits once.
+    rerun = apply(StallOnce(str(marker)), small, engine=RayEngine(ray_address, max_retries=0))
+    assert rerun.version == small.latest_version() == before + 1
+    reference = make_lake(tmp_path / "ref", {f"p{k}": corpus(1200, seed=2)[k::3] for k in range(3)})
+    apply(HeuristicQualityStep(), reference)
+    assert _plain(small, STEPS["quality"]).equals(_plain(reference, STEPS["quality"]))
 
 
 # ------------------------------------------------------------------------------ the CLI
