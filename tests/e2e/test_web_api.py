@@ -48,7 +48,7 @@ def test_records_page_paginates_filters_and_reads_old_versions(
 
 
 @pytest.mark.parametrize(
-    "predicate, reason",
+    ("predicate", "reason"),
     [
         ("1=1) UNION SELECT * FROM read_csv('/etc/passwd') WHERE (1=1", "unbalanced ')'"),
         ("id IN (SELECT column0 FROM read_csv('/etc/passwd'))", "disabled by configuration"),

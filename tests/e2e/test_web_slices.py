@@ -22,7 +22,7 @@ FILTERS = [
 ]
 
 
-@pytest.fixture()
+@pytest.fixture
 def lake(tmp_path: Path) -> Lake:
     return build_sample_lake(tmp_path, rows_per_source=20)
 

@@ -97,7 +97,7 @@ def test_mae_rmse_hit_rate_by_hand() -> None:
     assert m.hit_rate([*preds, None], [*refs, 5.0], absolute=0.5, relative=0.1) == 0.25
     assert m.within_tolerance(104.0, 100.0, relative=0.05) == 1.0
     assert m.within_tolerance(106.0, 100.0, relative=0.05) == 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="non-empty sequences"):
         m.mae([], [])
 
 

@@ -13,7 +13,7 @@ from curation.errors import MAX_CHARS, one_line
 
 def test_lance_rust_location_and_prefix_are_dropped(tmp_path: Path) -> None:
     ds = lance.write_dataset(pa.table({"a": [1, 2]}), str(tmp_path / "t.lance"))
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match="No field named nope") as caught:
         ds.to_table(filter="nope = 1")
     assert ".rs:" in str(caught.value)
     line = one_line(caught.value)
