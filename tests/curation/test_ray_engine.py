@@ -231,3 +231,13 @@ def test_embedder_actors_cluster_and_semantic_dedup(tmp_path: Path, ray_address:
     columns = ["embedding", "cluster", "is_dup_semantic", "dup_group_semantic"]
     assert _plain(lakes[1], columns).equals(_plain(lakes[0], columns))
     assert lakes[1].latest_version() == lakes[0].latest_version()
+
+
+def test_without_ray_installed_the_engine_says_how_to_get_it(monkeypatch: Any) -> None:
+    import sys
+
+    from curation.engine import make_engine
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if absent
+    with pytest.raises(CurationError, match=r"pip install 'mixlake\[ray\]'"):
+        make_engine("ray", "127.0.0.1:1").workers()
