@@ -347,9 +347,11 @@ def _fit(fit: Fit, progress: bool) -> RunResult:
         for h in trainer.state.log_history
     )
     final_eval = trainer.evaluate() if use_eval and not evaluated_last else {}
-    # Tokens of every rank (the bar counted this rank's).
-    bar.tokens = sum(gather(bar.tokens, ranks)) if ranks.distributed else bar.tokens
-    bar.tokens_per_s = bar.tokens / max(bar.seconds, 1e-9)
+    # Tokens of every rank on rank 0 (each bar counted its own rank's).
+    counted = gather(bar.tokens, ranks)
+    if ranks.is_main:
+        bar.tokens = sum(counted)
+        bar.tokens_per_s = bar.tokens / max(bar.seconds, 1e-9)
     adapter = fit.run_dir / ADAPTER
     history = loss_history(trainer.state.log_history)
     metrics, best = run_metrics(history, final_eval, bar, trainer.state.global_step)
