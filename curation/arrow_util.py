@@ -59,20 +59,24 @@ def take_rows(values: pa.Array, idx: np.ndarray) -> pa.Array:
 
 
 def byte_length(values: pa.Array) -> pa.Array:
+    """UTF-8 byte length of each string, as strings (the length prefixes of canonical forms)."""
     return pc.cast(pc.binary_length(values), STRING)
 
 
 def one_chunk(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """`values` as one contiguous array, combining chunks only when there is more than one."""
     if isinstance(values, pa.ChunkedArray):
         return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     return values
 
 
 def valid(values: pa.Array) -> np.ndarray:
+    """Boolean mask of the non-null entries."""
     return to_np(values.is_valid())
 
 
 def to_np(values: pa.Array) -> np.ndarray:
+    """`values` as a NumPy array, copying only where Arrow's layout requires it (nulls, bools)."""
     return values.to_numpy(zero_copy_only=False)
 
 

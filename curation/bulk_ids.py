@@ -42,7 +42,7 @@ def canonical(core: pa.Table) -> pa.Array:
 
 
 def _with_message_fields(forms: pa.Array, meta: pa.Array) -> pa.Array:
-    """Append `fields\nLEN:json` to the forms of records whose messages have extra fields."""
+    r"""Append `fields\nLEN:json` to the forms of records whose messages have extra fields."""
     if meta.null_count == len(meta):
         return forms
     marked = to_np(pc.fill_null(pc.match_substring(meta, _FIELDS_MARK), False))

@@ -1,5 +1,7 @@
-"""Extra fields as `meta` JSON, written in bulk exactly as the row path would
-(`curation.lossless.dumps`: orjson's text, with NaN and infinity tagged)."""
+"""Extra fields as `meta` JSON, written in bulk exactly as the row path would.
+
+The text is `curation.lossless.dumps`'s: orjson's, with NaN and infinity tagged.
+"""
 
 from __future__ import annotations
 

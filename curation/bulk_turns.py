@@ -1,5 +1,7 @@
-"""Turns of chat records in bulk: message lists flattened, and every shape assembled into
-the core columns with one gather (see `assemble`)."""
+"""Turns of chat records in bulk: message lists flattened, then assembled into core columns.
+
+Every record shape is assembled into the core columns with one gather (see `assemble`).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +15,19 @@ from curation.schema import CORE_SCHEMA, MESSAGE_TYPE, MESSAGES_TYPE
 
 
 class Turns:
-    """The turns of a list-of-messages column, flattened, with their canonical roles."""
+    """The turns of a list-of-messages column, flattened, with their canonical roles.
+
+    Attributes:
+        lists: the list-of-messages column it was read from (one entry per row).
+        roles: per turn, the canonical role (`ROLE_ALIASES`), null when not recognised.
+        content: per turn, the message text (`content`, else `value`).
+        bad: per turn, whether the message is null or lacks a known role or its content.
+        parents: per turn, the index of its row in `lists`.
+        nonblank: per turn, whether the content is not empty or all whitespace.
+        counts: per row, its number of turns (0 for a null list).
+        extra: per turn, whether it has a field besides the role and content it was read
+            from; None when no turn can have one.
+    """
 
     def __init__(
         self,
@@ -32,6 +46,7 @@ class Turns:
 
     @classmethod
     def of(cls, lists: pa.Array) -> Turns:
+        """Flatten `lists` (`role`/`content` or ShareGPT's `from`/`value`) into its turns."""
         flat = pc.list_flatten(lists)
         parents = to_np(pc.list_parent_indices(lists)).astype(np.int64)
         counts = to_np(pc.fill_null(pc.list_value_length(lists), 0)).astype(np.int64)

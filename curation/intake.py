@@ -42,7 +42,21 @@ REJECTS_FLUSH = 10_000
 
 
 class Intake:
-    """Reads inputs for one ingest: counts rows, applies `on_error`, collects rejects."""
+    """Reads inputs for one ingest: counts rows, applies `on_error`, collects rejects.
+
+    Args:
+        lake: the lake being ingested into (its `rejects` table receives the rejects).
+        batch: the ingest's batch id, written on every record and reject.
+        source: the `source` value of the records.
+        mapping: core field → input field renames (e.g. {"text": "body"}), checked up front.
+        kind: `auto`, or the kind every row must turn out to be.
+        on_error: `fail` (a bad row raises `CurationError` with its file and line) or `skip`
+            (it is counted and kept as a reject).
+        batch_rows: rows per batch; the row buffer is at most this.
+        progress: called with (stage, rows so far), or None.
+        now: the ingest's timestamp.
+        split: of a `DatasetDict` folder, the only split to read.
+    """
 
     def __init__(
         self,

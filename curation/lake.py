@@ -51,6 +51,14 @@ def _now() -> dt.datetime:
 class Lake:
     """A mixlake lake at a URI (a local folder or anything Lance can open, e.g. `s3://…`).
 
+    Opening a URI without a lake there is refused with a `CurationError` (make one with
+    `Lake.create` or `mixlake init`).
+
+    Args:
+        uri: where the lake is; default `MIXLAKE_LAKE`, else `./lake`.
+        storage_options: object-store settings (`endpoint`, `region`, credentials, …), set
+            for this process (see `curation.storage.apply_storage_options`).
+
     Example:
         >>> lake = Lake.create(tmp_path / "lake")            # doctest: +SKIP
         >>> lake.ingest(["data.jsonl"], source="web")        # doctest: +SKIP

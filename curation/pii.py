@@ -257,8 +257,9 @@ def find_pii(text: str) -> list[PiiSpan]:
 
 
 def redact(text: str) -> tuple[str, int]:
-    """Replace every span `find_pii` finds with its tag (`[EMAIL]`, `[PHONE]`, `[IP]`,
-    `[CREDIT_CARD]`, `[SECRET]`).
+    """Replace every span `find_pii` finds with its tag.
+
+    The tags are `[EMAIL]`, `[PHONE]`, `[IP]`, `[CREDIT_CARD]` and `[SECRET]`.
 
     Args:
         text: Any string.

@@ -125,8 +125,11 @@ class FilterSafeDataset(lance.LanceDataset):
 
 
 def _lance_cannot_filter(t: pa.DataType) -> bool:
-    """Whether Lance can't take a pyarrow filter on a column of this type: the types its
-    Substrait conversion replaces by placeholders (checked against pylance 14)."""
+    """Whether Lance can't take a pyarrow filter on a column of this type.
+
+    These are the types its Substrait conversion replaces by placeholders (checked against
+    pylance 14).
+    """
     if pa.types.is_fixed_size_list(t) or isinstance(t, pa.BaseExtensionType):
         return True
     if pa.types.is_struct(t):
@@ -140,8 +143,11 @@ def _lance_cannot_filter(t: pa.DataType) -> bool:
 
 
 def _fields_read(expr: pc.Expression, schema: pa.Schema, names: list[str]) -> list[str]:
-    """Which of `names` the expression reads. Arrow cannot list an expression's fields, so
-    bind it to an empty table lacking each name in turn: binding fails iff the field is read."""
+    """Which of `names` the expression reads.
+
+    Arrow cannot list an expression's fields, so bind it to an empty table lacking each name
+    in turn: binding fails iff the field is read.
+    """
     read = []
     for name in names:
         try:

@@ -146,7 +146,10 @@ def ensure_table(lake: Lake) -> None:
 
 
 def _table(lake: Lake) -> lance.LanceDataset:
-    """The `rejects` dataset. Ingest creates it up front under its writer lock: this also
-    runs on the ingest's pipeline threads, which must not take the lock themselves."""
+    """The `rejects` dataset.
+
+    Ingest creates it up front under its writer lock: this also runs on the ingest's pipeline
+    threads, which must not take the lock themselves.
+    """
     ensure_table(lake)
     return lake.dataset(REJECTS)

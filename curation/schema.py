@@ -74,7 +74,7 @@ def canonical_bytes(
     rejected: str | None,
     fields: str | None = None,
 ) -> bytes:
-    """The canonical form of a record that its id hashes.
+    r"""The canonical form of a record that its id hashes.
 
     `kind`, a newline, then the content with every string length-prefixed (so the form is
     unambiguous without escaping): `LEN:text` for text records, `role\nLEN:content` per turn
@@ -140,6 +140,7 @@ class IdSet:
         self._runs: list[tuple[np.ndarray, np.ndarray]] = []
 
     def __len__(self) -> int:
+        """The number of keys held (a key added twice counts twice)."""
         return sum(len(hi) for hi, _ in self._runs)
 
     @staticmethod

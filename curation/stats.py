@@ -161,8 +161,11 @@ def _numeric(field_type: object) -> bool:
 
 
 def enrichment_stats(lake: Lake, ref: VersionRef = None) -> EnrichmentStats:
-    """Token totals per source, `quality_*` score distributions, quality-failure reasons, and
-    dup / PII / contamination rates, for whichever of those columns exist."""
+    """Token totals, score distributions and flag rates of one `records` version.
+
+    Token totals per source, `quality_*` score distributions, quality-failure reasons, and
+    dup / PII / contamination rates, for whichever of those columns exist.
+    """
     import pyarrow as pa
 
     version = lake.resolve(ref)

@@ -175,7 +175,10 @@ def _hf_files(p: Path) -> list[Path]:
     return files
 
 
-def rows_of_tables(tables: Iterator[tuple[int, pa.Table]]) -> Iterator[tuple[int, Any]]:
+def rows_of_tables(
+    tables: Iterator[tuple[int, pa.Table]],
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows of `read_tables`' tables one by one: (row number, row without null fields)."""
     for first, table in tables:
         for number, row in enumerate(table.to_pylist(), start=first):
             yield number, present(row)

@@ -15,8 +15,10 @@ NO_REPLY_FILTER = "len(list_filter(messages, lambda m: m.role = 'assistant')) > 
 def rows_without_reply(
     lake: Lake, records_version: int, selection: Selection
 ) -> dict[str, tuple[int, int]]:
-    """Per split: (rows whose messages hold no assistant turn, rows). Text rows count as
-    having a reply (their whole text is the target)."""
+    """Per split: (rows whose messages hold no assistant turn, rows).
+
+    Text rows count as having a reply (their whole text is the target).
+    """
     rows = pa.table({"id": selection.ids, "split": selection.split})
     records = lake.records(records_version).to_table(columns=["id", "kind", "messages"])
     con = duckdb.connect()

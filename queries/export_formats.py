@@ -61,6 +61,11 @@ def llamafactory_problem(messages: list[Row]) -> str | None:
 
 
 def to_sharegpt(row: Row, trim: bool) -> Converted:
+    """The row as LLaMA-Factory's ShareGPT shape (`conversations` of `from`/`value`).
+
+    A text row is skipped. Extra message fields are kept on each turn; the system prompt
+    becomes `system`. `trim` drops trailing user turns first.
+    """
     if "text" in row and "messages" not in row:
         return None, "a text example has no conversation", None
     system, messages = _turns(row, trim)
@@ -77,6 +82,11 @@ def to_sharegpt(row: Row, trim: bool) -> Converted:
 
 
 def to_alpaca(row: Row, trim: bool) -> Converted:
+    """The row as LLaMA-Factory's Alpaca shape: the last exchange, earlier ones as `history`.
+
+    A text row, or turns LLaMA-Factory would drop, are skipped (the pairs cannot be formed).
+    `trim` drops trailing user turns first.
+    """
     if "text" in row and "messages" not in row:
         return None, "a text example has no instruction", None
     system, messages = _turns(row, trim)
@@ -95,6 +105,10 @@ def to_alpaca(row: Row, trim: bool) -> Converted:
 
 
 def to_trl_sft(row: Row, trim: bool) -> Converted:
+    """The row in trl's SFT shape: `messages`, else `prompt` + `completion`, else `text`.
+
+    `trim` is unused: trl trains on whatever turns it is given.
+    """
     for keys in (("messages",), ("prompt", "completion"), ("text",)):
         if all(k in row for k in keys):
             return {k: row[k] for k in keys}, None, None
@@ -102,6 +116,11 @@ def to_trl_sft(row: Row, trim: bool) -> Converted:
 
 
 def to_trl_dpo(row: Row, trim: bool) -> Converted:
+    """A preference pair in trl's conversational DPO shape; other rows are skipped.
+
+    `prompt` is every turn but the last, `chosen` the last (assistant) turn and `rejected`
+    the pair's other answer, each as a one-message list. `trim` is unused.
+    """
     if row.get("kind") != "preference" or not row.get("messages"):
         return None, "not a preference pair", None
     *prompt, chosen = row["messages"]
@@ -114,6 +133,10 @@ def to_trl_dpo(row: Row, trim: bool) -> Converted:
 
 
 def to_axolotl(row: Row, trim: bool) -> Converted:
+    """The row's `messages` for Axolotl's `chat_template` type; a text row is skipped.
+
+    `trim` is unused.
+    """
     if "messages" not in row:
         return None, "the chat_template type needs messages", None
     return {"messages": row["messages"]}, None, None

@@ -57,6 +57,11 @@ def mix_table(name: str) -> str:
 class MaterializedMix:
     """One version of a materialized mix.
 
+    Args:
+        lake: the lake the mix lives in.
+        row: its row of the `mixes` table.
+        is_new: whether the caller just wrote it.
+
     Attributes:
         name: mix name.
         version: mix version (1, 2, … per name).
@@ -90,6 +95,7 @@ class MaterializedMix:
         self.is_new = is_new
 
     def __repr__(self) -> str:
+        """`MaterializedMix(name@version, rows=…, records_version=…, checksum=…)`."""
         return (
             f"MaterializedMix({self.name}@{self.version}, rows={self.row_count}, "
             f"records_version={self.records_version}, checksum={self.checksum[:12]})"
@@ -204,8 +210,11 @@ def materialize_mix(
 def _write_mix(
     lake: Lake, spec: MixSpec, plan: MixPlan, selection: Any, version: int, checksum: str
 ) -> MaterializedMix:
-    """Pin, rows, then the `mixes` row that makes them visible; a crash leaves no mix
-    without its pin (the pin comes first; an orphan pin is reused by the rerun)."""
+    """Write a mix: the pin, its rows, then the `mixes` row that makes them visible.
+
+    A crash leaves no mix without its pin (the pin comes first; an orphan pin is reused by
+    the rerun).
+    """
     assert plan.records_version is not None
     lake.pin(f"mix-{spec.name}-{version}", plan.records_version)
     crash_point("materialize:pinned")

@@ -143,7 +143,7 @@ class Selection:
 
 
 def mix_checksum(ids: pa.Array, split: pa.Array, component: pa.Array) -> str:
-    """The checksum of a mix: sha256 over `id\\tsplit\\tcomponent\\n` in position order."""
+    r"""The checksum of a mix: sha256 over `id\tsplit\tcomponent\n` in position order."""
     h = hashlib.sha256()
     lines = pc.binary_join_element_wise(ids, split, component, "\t")
     chunk = 65536

@@ -1,5 +1,8 @@
-"""How a component takes its rows: targets from weights, then random, top-N or stratified order,
-with upsampling up to `max_repeats`; and the split of each id."""
+"""How a component takes its rows, and the split of each id.
+
+Targets come from weights, then rows are taken in random, top-N or stratified order, with
+upsampling up to `max_repeats`.
+"""
 
 from __future__ import annotations
 
@@ -40,8 +43,10 @@ def take_order(spec: MixSpec, c: Candidates) -> np.ndarray:
 
 
 def _balanced(rng: np.random.Generator, strata: pa.Array) -> np.ndarray:
-    """Round-robin over strata (each shuffled): every stratum gets an equal share until it
-    runs out, so the sample is as even across strata as the data allows."""
+    """Round-robin over strata (each shuffled), as even across strata as the data allows.
+
+    Every stratum gets an equal share until it runs out.
+    """
     n = len(strata)
     labels: dict[str | None, int] = {}
     keys = np.fromiter(
@@ -124,8 +129,10 @@ def _short(spec: MixSpec, c: Candidates, want: str, have: str) -> str:
 
 
 def assign_splits(ids: pa.Array, splits: tuple[tuple[str, float], ...]) -> pa.Array:
-    """Split of each id from a hash of the id alone, so a record keeps its split in every mix
-    that uses the same split fractions."""
+    """Split of each id, from a hash of the id alone.
+
+    So a record keeps its split in every mix that uses the same split fractions.
+    """
     names = [n for n, _ in splits]
     if len(names) == 1:
         return pa.array([names[0]] * len(ids), pa.string())

@@ -152,6 +152,7 @@ class MixSpec:
     text: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        """Refuse a spec with a problem `spec_problems` finds, naming the first."""
         problems = spec_problems(self)
         if problems:
             raise QueryError(problems[0])

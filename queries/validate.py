@@ -1,5 +1,8 @@
-"""Spec problems found before any rows are read: unknown columns and bad expressions, token
-columns that are missing, rows that cannot take the format."""
+"""Spec problems found before any rows are read.
+
+Unknown columns and bad expressions, token columns that are missing, rows that cannot take
+the format.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,16 @@ _STEP_HINTS = {
 
 
 def static_problems(con: duckdb.DuckDBPyConnection, spec: MixSpec, columns: set[str]) -> list[str]:
+    """Problems visible without reading rows: token limits without `n_tokens`, bad expressions.
+
+    Args:
+        con: a DuckDB connection with `records` registered (its rows are not read).
+        spec: the mix spec.
+        columns: the columns of `records`.
+
+    Returns:
+        One message per problem, each naming the spec and the part of it at fault.
+    """
     w = spec.where
     out = []
     needs_tokens = spec.total_tokens is not None or any(c.max_tokens for c in spec.components)
@@ -45,6 +58,16 @@ def static_problems(con: duckdb.DuckDBPyConnection, spec: MixSpec, columns: set[
 
 
 def field_problems(con: duckdb.DuckDBPyConnection, spec: MixSpec, columns: set[str]) -> list[str]:
+    """Template fields that are not columns, or that some of a component's rows lack.
+
+    Args:
+        con: a DuckDB connection with `records` registered.
+        spec: the mix spec whose format names the fields.
+        columns: the columns of `records`.
+
+    Returns:
+        One message per problem, with the count of rows lacking the field and an example id.
+    """
     out = []
     for comp in spec.components:
         for name in spec.format.fields():
@@ -61,6 +84,16 @@ def field_problems(con: duckdb.DuckDBPyConnection, spec: MixSpec, columns: set[s
 
 
 def message_problems(con: duckdb.DuckDBPyConnection, spec: MixSpec, columns: set[str]) -> list[str]:
+    """Components with rows that have no `messages`, for a template that needs chat records.
+
+    Args:
+        con: a DuckDB connection with `records` registered.
+        spec: the mix spec.
+        columns: the columns of `records`.
+
+    Returns:
+        One message per such component, with the row count, an example id and the fix.
+    """
     out = []
     for comp in spec.components:
         missing, example = missing_field_rows(con, comp, "messages", columns, meta=False)
@@ -90,6 +123,7 @@ def _strip_direction(expr: str) -> str:
 
 
 def first_line(e: BaseException) -> str:
+    """A DuckDB error as one line; an unknown column names the step that would add it."""
     lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
     text = lines[0][:300] if lines else type(e).__name__
     unknown = re.search(r'Referenced column "([^"]+)" not found', text)

@@ -43,6 +43,7 @@ class ClassifierConfig:
     c: float = 1.0
 
     def __post_init__(self) -> None:
+        """Refuse settings the training cannot work with (too few labels, no held-out share)."""
         if self.min_labels < 4:
             raise CurationError(f"min_labels must be at least 4, got {self.min_labels}")
         if not 0.0 < self.held_out < 1.0:
@@ -52,7 +53,13 @@ class ClassifierConfig:
 
 
 class ClassifierQualityStep:
-    """P(good) from a logistic regression over embeddings; build it with `train`."""
+    """P(good) from a logistic regression over embeddings; build it with `train`.
+
+    Args:
+        model: the fitted scikit-learn `LogisticRegression`.
+        info: training facts from `train` (label counts and digest, held-out accuracy,
+            embedding, seed), returned by `params` and so kept in the column's provenance.
+    """
 
     name = "quality_classifier_v1"
     input_columns: tuple[str, ...] = (EMBEDDING,)

@@ -126,8 +126,17 @@ def _stored_centroids(lake: Lake, params: dict[str, Any]) -> np.ndarray | None:
 def describe_clusters(
     lake: Lake, centroids: np.ndarray, column: str = "embedding"
 ) -> tuple[pa.Table, dict[str, str]]:
-    """Size, top TF-IDF terms, representative and centroid of each cluster, as a table, plus
-    the text of every clustered row by id."""
+    """Describe each cluster: size, top TF-IDF terms, representative and centroid.
+
+    Args:
+        lake: the lake whose latest `records` carry a `cluster` column.
+        centroids: one centroid per cluster, in cluster order.
+        column: the embedding column the clusters were made from.
+
+    Returns:
+        A table with one row per cluster (the representative is the id of the member nearest
+        its centroid), and the text of every clustered row by id.
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     table = lake.dataset("records").to_table(

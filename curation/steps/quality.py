@@ -159,7 +159,11 @@ def _top_ngram_repetitive(words: list[str], t: HeuristicThresholds) -> bool:
 
 
 class HeuristicQualityStep:
-    """`quality_heuristic_v1` (float score in [0, 1]) and `quality_heuristic_v1_reasons`."""
+    """`quality_heuristic_v1` (float score in [0, 1]) and `quality_heuristic_v1_reasons`.
+
+    Args:
+        thresholds: the limits each check uses; default `HeuristicThresholds()`.
+    """
 
     name = "quality_heuristic_v1"
     input_columns: tuple[str, ...] = ("text",)

@@ -1,5 +1,6 @@
-"""Token counts with the tokenizer of the model to be trained: `n_tokens` and, for chat and
-preference rows, `n_prompt_tokens` + `n_completion_tokens`.
+"""Token counts with the tokenizer of the model to be trained.
+
+`n_tokens` and, for chat and preference rows, `n_prompt_tokens` + `n_completion_tokens`.
 
 Chat rows are counted as the trainer sees them: the conversation rendered with the tokenizer's
 chat template and encoded once. The completion is the last assistant reply as the loss scores
@@ -33,9 +34,9 @@ _PROBE = "\ue000mixlake-reply\ue000"
 def chat_loss_spans(
     render: Render, messages: Sequence[dict[str, str]]
 ) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered chat and the character span of each assistant turn that carries loss.
+    r"""The rendered chat and the character span of each assistant turn that carries loss.
 
-    A span starts at the reply (after the template's `<|im_start|>assistant\\n` header) and ends
+    A span starts at the reply (after the template's `<|im_start|>assistant\n` header) and ends
     after the turn's end-of-turn token (`<|im_end|>`); the whitespace the template writes after
     that token (SmolLM2's newline) is not part of it: the model never generates it, it stops
     at the end-of-turn token. The reply's start is found by rendering the turn with a probe

@@ -29,8 +29,14 @@ def make_lake(tmp_path: Path, sources: dict[str, Sequence[Any]] | None = None) -
 
 
 class FakeEmbedder:
-    """Deterministic unit vectors from word hashes: similar texts share words, so share
-    directions. Same interface as the real embedder: `encode(texts) -> float32 [n, dim]`."""
+    """Deterministic unit vectors from word hashes, with the real embedder's interface.
+
+    Similar texts share words, so share directions. Same interface as the real embedder:
+    `encode(texts) -> float32 [n, dim]`.
+
+    Args:
+        dim: length of each vector.
+    """
 
     def __init__(self, dim: int = 32) -> None:
         self.dim = dim
