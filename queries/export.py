@@ -52,7 +52,7 @@ FORMATS = (
     "hf",
 )
 JSON_FORMATS = ("jsonl", "records", *CONVERTERS)
-LEGACY_MANIFEST = True
+LEGACY_MANIFEST = False
 """Also write `<out>.manifest.json` beside a `jsonl` export, for readers not yet on
 `read_manifest` (training/sources.py, evals/remote.py); a `*.json*` glob picks it up."""
 

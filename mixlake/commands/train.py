@@ -20,6 +20,7 @@ from training import (
     load_config,
     train,
 )
+from training.distributed import ranks_from_env
 
 
 def _quiet_libraries() -> None:
@@ -61,6 +62,8 @@ def train_cmd(
     _quiet_libraries()
     result = train(cfg, the_lake, resume=resume)
     m = result.metrics
+    if not ranks_from_env().is_main:
+        return  # under torchrun every rank runs this command; rank 0 speaks for the run
     summary(
         "trained",
         {

@@ -26,6 +26,6 @@ x mix ls
 x mix show chitchat-curated --sample 2
 x mix diff chitchat-random chitchat-curated
 x mix export chitchat-curated --format jsonl --out "$DEMO_OUT/curated.jsonl"
-echo; echo "\$ head -c 300 $DEMO_OUT/curated.jsonl; cat $DEMO_OUT/curated.jsonl.manifest.json"
+echo; echo "\$ head -c 300 $DEMO_OUT/curated.jsonl; cat $DEMO_OUT/curated.manifest.yaml"
 head -c 300 "$DEMO_OUT/curated.jsonl"; echo " …"
-cat "$DEMO_OUT/curated.jsonl.manifest.json"
+cat "$DEMO_OUT/curated.manifest.yaml"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from curation import Lake
 from mixlake.cli import main
+from queries import read_manifest
 
 GOOD = """
 name: cli
@@ -65,7 +65,7 @@ def test_mix_commands_end_to_end(
     assert run(fresh_lake, "mix", "export", "cli", "--out", str(out_file), "--split", "train") == 0
     assert "exported" in capsys.readouterr().err
     lines = out_file.read_text().splitlines()
-    manifest = json.loads((tmp_path / "exp" / "cli.jsonl.manifest.json").read_text())
+    manifest = read_manifest(tmp_path / "exp" / "cli.jsonl")
     assert len(lines) == manifest["rows"]["train"] and manifest["mix_version"] == 2
 
 

@@ -176,7 +176,6 @@ def test_jsonl_splits_load_as_a_datasetdict(mixed_lake, tmp_path: Path) -> None:
     assert by_folder["validation"]["id"] == mix.rows("val").column("id").to_pylist()
     assert sorted(p.name for p in tmp_path.glob("*.json*")) == [
         "tr.jsonl",
-        "tr.jsonl.manifest.json",  # LEGACY_MANIFEST, until the readers use read_manifest
         "tr.test.jsonl",
         "tr.train.jsonl",
         "tr.val.jsonl",
