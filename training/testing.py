@@ -96,3 +96,14 @@ def texts_of(rows: Iterable[dict[str, Any]]) -> list[str]:
             if row.get(key):
                 out.append(str(row[key]))
     return out
+
+
+def toy_spec(
+    name: str = "toy", rows: int = 8, splits: str = "{train: 1.0}", source: str = "toy"
+) -> str:
+    """The YAML of a one-component chat mix over `source` (the tests' standard toy mix)."""
+    return (
+        f"name: {name}\nrecords: latest\nseed: 3\ntotal_rows: {rows}\ncomponents:\n"
+        f"  - name: all\n    sql: source = '{source}'\n    weight: 1.0\n"
+        f"splits: {splits}\nformat: {{template: chat}}\n"
+    )

@@ -14,22 +14,11 @@ from evals.data import from_rendered
 from evals.scoring import loss_text, score_texts
 from queries import materialize_mix, parse_spec
 from training import TrainConfig, train
-from training.testing import make_tiny_llama, texts_of, toy_chat_rows
+from training.testing import make_tiny_llama, texts_of, toy_chat_rows, toy_spec
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 
-SPEC = """
-name: toy
-records: latest
-seed: 3
-total_rows: 8
-components:
-  - name: all
-    sql: source = 'toy'
-    weight: 1.0
-splits: {train: 0.5, test: 0.5}
-format: {template: chat}
-"""
+SPEC = toy_spec(splits="{train: 0.5, test: 0.5}")
 
 
 @pytest.fixture(scope="module")

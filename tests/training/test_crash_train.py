@@ -14,20 +14,9 @@ import pytest
 from curation.testing import make_lake
 from queries import materialize_mix, parse_spec
 from tests.curation.crashkit import check_lake, mixlake
-from training.testing import make_tiny_llama, texts_of, toy_chat_rows
+from training.testing import make_tiny_llama, texts_of, toy_chat_rows, toy_spec
 
-SPEC = """
-name: toy
-records: latest
-seed: 3
-total_rows: 8
-components:
-  - name: all
-    sql: source = 'toy'
-    weight: 1.0
-splits: {train: 1.0}
-format: {template: chat}
-"""
+SPEC = toy_spec()
 CONFIG = Path(__file__).resolve().parents[2] / "training" / "configs" / "tiny-test.yaml"
 
 

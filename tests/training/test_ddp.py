@@ -20,24 +20,13 @@ from curation.testing import make_lake
 from queries import materialize_mix, parse_spec
 from training import TrainingError, get_run, load_config, train
 from training.runs import exposures
-from training.testing import make_tiny_llama, texts_of, toy_chat_rows
+from training.testing import make_tiny_llama, texts_of, toy_chat_rows, toy_spec
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "training" / "configs" / "tiny-ddp.yaml"
-SPEC = """
-name: toy
-records: latest
-seed: 3
-total_rows: 12
-components:
-  - name: all
-    sql: source = 'toy'
-    weight: 1.0
-splits: {train: 1.0}
-format: {template: chat}
-"""
+SPEC = toy_spec(rows=12)
 
 
 @pytest.fixture(scope="module")

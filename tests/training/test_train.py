@@ -14,22 +14,11 @@ from queries import materialize_mix, open_mix, parse_spec
 from training import TrainConfig, TrainingError, get_run, impact, load_for_inference, train
 from training.data import epoch_order
 from training.runs import exposures
-from training.testing import make_tiny_llama, texts_of, toy_chat_rows
+from training.testing import make_tiny_llama, texts_of, toy_chat_rows, toy_spec
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 
-SPEC = """
-name: toy
-records: latest
-seed: 3
-total_rows: 8
-components:
-  - name: all
-    sql: source = 'toy'
-    weight: 1.0
-splits: {train: 1.0}
-format: {template: chat}
-"""
+SPEC = toy_spec()
 
 
 @pytest.fixture(scope="module")

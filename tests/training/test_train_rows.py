@@ -14,7 +14,7 @@ from queries import materialize_mix, parse_spec
 from training import TrainConfig, train
 from training.data import NO_ASSISTANT
 from training.runs import exposures
-from training.testing import make_tiny_llama, texts_of, toy_chat_rows
+from training.testing import make_tiny_llama, texts_of, toy_chat_rows, toy_spec
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 
@@ -22,18 +22,7 @@ USER_ONLY = [
     {"messages": [{"role": "user", "content": f"what color is the plum number {i} ?"}]}
     for i in (20, 21)
 ]
-SPEC = """
-name: mixed
-records: latest
-seed: 3
-total_rows: 8
-components:
-  - name: all
-    sql: source = 'toy'
-    weight: 1.0
-splits: {train: 1.0}
-format: {template: chat}
-"""
+SPEC = toy_spec("mixed")
 
 
 @pytest.fixture(scope="module")
