@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,7 +30,7 @@ _SPACE_LEADS[sorted({chr(c).encode()[0] for c in WHITESPACE})] = True
 """First UTF-8 bytes of the whitespace characters: a string starting otherwise is not blank."""
 
 
-def blank(values: pa.Array) -> np.ndarray:
+def blank(values: pa.Array) -> npt.NDArray[np.bool_]:
     """Which strings are null, empty or all whitespace (as Python's `str.isspace` means it).
 
     Only strings whose first byte could start a whitespace character go to the regex.
@@ -70,14 +71,16 @@ def one_chunk(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values
 
 
-def valid(values: pa.Array) -> np.ndarray:
+def valid(values: pa.Array) -> npt.NDArray[np.bool_]:
     """Boolean mask of the non-null entries."""
-    return to_np(values.is_valid())
+    mask: npt.NDArray[np.bool_] = to_np(values.is_valid())
+    return mask
 
 
 def to_np(values: pa.Array) -> np.ndarray:
     """`values` as a NumPy array, copying only where Arrow's layout requires it (nulls, bools)."""
-    return values.to_numpy(zero_copy_only=False)
+    array: np.ndarray = values.to_numpy(zero_copy_only=False)
+    return array
 
 
 MAX_TYPE_DEPTH = 64

@@ -6,6 +6,7 @@ Every record shape is assembled into the core columns with one gather (see `asse
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -34,11 +35,11 @@ class Turns:
         lists: pa.Array,
         roles: pa.Array,
         content: pa.Array,
-        bad: np.ndarray,
-        parents: np.ndarray,
-        nonblank: np.ndarray,
-        counts: np.ndarray,
-        extra: np.ndarray | None = None,
+        bad: npt.NDArray[np.bool_],
+        parents: npt.NDArray[np.int64],
+        nonblank: npt.NDArray[np.bool_],
+        counts: npt.NDArray[np.int64],
+        extra: npt.NDArray[np.bool_] | None = None,
     ) -> None:
         self.lists, self.roles, self.content = lists, roles, content
         self.bad, self.parents, self.nonblank, self.counts = bad, parents, nonblank, counts
@@ -77,7 +78,10 @@ class Turns:
         """Rows with no turns, a malformed turn, or only blank turns."""
         bad = np.bincount(self.parents, weights=self.bad, minlength=n) > 0
         nonblank = np.bincount(self.parents, weights=self.nonblank, minlength=n)
-        return bad | (nonblank == 0) | (self.counts == 0)
+        # numpy's stubs type `ndarray == x` as Any; these are boolean masks
+        all_blank: npt.NDArray[np.bool_] = nonblank == 0
+        no_turns: npt.NDArray[np.bool_] = self.counts == 0
+        return bad | all_blank | no_turns
 
     def extra_rows(self, n: int) -> np.ndarray:
         """Rows with a message that has fields besides its role and content."""

@@ -9,8 +9,8 @@ import duckdb
 import lance
 import pyarrow as pa
 
-from curation.commit import Entry, one_line
-from curation.errors import CurationError
+from curation.commit import Entry
+from curation.errors import CurationError, one_line
 from curation.faults import crash_point
 from curation.lake import Lake, VersionRef
 from curation.sqltext import equals, in_list, single_expression

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curation.lake import Lake, VersionRef
 from curation.query import connect
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -154,10 +158,11 @@ _RATES = (
 )
 
 
-def _numeric(field_type: object) -> bool:
+def _numeric(field_type: pa.DataType) -> bool:
     import pyarrow as pa
 
-    return pa.types.is_integer(field_type) or pa.types.is_floating(field_type)  # type: ignore[arg-type]
+    numeric: bool = pa.types.is_integer(field_type) or pa.types.is_floating(field_type)
+    return numeric
 
 
 def enrichment_stats(lake: Lake, ref: VersionRef = None) -> EnrichmentStats:

@@ -153,7 +153,7 @@ def _arrow_batches(arrow_file: Path) -> list[pa.RecordBatch]:
         try:
             reader = pa.ipc.open_stream(source)
         except pa.ArrowInvalid:
-            reader = pa.ipc.open_file(source)  # type: ignore[assignment]
+            reader = pa.ipc.open_file(source)
         return list(reader)  # memory-mapped: no copy
 
 

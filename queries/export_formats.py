@@ -198,4 +198,5 @@ def axolotl_config(folder: str, files: dict[str, str]) -> str:
     tests = [block(s, f) for s, f in files.items() if s != "train"]
     if tests:
         out["test_datasets"] = tests
-    return yaml.safe_dump(out, sort_keys=False)
+    text: str = yaml.safe_dump(out, sort_keys=False)
+    return text

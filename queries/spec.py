@@ -194,7 +194,8 @@ class MixSpec:
 
     def to_yaml(self) -> str:
         """The spec as YAML (round-trips through `parse_spec`)."""
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        text: str = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        return text
 
 
 def _component_dict(c: ComponentSpec) -> dict[str, Any]:

@@ -171,13 +171,13 @@ def _matrix(column: Any) -> np.ndarray:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if pa.types.is_fixed_size_list(column.type):
-        flat = column.flatten().to_numpy(zero_copy_only=False)
+        flat: np.ndarray = column.flatten().to_numpy(zero_copy_only=False)
         return flat.reshape(len(column), column.type.list_size).astype(np.float32)
     return np.array(column.to_pylist(), dtype=np.float32)
 
 
 def _embedding_step(field: pa.Field) -> str:
-    meta = field.metadata or {}
+    meta: dict[bytes, bytes] = field.metadata or {}
     return meta.get(b"mixlake.step", b"?").decode()
 
 

@@ -16,14 +16,16 @@ from typing import Any
 
 import lance
 import numpy as np
+import numpy.typing as npt
 import orjson
 import pyarrow as pa
 
 from curation.errors import CurationError
 from curation.lake import Lake
 from curation.sqltext import in_list
-from curation.steps.base import RowProgress, StepReport, apply, column_provenance
+from curation.steps.base import RowProgress, StepReport, apply
 from curation.steps.dedup_base import embedding_matrix
+from curation.steps.provenance import column_provenance
 
 TOP_TERMS = 6
 
@@ -84,8 +86,8 @@ class ClusterStep:
         )
 
 
-def _normalised(m: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
+def _normalised(m: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
+    norms: npt.NDArray[np.floating] = np.linalg.norm(m, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return m / norms
 

