@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lance
 import orjson
@@ -18,6 +20,11 @@ from curation.errors import CurationError
 from curation.schema import JOURNAL_SCHEMA, RECORDS_SCHEMA
 from curation.sqltext import equals
 from curation.storage import apply_storage_options
+
+if TYPE_CHECKING:
+    from lancedb import DBConnection
+
+    from curation.ingest import IngestReport
 
 DEFAULT_LAKE = "./lake"
 LAKE_ENV = "MIXLAKE_LAKE"
@@ -122,7 +129,9 @@ class Lake:
         raise CurationError(f"a lake already exists at {uri}")
 
     # ----------------------------------------------------------------- writing
-    def writing(self, operation: str, notice: Notice | None = None) -> Any:
+    def writing(
+        self, operation: str, notice: Notice | None = None
+    ) -> contextlib.AbstractContextManager[None]:
         """Context manager holding this lake's writer lock (see `curation.commit`).
 
         Every mixlake write runs inside it: it reads the latest version, works, and commits
@@ -143,7 +152,7 @@ class Lake:
         return commit_operation(self.table_uri(table), operation, read_version, entry, extra=extra)
 
     @property
-    def db(self) -> Any:
+    def db(self) -> DBConnection:
         """The LanceDB connection over this lake (for search and indexes)."""
         import lancedb
 
@@ -330,9 +339,10 @@ class Lake:
     # `curation.ingest` and `curation.query` build on this module; they register their entry
     # points here when imported (`import curation` imports both), so this module imports
     # neither and the package has no import cycle.
-    def ingest(self, paths: list[str | Path], source: str, **options: Any) -> Any:
+    def ingest(self, paths: list[str | Path], source: str, **options: Any) -> IngestReport:
         """Ingest files into `records`; see `curation.ingest.ingest` for the options."""
-        return _shortcut("ingest")(self, paths, source=source, **options)
+        report: IngestReport = _shortcut("ingest")(self, paths, source=source, **options)
+        return report
 
     def sql(self, query: str, ref: VersionRef = None) -> pa.Table:
         """Run DuckDB SQL over `records` at a version; see `curation.query.sql`."""
@@ -340,15 +350,15 @@ class Lake:
         return table
 
 
-_SHORTCUTS: dict[str, Any] = {}
+_SHORTCUTS: dict[str, Callable[..., Any]] = {}
 
 
-def register_shortcut(name: str, function: Any) -> None:
+def register_shortcut(name: str, function: Callable[..., Any]) -> None:
     """Make `function(lake, …)` callable as `lake.<name>(…)` (see `Lake.ingest`, `Lake.sql`)."""
     _SHORTCUTS[name] = function
 
 
-def _shortcut(name: str) -> Any:
+def _shortcut(name: str) -> Callable[..., Any]:
     if name not in _SHORTCUTS:
         import importlib
 

@@ -25,7 +25,7 @@ from curation.faults import crash_point
 from curation.lake import PIN_PREFIX, lance_exists
 from curation.sqltext import equals
 from queries.errors import QueryError
-from queries.plan import MixPlan, describe, select_mix
+from queries.plan import MixPlan, Selection, describe, select_mix
 from queries.render import render, render_columns
 from queries.spec import NAME_RE, MixSpec, parse_spec
 
@@ -208,7 +208,7 @@ def materialize_mix(
 
 
 def _write_mix(
-    lake: Lake, spec: MixSpec, plan: MixPlan, selection: Any, version: int, checksum: str
+    lake: Lake, spec: MixSpec, plan: MixPlan, selection: Selection, version: int, checksum: str
 ) -> MaterializedMix:
     """Write a mix: the pin, its rows, then the `mixes` row that makes them visible.
 

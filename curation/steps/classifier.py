@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+import lance
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -151,7 +152,9 @@ class ClassifierQualityStep:
         )
 
 
-def _labelled_vectors(ds: Any, labels: dict[str, int]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _labelled_vectors(
+    ds: lance.LanceDataset, labels: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if not labels:
         return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), []
     ids = pa.array(sorted(labels), pa.string())
@@ -167,7 +170,7 @@ def _labelled_vectors(ds: Any, labels: dict[str, int]) -> tuple[np.ndarray, np.n
     return x, y, got
 
 
-def _matrix(column: Any) -> np.ndarray:
+def _matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if pa.types.is_fixed_size_list(column.type):
