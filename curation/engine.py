@@ -11,7 +11,8 @@ work that is the same on every fragment of `records` and hands the results back:
   exact dedup group rows this way (curation.steps.dedup_base), so the driver never holds all
   rows nor all candidate pairs.
 
-`RayEngine` (curation.ray_engine, imported lazily so `curation` works without ray) runs both
+`RayEngine` (curation.ray_engine, which imports ray only when used, so `curation` works
+without ray; `make_engine` there turns a CLI's `--engine` into an engine) runs both
 as Ray tasks, or actors for model steps. `use_engine` sets the engine for a block, so the
 step functions that call `apply` (embed, pii, dedup, …) need no engine argument of their own.
 """
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,27 +210,6 @@ def use_engine(engine: Engine | None) -> Iterator[Engine]:
     finally:
         if token is not None:
             _current.reset(token)
-
-
-def make_engine(
-    name: str = "local", address: str | None = None, gpus_per_worker: float = 0
-) -> Engine:
-    """The engine a CLI names: `local`, or `ray` at `address` (default `RAY_ADDRESS`).
-
-    Raises:
-        CurationError: an unknown engine name, or `ray` without ray installed.
-    """
-    if name not in ENGINES:
-        raise CurationError(f"unknown --engine {name!r}; use local or ray")
-    if name == "local":
-        if gpus_per_worker:
-            raise CurationError("--gpus-per-worker needs --engine ray")
-        return LocalEngine()
-    from curation.ray_engine import RayEngine
-
-    return RayEngine(
-        address=address or os.environ.get("RAY_ADDRESS") or None, gpus_per_worker=gpus_per_worker
-    )
 
 
 # ------------------------------------------------------------ computing a step's columns

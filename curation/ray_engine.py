@@ -31,7 +31,17 @@ from lance.fragment import FragmentMetadata
 from lance.schema import LanceSchema
 
 from curation.commit import one_line
-from curation.engine import Advance, FragmentJob, Mapper, Reducer, Source, fragment_rows
+from curation.engine import (
+    ENGINES,
+    Advance,
+    Engine,
+    FragmentJob,
+    LocalEngine,
+    Mapper,
+    Reducer,
+    Source,
+    fragment_rows,
+)
 from curation.errors import CurationError
 from curation.intake import REJECTS_FLUSH, Intake
 from curation.steps.columns import _BatchCache, _load, _load_schema, _save
@@ -48,6 +58,27 @@ def is_model_step(step: Any) -> bool:
     inner = getattr(step, "step", None)  # a wrapper such as dedup's WithDupFlag
     return any(hasattr(step, a) for a in MODEL_ATTRIBUTES) or (
         inner is not None and is_model_step(inner)
+    )
+
+
+def make_engine(
+    name: str = "local", address: str | None = None, gpus_per_worker: float = 0
+) -> Engine:
+    """The engine a CLI names: `local`, or `ray` at `address` (default `RAY_ADDRESS`).
+
+    Lives here rather than in curation.engine so that module never imports this one.
+
+    Raises:
+        CurationError: an unknown engine name, or `--gpus-per-worker` without ray.
+    """
+    if name not in ENGINES:
+        raise CurationError(f"unknown --engine {name!r}; use local or ray")
+    if name == "local":
+        if gpus_per_worker:
+            raise CurationError("--gpus-per-worker needs --engine ray")
+        return LocalEngine()
+    return RayEngine(
+        address=address or os.environ.get("RAY_ADDRESS") or None, gpus_per_worker=gpus_per_worker
     )
 
 

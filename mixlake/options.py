@@ -89,7 +89,8 @@ GpusOpt = Annotated[
 @contextlib.contextmanager
 def on_engine(engine: str, ray_address: str | None, gpus_per_worker: float) -> Iterator[None]:
     """Run the block's steps on the engine that --engine/--ray-address/--gpus-per-worker name."""
-    from curation.engine import make_engine, use_engine
+    from curation.engine import use_engine
+    from curation.ray_engine import make_engine
 
     with use_engine(make_engine(engine, ray_address, gpus_per_worker)):
         yield

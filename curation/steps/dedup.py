@@ -15,7 +15,6 @@ not revisited: run with `replace=True` (`--replace`) after large ingests.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -37,7 +36,9 @@ from curation.steps.dedup_base import (
     bucket_reduce,
     embedding_matrix,
     merge_components,
+    minhash_generator,
     normalize_text,
+    shingles,  # noqa: F401 (re-exported: the bench and older callers import it from here)
 )
 
 METHODS = ("exact", "near", "semantic")
@@ -169,31 +170,6 @@ class NearDedup(BucketedDedup):
                     ):
                         found.union(members[0], other)
         return found.labels()
-
-
-def shingles(text: str, size: int) -> list[str]:
-    """Word n-grams of the normalised text (the whole text when it has fewer words)."""
-    words = normalize_text(text).split()
-    if len(words) <= size:
-        return [" ".join(words)]
-    return [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
-
-
-def minhash_generator(texts: list[str], shingle: int, num_perm: int, seed: int) -> Iterator[Any]:
-    """datasketch MinHashes of the texts' shingles, hashed with xxh32 instead of SHA-1.
-
-    `MinHash.generator` copies one template per row, so permutations are drawn once, and
-    `update_batch` applies them to all shingles of a row at once.
-    """
-    import xxhash
-    from datasketch import MinHash
-
-    return MinHash.generator(
-        ([s.encode() for s in shingles(t, shingle)] for t in texts),
-        num_perm=num_perm,
-        seed=seed,
-        hashfunc=xxhash.xxh32_intdigest,
-    )
 
 
 class SemanticDedup(DedupStep):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -300,10 +301,33 @@ def merge_components(partials: list[pa.Table]) -> list[list[tuple[str, float]]]:
     return [rows for rows in members.values() if len(rows) > 1]
 
 
+def shingles(text: str, size: int) -> list[str]:
+    """Word n-grams of the normalised text (the whole text when it has fewer words)."""
+    words = normalize_text(text).split()
+    if len(words) <= size:
+        return [" ".join(words)]
+    return [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+
+
+def minhash_generator(texts: list[str], shingle: int, num_perm: int, seed: int) -> Iterator[Any]:
+    """datasketch MinHashes of the texts' shingles, hashed with xxh32 instead of SHA-1.
+
+    `MinHash.generator` copies one template per row, so permutations are drawn once, and
+    `update_batch` applies them to all shingles of a row at once.
+    """
+    import xxhash
+    from datasketch import MinHash
+
+    return MinHash.generator(
+        ([s.encode() for s in shingles(t, shingle)] for t in texts),
+        num_perm=num_perm,
+        seed=seed,
+        hashfunc=xxhash.xxh32_intdigest,
+    )
+
+
 def signatures(texts: list[str], shingle: int, num_perm: int, seed: int) -> np.ndarray:
     """datasketch MinHash values of each text's shingles, as uint32 (rows × num_perm)."""
-    from curation.steps.dedup import minhash_generator
-
     out = np.empty((len(texts), num_perm), dtype=np.uint32)
     for i, m in enumerate(minhash_generator(texts, shingle, num_perm, seed)):
         out[i] = m.hashvalues

@@ -236,7 +236,7 @@ def test_embedder_actors_cluster_and_semantic_dedup(tmp_path: Path, ray_address:
 def test_without_ray_installed_the_engine_says_how_to_get_it(monkeypatch: Any) -> None:
     import sys
 
-    from curation.engine import make_engine
+    from curation.ray_engine import make_engine
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if absent
     with pytest.raises(CurationError, match=r"pip install 'mixlake\[ray\]'"):
