@@ -18,14 +18,20 @@ echo; echo "\$ mixlake eval smollm2 --suite vibes --mix chitchat-curated   # exp
 if mixlake eval smollm2 --suite vibes --mix chitchat-curated; then echo "unexpected success"; exit 1; fi
 
 x eval smollm2 --mix chitchat-curated "${fast[@]}" --out "$DEMO_OUT/base-curated.jsonl"
+# The run is evaluated as it was trained (its nf4 base + adapter); so is the baseline that
+# isolates what tuning did: the base model quantized the same way (label base_smollm2_nf4).
+x eval smollm2 --precision nf4 --mix chitchat-curated "${fast[@]}"
 x eval "$run" --mix chitchat-curated "${fast[@]}"
 x eval smollm2 --mix chitchat-random "${fast[@]}"
+x eval smollm2 --precision nf4 --mix chitchat-random "${fast[@]}"
 x eval "$run" --mix chitchat-random "${fast[@]}"
 # Per-row results are a file too (e.g. computed on a GPU box): importing the same ones is a no-op.
 x eval import "$DEMO_OUT/base-curated.jsonl"
 x evals --suite heldout
-x eval compare smollm2 "$run" --suite heldout --mix chitchat-curated --top 3 --plot "$DEMO_OUT/compare-curated.png"
-x eval compare smollm2 "$run" --suite heldout --mix chitchat-random --top 3
+x eval compare base_smollm2_nf4 "$run" --suite heldout --mix chitchat-curated --top 3 --plot "$DEMO_OUT/compare-curated.png"
+x eval compare base_smollm2_nf4 "$run" --suite heldout --mix chitchat-random --top 3
+# What 4-bit quantization alone costs the base model, on the same rows.
+x eval compare smollm2 base_smollm2_nf4 --suite heldout --mix chitchat-curated --top 0
 
 # The eval columns are data: join them with quality scores like any other column.
 x sql "SELECT round(quality_heuristic_v1, 1) AS quality, count(*) AS rows,
