@@ -19,10 +19,13 @@ from curation.query import sql
 from curation.sqltext import equals
 from curation.stats import plot_lengths
 from mixlake.options import (
+    EngineOpt,
     LakeOpt,
+    RayAddressOpt,
     TagOpt,
     VersionOpt,
     checked_where,
+    on_engine,
     open_lake,
     version_ref,
 )
@@ -63,11 +66,17 @@ def ingest(
             "--split", help="Of a DatasetDict folder: only this split (kept in meta.split)."
         ),
     ] = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
     lake: LakeOpt = None,
 ) -> None:
-    """Ingest files as one new version of `records` (a no-op when nothing is new)."""
+    """Ingest files as one new version of `records` (a no-op when nothing is new).
+
+    Folders and globs expand to their JSONL/Parquet files; with `--engine ray` each file is
+    parsed and hashed in a Ray task, and the result is the same version the local path makes.
+    """
     the_lake = open_lake(lake)
-    with byte_progress() as bar:
+    with on_engine(engine, ray_address, 0.0), byte_progress() as bar:
         tasks: dict[str, TaskID] = {}
 
         def on_bytes(file: str, n: int) -> None:

@@ -84,3 +84,16 @@ def test_a_glob_that_matches_nothing(tmp_path: Path) -> None:
     lake = Lake.create(tmp_path / "lake")
     with pytest.raises(CurationError, match="no file matches"):
         ingest(lake, [str(tmp_path / "*.jsonl")], "web")
+
+
+def test_cli_ingest_with_engine_ray(tmp_path: Path, ray_address: str) -> None:
+    from mixlake.cli import main
+
+    folder = _files(tmp_path / "data")
+    local = Lake.create(tmp_path / "l")
+    ingest(local, [folder], "web", on_error="skip")
+    uri = str(tmp_path / "cli")
+    assert main(["init", "--lake", uri]) == 0
+    args = ["ingest", str(folder), "-s", "web", "--on-error", "skip", "--lake", uri]
+    assert main([*args, "--engine", "ray", "--ray-address", ray_address]) == 0
+    assert _state(Lake(uri)) == _state(local)
