@@ -185,7 +185,7 @@ def fragment_rows(
     try:
         return fragment.to_table(columns=columns, filter=where, with_row_address=True)
     except (OSError, ValueError) as e:
-        from curation.commit import one_line
+        from curation.errors import one_line
 
         raise CurationError(f"reading fragment {fragment_id}: {one_line(e)}") from None
 

@@ -27,9 +27,9 @@ import pyarrow.compute as pc
 from lance.fragment import write_fragments
 
 from curation.columnar import canonical, hash_forms
-from curation.commit import Entry, one_line
+from curation.commit import Entry
 from curation.engine import Engine, current_engine
-from curation.errors import CurationError
+from curation.errors import CurationError, one_line
 from curation.faults import crash_point
 from curation.intake import Intake
 from curation.lake import Lake, register_shortcut

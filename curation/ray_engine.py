@@ -30,7 +30,6 @@ import pyarrow as pa
 from lance.fragment import FragmentMetadata
 from lance.schema import LanceSchema
 
-from curation.commit import one_line
 from curation.engine import (
     ENGINES,
     Advance,
@@ -42,7 +41,7 @@ from curation.engine import (
     Source,
     fragment_rows,
 )
-from curation.errors import CurationError
+from curation.errors import CurationError, one_line
 from curation.intake import REJECTS_FLUSH, Intake
 from curation.steps.columns import _BatchCache, _load, _load_schema, _save
 
@@ -422,7 +421,13 @@ def wait_for_cluster(address: str, nodes: int, timeout: float = 60) -> None:
         address=address, logging_level=logging.ERROR, log_to_driver=False, ignore_reinit_error=True
     )
     deadline = time.monotonic() + timeout
-    while sum(1 for n in ray.nodes() if n["Alive"]) < nodes:
+    while _alive_nodes(ray) < nodes:
         if time.monotonic() > deadline:
             raise CurationError(f"the Ray cluster at {address} has fewer than {nodes} nodes")
         time.sleep(0.2)
+
+
+def _alive_nodes(ray: Any) -> int:
+    """How many nodes of the connected Ray cluster are alive (`ray.nodes()` is untyped)."""
+    listed: list[dict[str, Any]] = ray.nodes()
+    return sum(1 for n in listed if n["Alive"])

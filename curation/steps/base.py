@@ -26,9 +26,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.commit import Entry, one_line
+from curation.commit import Entry
 from curation.engine import Engine, FragmentJob, Source, checked, current_engine, use_engine
-from curation.errors import CurationError
+from curation.errors import CurationError, one_line
 from curation.faults import crash_point
 from curation.lake import Lake
 from curation.sqltext import identifier, single_expression

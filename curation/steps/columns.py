@@ -28,8 +28,8 @@ import pyarrow as pa
 from lance.fragment import FragmentMetadata
 from lance.schema import LanceSchema
 
-from curation.commit import Entry, one_line
-from curation.errors import CurationError
+from curation.commit import Entry
+from curation.errors import CurationError, one_line
 from curation.faults import crash_point
 from curation.lake import Lake
 
@@ -100,8 +100,10 @@ def merge_fragments(
 
 
 class _BatchCache:
-    """Within a fragment, each computed batch is kept (Arrow IPC) until the fragment is done,
-    so a crash mid-fragment loses at most the batch in flight."""
+    """Each computed batch of a fragment, kept (Arrow IPC) until the fragment is done.
+
+    A crash mid-fragment loses at most the batch in flight.
+    """
 
     def __init__(
         self,
@@ -155,8 +157,9 @@ def _has_batches(checkpoint: Path | None) -> bool:
 def replacing_schema(
     merged: LanceSchema, drop: Iterable[str], rename: dict[str, str]
 ) -> tuple[LanceSchema, set[int]]:
-    """`merged` without the fields named in `drop` (and their children), with top-level
-    fields renamed by `rename`. Returns the schema and the dropped field ids.
+    """`merged` without the fields named in `drop` (and their children), renamed by `rename`.
+
+    Returns the schema and the dropped field ids (top-level fields only are renamed).
     """
     reduced = cast(tuple[Any, ...], merged.__reduce__()[1])  # (metadata JSON, *Field protobufs)
     metadata_json: str = reduced[0]
@@ -351,7 +354,7 @@ def _with_name(raw: bytes, name: str) -> bytes:
 
 
 def _int(fields: dict[int, list[Any]], number: int) -> int:
-    value = fields.get(number, [0])[0]
+    value = int(fields.get(number, [0])[0])
     return value - (1 << 64) if value >= 1 << 63 else value  # int32 -1 is a 10-byte varint
 
 

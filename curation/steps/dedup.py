@@ -143,9 +143,11 @@ class NearDedup(BucketedDedup):
         )
 
     def group_labels(self, table: pa.Table) -> np.ndarray:
-        """The reference grouping, all in this process: every row in a datasketch
-        `MinHashLSH`, then the rows that share a bucket joined when their signatures'
-        Jaccard estimate reaches the threshold (row order = the table's)."""
+        """The reference grouping, all in this process, with datasketch's `MinHashLSH`.
+
+        Every row goes into the LSH; rows that share a bucket are joined when their
+        signatures' Jaccard estimate reaches the threshold (row order = the table's).
+        """
         from datasketch import MinHashLSH
 
         texts = table.column("text").to_pylist()

@@ -1,5 +1,8 @@
-"""What every dedup method shares: text normalisation, union-find, the step skeleton that
-groups rows in `prepare` and picks representatives, and the embedding matrix helper."""
+"""What every dedup method shares.
+
+Text normalisation, union-find, the step skeleton that groups rows in `prepare` and picks
+representatives, and the embedding matrix helper.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ class UnionFind:
         self.parent = list(range(n))
 
     def find(self, a: int) -> int:
+        """The root of `a`'s group (compressing the path on the way)."""
         root = a
         while self.parent[root] != root:
             root = self.parent[root]
@@ -45,6 +49,7 @@ class UnionFind:
         return root
 
     def union(self, a: int, b: int) -> None:
+        """Join the groups of `a` and `b`."""
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
@@ -128,8 +133,9 @@ class DedupStep:
         """The representative ranking value of each row (higher wins; missing ranks -1)."""
         if self.rank_by == "id":
             return np.zeros(table.num_rows)
-        values = table.column(self.rank_by).to_numpy(zero_copy_only=False)
-        return np.nan_to_num(values, nan=-1.0)
+        values: np.ndarray = table.column(self.rank_by).to_numpy(zero_copy_only=False)
+        ranked: np.ndarray = np.nan_to_num(values, nan=-1.0)
+        return ranked
 
     def covers(self, ids: list[str]) -> list[bool]:
         """Whether each id took part in the grouping (was selected in `prepare`)."""
@@ -160,7 +166,8 @@ def embedding_matrix(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     vectors = arr.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return vectors / norms
+    unit: np.ndarray = vectors / norms
+    return unit
 
 
 # ------------------------------------------------ grouping by buckets, on any engine
@@ -310,7 +317,7 @@ def shingles(text: str, size: int) -> list[str]:
 
 
 def minhash_generator(texts: list[str], shingle: int, num_perm: int, seed: int) -> Iterator[Any]:
-    """datasketch MinHashes of the texts' shingles, hashed with xxh32 instead of SHA-1.
+    """Datasketch MinHashes of the texts' shingles, hashed with xxh32 instead of SHA-1.
 
     `MinHash.generator` copies one template per row, so permutations are drawn once, and
     `update_batch` applies them to all shingles of a row at once.
@@ -318,16 +325,17 @@ def minhash_generator(texts: list[str], shingle: int, num_perm: int, seed: int) 
     import xxhash
     from datasketch import MinHash
 
-    return MinHash.generator(
+    signatures: Iterator[Any] = MinHash.generator(
         ([s.encode() for s in shingles(t, shingle)] for t in texts),
         num_perm=num_perm,
         seed=seed,
         hashfunc=xxhash.xxh32_intdigest,
     )
+    return signatures
 
 
 def signatures(texts: list[str], shingle: int, num_perm: int, seed: int) -> np.ndarray:
-    """datasketch MinHash values of each text's shingles, as uint32 (rows × num_perm)."""
+    """Datasketch MinHash values of each text's shingles, as uint32 (rows × num_perm)."""
     out = np.empty((len(texts), num_perm), dtype=np.uint32)
     for i, m in enumerate(minhash_generator(texts, shingle, num_perm, seed)):
         out[i] = m.hashvalues
@@ -355,5 +363,6 @@ def _band_keys(sig: np.ndarray, bands: int, band_rows: int) -> tuple[pa.Array, n
 def _rank_values(table: pa.Table, rank_by: str) -> np.ndarray:
     if rank_by == "id" or rank_by not in table.column_names:
         return np.zeros(table.num_rows)
-    values = table.column(rank_by).to_numpy(zero_copy_only=False).astype(np.float64)
-    return np.nan_to_num(values, nan=-1.0)
+    values: np.ndarray = table.column(rank_by).to_numpy(zero_copy_only=False).astype(np.float64)
+    ranked: np.ndarray = np.nan_to_num(values, nan=-1.0)
+    return ranked
