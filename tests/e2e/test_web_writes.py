@@ -45,8 +45,7 @@ def test_rollback_shows_impact_then_needs_the_token(sample: Lake) -> None:
     preview = step1["preview"]
     assert preview["rows_dropped"] == sample.records().count_rows() - 12
     assert [r["run_id"] for r in preview["impact"]["runs"]] == [RUN_ID]
-    if pytest.importorskip("queries.materialize"):
-        assert {m["mix"] for m in preview["impact"]["mixes"]} == {"sample-chat"}
+    assert {m["mix"] for m in preview["impact"]["mixes"]} == {"sample-chat"}
     assert sample.latest_version() == latest
     missing = client.post("/api/rollback", json={"to": "2"})
     assert missing.status_code == 400 and "not confirmed" in missing.json()["error"]

@@ -103,8 +103,11 @@ def test_adapter_loads_for_inference(world: dict[str, Any]) -> None:
     from training.models import generate
 
     model, tokenizer = load_for_inference(world["config"].base_model, world["result"].adapter_path)
-    text = generate(model, tokenizer, [{"role": "user", "content": "what color is the sky"}], 4)
-    assert isinstance(text, str)
+    messages = [{"role": "user", "content": "what color is the sky"}]
+    text = generate(model, tokenizer, messages, 4)
+    assert isinstance(text, str) and text.strip(), "the tuned model generated nothing"
+    assert generate(model, tokenizer, messages, 4) == text  # greedy decoding: deterministic
+    assert model.peft_config, "the adapter was not loaded"
 
 
 def test_resume_continues_at_the_right_step_and_row(
