@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import lance
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curation.codeversion import git_commit
 from curation.commit import Entry
 from curation.errors import CurationError
 from curation.lake import Lake
@@ -244,21 +243,6 @@ def read_evals(lake: Lake) -> pa.Table:
     if not lake.has_table(EVALS_TABLE):
         return EVALS_SCHEMA.empty_table()
     return lake.dataset(EVALS_TABLE).to_table().sort_by("at")
-
-
-def git_commit() -> str | None:
-    """The short commit of the code running the eval (None outside a git checkout)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def _already_there(

@@ -10,7 +10,6 @@ its exposure ledger in `exposures.jsonl`, so `training.run_import` can bring it 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,29 +33,6 @@ EXPOSURE_COLUMNS = ("record_id", "position", "step", "epoch", "rank")
 
 RowLosses = dict[tuple[int, str], list[float]]
 """Per-row losses of a run: (epoch, record id) → the loss of each occurrence."""
-
-
-def git_commit() -> str | None:
-    """The commit of the code that trains (with `+dirty` for local changes), if in a repo."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--", "."],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head + ("+dirty" if dirty else "") if head else None
 
 
 def write_run_file(

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from curation import Lake
+from curation.codeversion import git_commit
 from training.config import TrainConfig
 from training.data import TokenStream, eval_examples
 from training.distributed import (
@@ -42,7 +43,6 @@ from training.run_folder import (
     RUN_FILE,
     checkpoints,
     find_resumable,
-    git_commit,
     save_exposures,
     write_run_file,
 )
