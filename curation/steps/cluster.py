@@ -20,7 +20,9 @@ import numpy.typing as npt
 import orjson
 import pyarrow as pa
 
+from curation.commit import Entry
 from curation.errors import CurationError
+from curation.faults import crash_point
 from curation.lake import Lake
 from curation.sqltext import in_list
 from curation.steps.base import RowProgress, StepReport, apply
@@ -222,14 +224,14 @@ def cluster(
         if made == step.params():
             step.centroids = _stored_centroids(lake, step.params())
     has = f"{column} IS NOT NULL"
-    report = apply(
-        step,
-        lake,
-        where=f"({where}) AND {has}" if where else has,
-        replace=replace,
-        progress=progress,
-    )
-    if report.no_op and lake.has_table("clusters"):
+    selected = f"({where}) AND {has}" if where else has
+    report = apply(step, lake, where=selected, replace=replace, progress=progress)
+    rebuild = report.no_op and step.centroids is None
+    if rebuild:
+        # `cluster` is there but `clusters` describes another clustering (a crash came between
+        # the two writes): k-means is seeded, so preparing again gives the column's centroids.
+        step.prepare(lake.dataset("records"), selected)
+    if report.no_op and not rebuild and lake.has_table("clusters"):
         table = lake.dataset("clusters").to_table()
         texts = _texts(lake, table.column("representative").to_pylist())
     else:
@@ -243,9 +245,15 @@ def cluster(
         }
         table = table.replace_schema_metadata(meta)
         uri = lake.table_uri("clusters")
-        lance.write_dataset(
-            table, uri, mode="overwrite" if lake.has_table("clusters") else "create"
-        )
+        entry = Entry("clusters", f"described {table.num_rows} clusters", step.params())
+        with lake.writing("describe clusters"):
+            lance.write_dataset(
+                table,
+                uri,
+                mode="overwrite" if lake.has_table("clusters") else "create",
+                transaction_properties=entry.properties(),
+            )
+        crash_point("cluster:described")
     infos = tuple(
         sorted(
             (

@@ -91,3 +91,32 @@ def test_errors(tmp_path: Path) -> None:
     with pytest.raises(CurationError, match="lower --k"):
         cluster(lake, 10)
     assert "cluster" not in lake.dataset("records").schema.names
+
+
+def test_a_crash_between_column_and_description_is_repaired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cluster` commits the column, then rewrites `clusters`: a rerun after a crash between
+    the two describes the clustering the column holds, not the one before it."""
+    import lance
+
+    lake = make_lake(tmp_path, {"s": ROWS})
+    embed(lake, FakeEmbedder(32))
+    cluster(lake, 3, seed=1)
+    real = lance.write_dataset
+
+    def crash(data, uri, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(uri).endswith("/clusters.lance"):
+            raise KeyboardInterrupt  # as if killed right after the records commit
+        return real(data, uri, *args, **kwargs)
+
+    monkeypatch.setattr("curation.steps.cluster.lance.write_dataset", crash)
+    with pytest.raises(KeyboardInterrupt):
+        cluster(lake, 4, seed=1, replace=True)
+    monkeypatch.undo()
+    assert lake.dataset("clusters").count_rows() == 3  # stale: still the k=3 description
+    again = cluster(lake, 4, seed=1)
+    assert again.step.no_op  # the column was already right
+    assert len(again.clusters) == 4 and lake.dataset("clusters").count_rows() == 4
+    sizes = lake.sql("SELECT cluster, count(*) AS n FROM records GROUP BY cluster").to_pylist()
+    assert sorted(c.size for c in again.clusters) == sorted(r["n"] for r in sizes)
