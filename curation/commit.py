@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -201,8 +202,6 @@ def check_lease(table_uri: str) -> None:
 
 
 def _stderr_notice(message: str) -> None:
-    import sys
-
     print(f"mixlake: {message}", file=sys.stderr, flush=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import lance
@@ -216,8 +217,6 @@ def _remove_stale_checkpoints(lake: Lake) -> None:
     """Step checkpoints are only valid for the version they started from; drop the others."""
     if "://" in lake.uri:
         return
-    from pathlib import Path
-
     folder = Path(lake.uri) / "_checkpoints"
     latest = lake.latest_version()
     for path in folder.glob("*") if folder.is_dir() else []:

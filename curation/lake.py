@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lance
-import orjson
 import pyarrow as pa
 
-from curation.commit import Entry, Notice, read_entry, writer_lock
+from curation.commit import Entry, Notice, writer_lock
 from curation.commit import commit as commit_operation
 from curation.errors import CurationError
+from curation.journal import as_datetime, version_entries
 from curation.schema import JOURNAL_SCHEMA, RECORDS_SCHEMA
 from curation.sqltext import equals
 from curation.storage import apply_storage_options
@@ -49,10 +49,6 @@ class VersionEntry:
 def default_lake_uri() -> str:
     """The lake URI from `MIXLAKE_LAKE`, else `./lake`."""
     return os.environ.get(LAKE_ENV) or DEFAULT_LAKE
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Lake:
@@ -244,37 +240,6 @@ class Lake:
             ds.tags.delete(name)
 
     # ----------------------------------------------------------------- journal
-    def journal(
-        self,
-        table: str,
-        version: int,
-        operation: str,
-        message: str,
-        args: dict[str, Any],
-        rows_added: int,
-        rows_removed: int,
-    ) -> None:
-        """Record what made a side-table version in the `journal` table.
-
-        `records` never uses this: its entries travel inside each commit (`Lake.commit`).
-        Side tables (labels, indexes) whose writers cannot carry properties still do.
-        """
-        row = pa.table(
-            {
-                "table_name": [table],
-                "version": [version],
-                "operation": [operation],
-                "message": [message],
-                "args": [orjson.dumps(args, default=str).decode()],
-                "rows_added": [rows_added],
-                "rows_removed": [rows_removed],
-                "at": [_now()],
-            },
-            schema=JOURNAL_SCHEMA,
-        )
-        uri = self.table_uri("journal")
-        lance.write_dataset(row, uri, mode="append" if lance_exists(uri) else "create")
-
     def journal_entries(self, table: str = "records") -> dict[int, dict[str, Any]]:
         """What made each live version of `table`, keyed by version.
 
@@ -287,21 +252,7 @@ class Lake:
             out = {int(r["version"]): r for r in rows.to_pylist()}
         if not self.has_table(table):
             return out
-        ds = self.dataset(table)
-        for v in ds.versions():
-            number = int(v["version"])
-            entry = read_entry(ds, number) or _derived_entry(ds, number)
-            if entry is not None:
-                out[number] = {
-                    "table_name": table,
-                    "version": number,
-                    "operation": entry.operation,
-                    "message": entry.message,
-                    "args": orjson.dumps(entry.args).decode(),
-                    "rows_added": entry.rows_added,
-                    "rows_removed": entry.rows_removed,
-                    "at": _as_datetime(v["timestamp"]),
-                }
+        out.update(version_entries(self.dataset(table), table))
         return out
 
     def journal_table(self) -> pa.Table:
@@ -326,7 +277,7 @@ class Lake:
             out.append(
                 VersionEntry(
                     version=number,
-                    timestamp=_as_datetime(v["timestamp"]),
+                    timestamp=as_datetime(v["timestamp"]),
                     rows=int(v["metadata"].get("total_rows", 0)),
                     operation=j.get("operation", "?"),
                     message=j.get("message", "(made outside mixlake)"),
@@ -364,25 +315,6 @@ def _shortcut(name: str) -> Callable[..., Any]:
 
         importlib.import_module("curation")  # the package imports and registers every module
     return _SHORTCUTS[name]
-
-
-def _derived_entry(ds: lance.LanceDataset, version: int) -> Entry | None:
-    """An entry for a commit that describes itself: an index build says what it indexed."""
-    try:
-        tx = ds.read_transaction(version)
-    except (OSError, ValueError):
-        return None
-    op = tx.operation if tx else None
-    if type(op).__name__ != "CreateIndex":
-        return None
-    names = [str(getattr(i, "name", "?")) for i in getattr(op, "new_indices", [])]
-    return Entry("index", f"index built: {', '.join(names) or 'none'}", {"indices": names})
-
-
-def _as_datetime(value: int | dt.datetime) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value
-    return dt.datetime.fromtimestamp(value / 1e9 if value > 1e12 else value, dt.UTC)
 
 
 def _make_lake_folder(path: Path) -> None:

@@ -99,18 +99,26 @@ def repair(lake: Lake) -> None:
     Only the latest `records` version can be unsealed: every write holds the writer lock and
     runs this first. Call it under the writer lock.
     """
+    unsealed = _unsealed(lake)
+    if unsealed is not None:
+        seal(lake, *unsealed)
+
+
+def _unsealed(lake: Lake) -> tuple[str, list[FragmentMetadata]] | None:
+    """The batch and reject files of the latest ingest when they are not in `rejects` yet."""
     records = lake.dataset("records")
     entry = read_entry(records, int(records.version))
     if entry is None or entry.operation != "ingest" or not entry.args.get(ARG):
-        return
+        return None
     batch = str(entry.args.get("batch"))
-    fragments = [FragmentMetadata.from_json(text) for text in entry.args[ARG]]
-    seal(lake, batch, fragments)
+    if _has_batch(lake, batch):
+        return None
+    return batch, [FragmentMetadata.from_json(text) for text in entry.args[ARG]]
 
 
 def list_rejects(lake: Lake, batch: str | None = None, limit: int = 50) -> pa.Table:
     """Rejected rows (newest first), optionally of one ingest batch."""
-    if _needs_repair(lake):
+    if _unsealed(lake) is not None:
         with lake.writing("repair rejects"):
             repair(lake)
     if not lake.has_table(REJECTS):
@@ -118,14 +126,6 @@ def list_rejects(lake: Lake, batch: str | None = None, limit: int = 50) -> pa.Ta
     ds = lake.dataset(REJECTS)
     table = ds.to_table(filter=equals("batch", batch) if batch else None)
     return table.sort_by([("rejected_at", "descending"), ("line", "ascending")]).slice(0, limit)
-
-
-def _needs_repair(lake: Lake) -> bool:
-    records = lake.dataset("records")
-    entry = read_entry(records, int(records.version))
-    if entry is None or entry.operation != "ingest" or not entry.args.get(ARG):
-        return False
-    return not _has_batch(lake, str(entry.args.get("batch")))
 
 
 def _has_batch(lake: Lake, batch: str) -> bool:
