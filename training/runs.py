@@ -335,36 +335,21 @@ def _mixes_using(lake: Lake, ids: pa.Array) -> list[dict[str, Any]]:
     return out
 
 
-class TrainLossStep:
-    """A column step writing a run's per-row training loss (nulls for rows not in the run)."""
-
-    input_columns: tuple[str, ...] = ("id",)
-
-    def __init__(self, run_id: str, losses: dict[str, float]) -> None:
-        self.run_id = run_id
-        self.name = f"train_loss_{run_id}"
-        self.losses = losses
-
-    def params(self) -> dict[str, Any]:
-        """The run the losses come from."""
-        return {"run_id": self.run_id, "rows": len(self.losses)}
-
-    def output_schema(self) -> pa.Schema:
-        """One float32 column named after the run."""
-        return pa.schema([pa.field(self.name, pa.float32())])
-
-    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Look each id up in the run's losses."""
-        values = [self.losses.get(i) for i in batch.column("id").to_pylist()]
-        return pa.RecordBatch.from_arrays(
-            [pa.array(values, pa.float32())], schema=self.output_schema()
-        )
-
-
 def write_train_loss(lake: Lake, run_id: str, losses: dict[str, float]) -> int | None:
-    """Write `train_loss_<run_id>` onto `records` (one new version); returns that version."""
-    from curation.steps.base import apply
+    """Write `train_loss_<run_id>` onto `records` (one new version); returns that version.
+
+    The sparse write by id of `curation.steps.values`: rows not in `losses` stay null, and
+    writing the same losses again is a no-op (returns None).
+    """
+    from curation.steps.values import write_values
 
     if not losses:
         return None
-    return apply(TrainLossStep(run_id, losses), lake).version
+    table = pa.table(
+        {
+            "id": pa.array(list(losses), pa.string()),
+            f"train_loss_{run_id}": pa.array(list(losses.values()), pa.float32()),
+        }
+    )
+    params = {"run_id": run_id, "rows": len(losses)}
+    return write_values(lake, table, name=f"train_loss_{run_id}", params=params).version
