@@ -10,7 +10,7 @@ whose mix checksum does not match the lake's mix (or the run's).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -21,6 +21,9 @@ from evals.evaluate import EvalResult, Loader, RowsDone, write_back
 from evals.registry import get_suite
 from evals.suites import EvalOptions
 from evals.targets import adapter_target, base_label, column_label, find_run
+
+if TYPE_CHECKING:
+    from queries import MixManifest
 
 _ALLOWED_KEYS = {"id"}
 
@@ -85,9 +88,9 @@ def evaluate_export(
         target=target.label,
         suite=the_suite.name,
         split=split,
-        mix=manifest.get("mix"),
-        mix_checksum=manifest.get("checksum"),
-        records_version=int(manifest.get("records_version") or 0),
+        mix=manifest.mix,
+        mix_checksum=manifest.checksum,
+        records_version=int(manifest.records_version or 0),
         run_level={**out.run_level, "nf4_base": float(target.quantization is not None)},
         columns=(),
         version=None,
@@ -206,13 +209,17 @@ def _check_ids(lake: Lake, result: EvalResult, path: Path) -> None:
             raise EvalError(f"{path}:{number}: record {rid} is not in records (latest version)")
 
 
-def _export_manifest(path: Path) -> dict[str, Any]:
-    """The export's manifest (`STEM.manifest.yaml`, or the legacy `NAME.manifest.json`)."""
-    import queries
+def _export_manifest(path: Path) -> MixManifest:
+    """The export's manifest (`STEM.manifest.yaml`, or the legacy `NAME.manifest.json`).
+
+    Raises:
+        EvalError: no manifest beside the file, or one that cannot be read.
+    """
+    from queries import MixManifest, QueryError
 
     try:
-        return queries.read_manifest(path)
-    except queries.QueryError as e:
+        return MixManifest.find(path)
+    except QueryError as e:
         raise EvalError(str(e)) from None
 
 

@@ -1,202 +1,147 @@
-"""Row shapes of the trainer-specific exports, and what each trainer would drop.
+"""The export-format registry: one small class per format, registered under its name.
 
-Each converter takes one exported row (`id`, `split`, `component`, the rendered example, and
-the record's `kind`, `rejected`, `meta`, with message fields restored) and returns the row in
-that trainer's documented schema, or a reason it cannot be written:
+A format says how `queries.export.export_mix` lays out its files (one JSONL file per split,
+one columnar file, or a folder), how one exported row becomes a row of the format (or why it
+is not written, or why the trainer it names would drop it), and which sidecar files go
+beside the rows (LLaMA-Factory's `dataset_info.json`, an Axolotl config). A format with a
+`media_type` also encodes a plain table of rows as a download (the web UI's export).
 
-- `sharegpt` / `alpaca`: LLaMA-Factory's two dataset formats (`dataset_info.json` entries via
-  `llamafactory_entry`). Its converter drops a conversation that does not alternate user and
-  assistant turns after an optional leading system turn, or that does not end on the
-  assistant; such rows are written (the file is valid) and counted in `would_drop`, unless
-  `trim_trailing_user` drops trailing user turns first.
-- `trl-sft`: trl's SFT shapes (`messages`, or `prompt` + `completion`, or `text`).
-- `trl-dpo`: trl's conversational preference shape (`prompt` messages, `chosen` and
-  `rejected` as one assistant message each); rows that are not preference pairs are skipped.
-- `axolotl`: `messages` for Axolotl's `chat_template` type (`axolotl_config` writes the
-  dataset block).
+Adding a format is one class and its test:
+
+    @register_format
+    class MyFormat(ExportFormat):
+        name = "my-trainer"
+        description = "rows as my-trainer reads them"
+
+        def convert(self, row: Row, trim: bool) -> Converted:
+            return {"text": row.get("text")}, None, None
+
+The format's `version` is written in the export manifest (`format_version`): a change to what
+a format writes bumps it, as a step's name gains a new suffix. The built-in formats are in
+`queries.export_plain` and `queries.export_trainers`; `queries.export` imports both, so
+`import queries` registers them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
 
-import yaml
+import pyarrow as pa
+
+from queries.errors import QueryError
 
 Row = dict[str, Any]
 Converted = tuple[Row | None, str | None, str | None]
-"""(row to write or None, reason it was skipped, reason the trainer would drop it)."""
-
-SHAREGPT_ROLES = {"user": "human", "assistant": "gpt", "system": "system", "tool": "observation"}
-
-
-def _turns(row: Row, trim: bool) -> tuple[str | None, list[Row]]:
-    """(system prompt, the other messages), trailing user turns trimmed if asked."""
-    messages = list(row.get("messages") or [])
-    if not messages and "prompt" in row:
-        messages = [
-            {"role": "user", "content": row["prompt"]},
-            {"role": "assistant", "content": row["completion"]},
-        ]
-    system = None
-    if messages and messages[0]["role"] == "system":
-        system, messages = messages[0]["content"], messages[1:]
-    if trim:
-        while messages and messages[-1]["role"] != "assistant":
-            messages.pop()
-    return system, messages
+"""(row to write or None, reason it was not written, reason the named trainer would drop it)."""
+Layout = Literal["splits", "file", "folder"]
+Use = Literal["mix", "download"]
+PRIVATE = ("kind", "rejected")
+"""Fields of an exported row kept for the converters only (`queries.export_rows`)."""
 
 
-def llamafactory_problem(messages: list[Row]) -> str | None:
-    """Why LLaMA-Factory's converter would drop these turns (system already split off)."""
-    if not messages:
-        return "no conversation turns"
-    for i, m in enumerate(messages):
-        want = ("user", "tool") if i % 2 == 0 else ("assistant",)
-        if m["role"] not in want:
-            return "turns do not alternate user/assistant"
-    if len(messages) % 2:
-        return "does not end on an assistant turn"
-    return None
+class ExportFormat:
+    """One export format: its name, file layout, row conversion and sidecars.
 
-
-def to_sharegpt(row: Row, trim: bool) -> Converted:
-    """The row as LLaMA-Factory's ShareGPT shape (`conversations` of `from`/`value`).
-
-    A text row is skipped. Extra message fields are kept on each turn; the system prompt
-    becomes `system`. `trim` drops trailing user turns first.
+    Attributes:
+        name: the name `--format` takes.
+        version: bumped when what the format writes changes (the manifest records it).
+        description: one line for `--help` and the docs.
+        layout: `splits` (one `STEM.SPLIT.jsonl` per split), `file` (one file at `out`, a
+            `split` column) or `folder` (`out` is a folder).
+        full_records: rows carry every core column of the record, not the rendered example.
+        whole_file: also write every split, in mix order, at `out` itself (`jsonl`).
+        must_fit: refuse an export where no row fits the format (nothing is written).
+        for_mix: offered by `mix export` (a download-only format sets it False).
+        media_type: set to offer the format for downloads of table rows (`encode_table`).
+        nested: holds list and struct values (a CSV download gets scalar columns only).
     """
-    if "text" in row and "messages" not in row:
-        return None, "a text example has no conversation", None
-    system, messages = _turns(row, trim)
-    out: Row = {
-        "conversations": [
-            {"from": SHAREGPT_ROLES.get(m["role"], m["role"]), "value": m["content"]}
-            | {k: v for k, v in m.items() if k not in ("role", "content")}
-            for m in messages
-        ]
-    }
-    if system is not None:
-        out["system"] = system
-    return {"id": row["id"]} | out, None, llamafactory_problem(messages)
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = ""
+    layout: ClassVar[Layout] = "splits"
+    full_records: ClassVar[bool] = False
+    whole_file: ClassVar[bool] = False
+    must_fit: ClassVar[bool] = False
+    for_mix: ClassVar[bool] = True
+    media_type: ClassVar[str | None] = None
+    nested: ClassVar[bool] = True
+
+    def convert(self, row: Row, trim: bool) -> Converted:
+        """The row as this format writes it, or why not (see `Converted`).
+
+        The default keeps the rendered example, `id`, `split`, `component` and `meta`.
+        `trim` asks to drop user turns after the last answer.
+        """
+        return {k: v for k, v in row.items() if k not in PRIVATE}, None, None
+
+    def write_sidecars(self, out: Path, files: dict[str, str]) -> None:
+        """Write the files that go beside the rows (default: none).
+
+        Args:
+            out: the export's `out` path (its folder and stem).
+            files: the file name written per split.
+        """
+
+    def write_rows(self, rows: list[Row], path: Path) -> None:
+        """Write converted rows as one file or folder at `path` (`file`/`folder` layouts)."""
+        raise QueryError(f"export format {self.name!r} writes JSONL files per split only")
+
+    def encode_table(self, table: pa.Table) -> bytes:
+        """A table of rows as the bytes of a download (formats with a `media_type`)."""
+        raise QueryError(f"export format {self.name!r} is not offered as a download")
 
 
-def to_alpaca(row: Row, trim: bool) -> Converted:
-    """The row as LLaMA-Factory's Alpaca shape: the last exchange, earlier ones as `history`.
+_REGISTRY: dict[str, ExportFormat] = {}
+F = TypeVar("F", bound=type[ExportFormat])
 
-    A text row, or turns LLaMA-Factory would drop, are skipped (the pairs cannot be formed).
-    `trim` drops trailing user turns first.
+
+def register_format(cls: F) -> F:
+    """Class decorator: register one instance of an `ExportFormat` under its `name`.
+
+    Raises:
+        QueryError: the name is empty or taken by another class.
     """
-    if "text" in row and "messages" not in row:
-        return None, "a text example has no instruction", None
-    system, messages = _turns(row, trim)
-    problem = llamafactory_problem(messages)
-    if problem is not None:  # no pairs to write
-        return None, f"cannot be written as alpaca: {problem}", problem
-    pairs = [
-        [messages[i]["content"], messages[i + 1]["content"]] for i in range(0, len(messages), 2)
-    ]
-    out: Row = {"id": row["id"], "instruction": pairs[-1][0], "input": "", "output": pairs[-1][1]}
-    if system is not None:
-        out["system"] = system
-    if len(pairs) > 1:
-        out["history"] = pairs[:-1]
-    return out, None, None
+    name = getattr(cls, "name", "")
+    if not name or name != name.strip():
+        raise QueryError(f"export format class {cls.__name__} needs a name")
+    held = _REGISTRY.get(name)
+    if held is not None and type(held).__qualname__ != cls.__qualname__:
+        raise QueryError(
+            f"export format {name!r} is already registered by {type(held).__qualname__}"
+        )
+    _REGISTRY[name] = cls()
+    return cls
 
 
-def to_trl_sft(row: Row, trim: bool) -> Converted:
-    """The row in trl's SFT shape: `messages`, else `prompt` + `completion`, else `text`.
+def format_names(use: Use = "mix") -> tuple[str, ...]:
+    """Names of the registered formats for `use`, in registration order.
 
-    `trim` is unused: trl trains on whatever turns it is given.
+    Args:
+        use: `mix` (what `mix export --format` takes) or `download` (table rows, the web UI).
     """
-    for keys in (("messages",), ("prompt", "completion"), ("text",)):
-        if all(k in row for k in keys):
-            return {k: row[k] for k in keys}, None, None
-    return None, "no messages, prompt/completion or text", None
+    return tuple(n for n, f in _REGISTRY.items() if _offered(f, use))
 
 
-def to_trl_dpo(row: Row, trim: bool) -> Converted:
-    """A preference pair in trl's conversational DPO shape; other rows are skipped.
+def get_format(name: str, use: Use = "mix") -> ExportFormat:
+    """The registered format called `name` for `use`.
 
-    `prompt` is every turn but the last, `chosen` the last (assistant) turn and `rejected`
-    the pair's other answer, each as a one-message list. `trim` is unused.
+    Raises:
+        QueryError: no such format for that use (one line naming the known ones).
     """
-    if row.get("kind") != "preference" or not row.get("messages"):
-        return None, "not a preference pair", None
-    *prompt, chosen = row["messages"]
-    out = {
-        "prompt": prompt,
-        "chosen": [chosen],
-        "rejected": [{"role": "assistant", "content": row["rejected"]}],
-    }
-    return out, None, None
+    fmt = _REGISTRY.get(name)
+    if fmt is None or not _offered(fmt, use):
+        what = "export format" if use == "mix" else "download format"
+        known = ", ".join(format_names(use)) or "none registered"
+        raise QueryError(f"unknown {what} {name!r}; use one of {known}")
+    return fmt
 
 
-def to_axolotl(row: Row, trim: bool) -> Converted:
-    """The row's `messages` for Axolotl's `chat_template` type; a text row is skipped.
-
-    `trim` is unused.
-    """
-    if "messages" not in row:
-        return None, "the chat_template type needs messages", None
-    return {"messages": row["messages"]}, None, None
+def _offered(fmt: ExportFormat, use: Use) -> bool:
+    return fmt.for_mix if use == "mix" else fmt.media_type is not None
 
 
-CONVERTERS: dict[str, Callable[[Row, bool], Converted]] = {
-    "sharegpt": to_sharegpt,
-    "alpaca": to_alpaca,
-    "trl-sft": to_trl_sft,
-    "trl-dpo": to_trl_dpo,
-    "axolotl": to_axolotl,
-}
-
-
-def llamafactory_entry(fmt: str, file_name: str) -> Row:
-    """A `dataset_info.json` entry for one exported file (LLaMA-Factory's documented keys)."""
-    if fmt == "sharegpt":
-        return {
-            "file_name": file_name,
-            "formatting": "sharegpt",
-            "columns": {"messages": "conversations", "system": "system"},
-            "tags": {
-                "role_tag": "from",
-                "content_tag": "value",
-                "user_tag": "human",
-                "assistant_tag": "gpt",
-                "observation_tag": "observation",
-                "system_tag": "system",
-            },
-        }
-    return {
-        "file_name": file_name,
-        "formatting": "alpaca",
-        "columns": {
-            "prompt": "instruction",
-            "query": "input",
-            "response": "output",
-            "system": "system",
-            "history": "history",
-        },
-    }
-
-
-def axolotl_config(folder: str, files: dict[str, str]) -> str:
-    """The `datasets:` (train) and `test_datasets:` (other splits) block of an Axolotl config."""
-
-    def block(split: str, name: str) -> Row:
-        return {
-            "path": folder,
-            "ds_type": "json",
-            "data_files": [name],
-            "split": "train",  # each file is its own dataset: its rows load as `train`
-            "type": "chat_template",
-            "field_messages": "messages",
-            "message_property_mappings": {"role": "role", "content": "content"},
-        }
-
-    out: Row = {"datasets": [block(s, f) for s, f in files.items() if s == "train"]}
-    tests = [block(s, f) for s, f in files.items() if s != "train"]
-    if tests:
-        out["test_datasets"] = tests
-    text: str = yaml.safe_dump(out, sort_keys=False)
-    return text
+def unregister_format(name: str) -> None:
+    """Remove a format (tests that register one of their own clean up with it)."""
+    _REGISTRY.pop(name, None)

@@ -11,11 +11,14 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from training.errors import TrainingError
+
+if TYPE_CHECKING:
+    from queries import MixManifest
 
 Example = dict[str, Any]
 """A rendered example: `id`, `split`, `component` and `messages` | `prompt`+`completion` | `text`."""
@@ -76,22 +79,28 @@ class FileSource:
         self._files: dict[str, Path] = {}
         manifest = _manifest(self.path)
         split_file = _split_of_file(self.path, manifest)
-        if split_file is None:
+        if manifest is None or split_file is None:
             self._index(self.path, None)
         else:
-            for split, name in (manifest.get("files") or {}).items():
-                sibling = self.path.with_name(str(name))
+            for split, name in manifest.files.items():
+                sibling = self.path.with_name(name)
                 if sibling == self.path or sibling.is_file():
-                    self._index(sibling, str(split))
-        checksum = str(manifest.get("checksum") or _file_checksum(self._ids))
+                    self._index(sibling, split)
+        if manifest is None:  # a JSONL written by hand: the file names the mix
+            checksum = _file_checksum(self._ids)
+            self.info = SourceInfo(
+                self.path.stem, None, checksum, None, seed_from_checksum(checksum), str(path)
+            )
+            return
+        seed = manifest.seed if manifest.seed is not None else seed_from_checksum(manifest.checksum)
         self.info = SourceInfo(
-            mix=str(manifest.get("mix") or self.path.stem),
-            mix_version=manifest.get("mix_version"),
-            checksum=checksum,
-            records_version=manifest.get("records_version"),
-            seed=int(manifest.get("seed", seed_from_checksum(checksum))),
+            mix=manifest.mix,
+            mix_version=manifest.mix_version,
+            checksum=manifest.checksum,
+            records_version=manifest.records_version,
+            seed=seed,
             origin=str(self.path),
-            exported_split=split_file or manifest.get("split"),
+            exported_split=split_file or manifest.split,
         )
 
     def _index(self, path: Path, only: str | None) -> None:
@@ -119,8 +128,10 @@ class FileSource:
         return list(self._ids.get(split, []))
 
     def positions(self, split: str) -> list[int]:
-        """Line numbers (0-based, blank lines skipped) of `split`'s rows: their mix positions
-        (in a per-split file: their index in the split)."""
+        """Line numbers (0-based, blank lines skipped) of `split`'s rows: their mix positions.
+
+        In a per-split file they are the rows' indices in the split.
+        """
         return list(self._positions.get(split, []))
 
     def fetch(self, split: str, indices: Sequence[int]) -> list[Example]:
@@ -247,26 +258,32 @@ def _parse(line: bytes, path: Path, number: int) -> Example:
     return row
 
 
-def _manifest(path: Path) -> dict[str, Any]:
-    """The export manifest beside `path` (`STEM.manifest.yaml`, or a legacy sidecar); {} without."""
-    from queries import QueryError
-    from queries.export import manifest_path, read_manifest
+def _manifest(path: Path) -> MixManifest | None:
+    """The export manifest beside `path` (`STEM.manifest.yaml`, or a legacy sidecar).
+
+    Returns None for a file without one.
+
+    Raises:
+        TrainingError: a manifest that cannot be read (one line: file and reason).
+    """
+    from queries import MixManifest, QueryError
+    from queries.manifest import manifest_path
 
     if manifest_path(path) is None:
-        return {}
+        return None
     try:
-        return read_manifest(path)
+        return MixManifest.find(path)
     except QueryError as e:
         raise TrainingError(str(e)) from None
 
 
-def _split_of_file(path: Path, manifest: dict[str, Any]) -> str | None:
+def _split_of_file(path: Path, manifest: MixManifest | None) -> str | None:
     """The split a per-split export file (`STEM.SPLIT.jsonl`) holds; None for a whole export."""
-    if path.name == manifest.get("mix_order_file"):
+    if manifest is None or path.name == manifest.mix_order_file:
         return None
-    for split, name in (manifest.get("files") or {}).items():
+    for split, name in manifest.files.items():
         if name == path.name:
-            return str(split)
+            return split
     return None
 
 

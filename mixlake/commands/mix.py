@@ -12,17 +12,17 @@ import typer
 from mixlake.options import LakeOpt, open_lake
 from mixlake.output import console, err_console, row_progress, show_table, summary
 from queries import (
-    FORMATS,
     MaterializedMix,
+    MixManifest,
     MixPlan,
     QueryError,
     diff_mixes,
     export_mix,
+    format_names,
     list_mixes,
     load_spec,
     materialize_mix,
     open_mix,
-    read_manifest,
 )
 from queries.coverage import no_reply_warnings, rows_without_reply
 from queries.plan import select_mix
@@ -176,7 +176,9 @@ def diff(
 def export(
     name: Annotated[str, typer.Argument(help="NAME (its latest version) or NAME@VERSION.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file (a folder for hf).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="|".join(FORMATS))] = "jsonl",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="|".join(format_names("mix")))
+    ] = "jsonl",
     split: Annotated[str | None, typer.Option(help="Only this split.")] = None,
     redact: Annotated[
         bool, typer.Option("--redact/--no-redact", help="Redact PII (default on).")
@@ -190,8 +192,10 @@ def export(
     ] = False,
     lake: LakeOpt = None,
 ) -> None:
-    """Write the rendered rows in mix order for other trainers, one file per split, plus a
-    manifest."""
+    """Write the rendered rows in mix order for other trainers, one file per split.
+
+    A manifest, STEM.manifest.yaml, goes beside them.
+    """
     the_lake = open_lake(lake)
     mix = open_mix(the_lake, name)
     with row_progress() as bar:
@@ -210,25 +214,23 @@ def export(
             progress=on_rows,
             trim_trailing_user=trim_trailing_user,
         )
-    info = read_manifest(out)
-    drops = info.get("trainer_drops") or {}
-    skipped = info.get("not_written") or {}
+    info = MixManifest.from_file(manifest)
     summary(
         "exported",
         {
             "mix": mix.ref,
-            "rows": sum(info["rows"].values()),
+            "rows": sum(info.rows.values()),
             "format": fmt,
-            "redactions": info["redactions"] if redact else "off",
-            "files": ", ".join(str(f) for f in info.get("files", [])) or str(out),
-            "trainer would drop": _reasons(drops),
-            "not written": _reasons(skipped),
+            "redactions": info.redactions if redact else "off",
+            "files": ", ".join(info.files.values()) or str(out),
+            "trainer would drop": _reasons(info.trainer_drops),
+            "not written": _reasons(info.not_written),
             "manifest": str(manifest),
         },
     )
 
 
-def _reasons(counts: dict[str, Any]) -> str:
+def _reasons(counts: dict[str, int]) -> str:
     """`3 (reason a), 1 (reason b)` or `0`."""
     flat = {k: v for k, v in counts.items() if isinstance(v, int) and v}
     if not flat:

@@ -1,17 +1,19 @@
 """An exported mix read by the trainer: the whole file or one per-split file, through the export
-manifest (`STEM.manifest.yaml`), with or without the legacy `NAME.manifest.json` sidecar."""
+manifest (`STEM.manifest.yaml`), or the legacy `NAME.manifest.json` of older exports."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
+import yaml
 
-import queries.export as export_module
 from curation.testing import make_lake
-from queries import export_mix, materialize_mix, open_mix, parse_spec
+from queries import MixManifest, export_mix, materialize_mix, open_mix, parse_spec
+from queries.manifest import manifest_path
 from training import TrainConfig, TrainingError
-from training.sources import FileSource, open_source
+from training.sources import FileSource, open_source, seed_from_checksum
 from training.testing import toy_chat_rows
 
 SPEC = """
@@ -28,15 +30,17 @@ format: {template: chat}
 """
 
 
-@pytest.fixture(params=[True, False], ids=["legacy-sidecar", "manifest-only"])
+@pytest.fixture(params=[False, True], ids=["manifest", "legacy-sidecar"])
 def exported(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     lake = make_lake(tmp_path, {"toy": toy_chat_rows(12)})
     materialize_mix(lake, parse_spec(SPEC))
     out = tmp_path / "out" / "halves.jsonl"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(export_module, "LEGACY_MANIFEST", request.param)
-        export_mix(lake, "halves", "jsonl", out)
-    assert (out.with_name("halves.jsonl.manifest.json").is_file()) == request.param
+    manifest = export_mix(lake, "halves", "jsonl", out)
+    if request.param:  # what exports wrote before the YAML manifest: JSON beside the file
+        data = yaml.safe_load(manifest.read_text())
+        manifest.unlink()
+        out.with_name("halves.jsonl.manifest.json").write_bytes(orjson.dumps(data))
+    assert MixManifest.find(out).mix == "halves"
     return out
 
 
@@ -76,6 +80,31 @@ def test_a_split_file_reads_its_split_and_its_siblings(exported: Path) -> None:
 
 def test_a_broken_manifest_is_one_line(exported: Path) -> None:
     exported.with_name("halves.manifest.yaml").write_text("- not\n- a mapping\n")
-    exported.with_name("halves.jsonl.manifest.json").unlink(missing_ok=True)
-    with pytest.raises(TrainingError, match="not a mapping"):
+    with pytest.raises(
+        TrainingError, match=r"halves\.manifest\.yaml: the export manifest is not a"
+    ):
         FileSource(exported)
+    exported.with_name("halves.manifest.yaml").write_text("mix: halves\nformat: jsonl\n")
+    with pytest.raises(TrainingError, match="manifest has no 'checksum'"):
+        FileSource(exported)
+
+
+def test_an_older_manifest_without_seed_or_files(exported: Path) -> None:
+    """A manifest from before `seed` and `files`: the seed comes from the checksum."""
+    path = manifest_path(exported)
+    assert path is not None
+    data = yaml.safe_load(path.read_text())
+    for key in ("seed", "files", "mix_order_file"):
+        data.pop(key)
+    path.write_text(yaml.safe_dump(data))
+    src = FileSource(exported)
+    assert src.info.checksum == data["checksum"] and src.info.mix == "halves"
+    assert src.info.seed == seed_from_checksum(data["checksum"])
+
+
+def test_a_file_without_a_manifest_names_its_mix(tmp_path: Path) -> None:
+    path = tmp_path / "hand.jsonl"
+    path.write_bytes(b'{"id": "a1", "text": "x"}\n{"id": "b2", "text": "y", "split": "val"}\n')
+    src = FileSource(path)
+    assert src.info.mix == "hand" and src.info.mix_version is None
+    assert src.ids("train") == ["a1"] and src.ids("val") == ["b2"]
