@@ -190,8 +190,11 @@ MAX_EXPOSURES_PAGE = 500
 
 
 def exposures(lake: Lake, run_id: str, offset: int = 0, limit: int = 50) -> dict[str, Any]:
-    """A page of the rows a run trained on (the `exposures` table), in training order (step,
-    position), each with its source and a snippet read at the run's records version.
+    """A page of the rows a run trained on (the `exposures` table), in training order.
+
+    Rows are ordered by step and position; each has the rank that took it (0 in a table
+    written before the ledger had `rank`), its source and a snippet read at the run's records
+    version.
 
     Raises:
         WebError: a malformed run id or bad paging (400); no such run (404).
@@ -203,9 +206,12 @@ def exposures(lake: Lake, run_id: str, offset: int = 0, limit: int = 50) -> dict
         raise WebError(f"limit: 1..{MAX_EXPOSURES_PAGE} and offset ≥ 0, got {limit}, {offset}")
     if not lake.has_table("exposures"):
         return {"run_id": run_id, "total": 0, "offset": offset, "limit": limit, "rows": []}
-    table = lake.dataset("exposures").to_table(
-        columns=["record_id", "position", "step", "epoch"], filter=equals("run_id", run_id)
-    )
+    ds = lake.dataset("exposures")
+    has_rank = "rank" in ds.schema.names
+    columns = ["record_id", "position", "step", "epoch"] + (["rank"] if has_rank else [])
+    table = ds.to_table(columns=columns, filter=equals("run_id", run_id))
+    if not has_rank:  # one process wrote it (the ledger gained `rank` with DDP)
+        table = table.append_column("rank", pa.array([0] * table.num_rows, pa.int32()))
     table = table.sort_by([("step", "ascending"), ("position", "ascending")])
     page = table.slice(offset, limit).to_pylist()
     version = run["records_version"]

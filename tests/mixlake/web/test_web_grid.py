@@ -1,5 +1,8 @@
-"""The records grid's API: server-side sorting, point-and-click filters, cross-filtered facets
-and labels saved through `curation.labels`."""
+"""The records grid's API.
+
+Server-side sorting, point-and-click filters, cross-filtered facets and labels saved through
+`curation.labels`.
+"""
 
 from __future__ import annotations
 

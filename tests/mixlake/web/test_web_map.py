@@ -1,6 +1,9 @@
-"""The embedding map's API: a PCA projection of `embedding` computed on the server, cached per
-records version, sent as Float32 arrays; colours by cluster, source or a score; cluster labels
-from the `clusters` table; a lasso/box polygon as a filter of the grid, facets and export."""
+"""The embedding map's API.
+
+A PCA projection of `embedding` computed on the server, cached per records version, sent as
+Float32 arrays; colours by cluster, source or a score; cluster labels from the `clusters`
+table; a lasso/box polygon as a filter of the grid, facets and export.
+"""
 
 from __future__ import annotations
 

@@ -1,10 +1,17 @@
-"""The diff names the batches and columns that changed; the run page lists the rows the run
-trained on (from `exposures`, paged); a category facet's null value matches the null rows."""
+"""The history diff, the run page and a facet's null value.
+
+The diff names the batches and columns that changed; the run page lists the rows the run
+trained on (from `exposures`, paged, with the rank that took each); a category facet's null
+value matches the null rows.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
@@ -64,6 +71,7 @@ def test_run_page_lists_the_rows_it_trained_on(client: TestClient, sample: Lake)
     assert first["total"] == len(want) == 20
     assert [r["record_id"] for r in first["rows"] + second["rows"]] == want[:14]
     assert all(r["source"] == "chat" and r["in_records"] for r in first["rows"])
+    assert {r["rank"] for r in first["rows"]} == {0}  # a ledger from before `rank`: one process
     assert first["rows"][0]["text"]
     assert client.get(f"/api/runs/{RUN_ID}/exposures", params={"limit": 0}).status_code == 400
     assert client.get("/api/runs/nope/exposures").status_code == 404
@@ -71,6 +79,30 @@ def test_run_page_lists_the_rows_it_trained_on(client: TestClient, sample: Lake)
     assert 'id="exposures"' in page and want[5][:12] in page and want[4][:12] not in page
     assert 'id="exposures-next"' in page and 'id="exposures-prev"' in page
     assert "rows 6–10 of 20" in page
+
+
+def test_run_page_shows_the_rank_of_each_exposure(tmp_path: Path) -> None:
+    from training.runs import exposures, write_exposures
+
+    lake = build_sample_lake(tmp_path, rows_per_source=20)
+    old = exposures(lake, RUN_ID)
+    # the run again as two processes (rank = position % 2), through the ledger's own writer
+    # (the sample's table has int64 epochs, the ledger int32: it starts afresh)
+    shutil.rmtree(lake.table_uri("exposures"))
+    ddp = old.set_column(
+        old.schema.get_field_index("rank"),
+        "rank",
+        pa.array([p % 2 for p in old.column("position").to_pylist()], pa.int32()),
+    )
+    write_exposures(lake, RUN_ID, ddp)
+    client = TestClient(create_app(lake.uri), raise_server_exceptions=False, base_url=LOCAL)
+    got = client.get(f"/api/runs/{RUN_ID}/exposures", params={"limit": 20}).json()["rows"]
+    assert [(r["position"], r["rank"]) for r in got] == [(p, p % 2) for p in range(20)]
+    page = client.get(f"/runs/{RUN_ID}", params={"limit": 4}).text
+    head = page.split('id="exposures"', 1)[1].split("</thead>", 1)[0]
+    assert "<th>step</th><th>rank</th><th>position</th>" in head
+    assert page.count('<td class="num rank">1</td>') == 2
+    assert page.count('<td class="num rank">0</td>') == 2
 
 
 def test_null_category_value_matches_null_rows(client: TestClient, sample: Lake) -> None:

@@ -1,6 +1,9 @@
-"""Slices: the grid's filter saved by name in the `slices` table (token flow, `--allow-writes`),
-the one SQL predicate it renders, and the mix component it becomes: spec YAML, `mix check`
-live, and a confirmed materialize."""
+"""Slices: the grid's filter saved by name, and the mix component it becomes.
+
+A slice is saved in the `slices` table (token flow, `--allow-writes`) and renders one SQL
+predicate; as a mix component it becomes spec YAML, `mix check` live, and a confirmed
+materialize.
+"""
 
 from __future__ import annotations
 

@@ -155,7 +155,6 @@ def test_history_log_tags_diff(client: TestClient, sample: Lake) -> None:
 
 
 def test_mixes_runs_evals(client: TestClient) -> None:
-    pytest.importorskip("queries.materialize")
     mixes = client.get("/api/mixes").json()["mixes"]
     assert [(m["name"], m["mix_version"]) for m in mixes] == [
         ("sample-chat", 1),

@@ -1,5 +1,8 @@
-"""The pages a curator decides on: eval compare in each metric's direction, rollback and delete
-previews that list what is lost beyond rows, and the DNS-rebinding / token guards."""
+"""The pages a curator decides on, and the guards on acting on them.
+
+Eval compare in each metric's direction, rollback and delete previews that list what is lost
+beyond rows, and the DNS-rebinding / token guards.
+"""
 
 from __future__ import annotations
 
