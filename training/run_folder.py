@@ -1,8 +1,8 @@
 """What a run keeps in its own folder, `output_dir/<run_id>/`, lake or no lake.
 
-`run.json` records the run (config, data source, status, metrics) and is rewritten when the
-run starts, fails or finishes; the trainer's `checkpoint-N/` folders are what `--resume`
-continues from. The commit of the training code is part of the record. `row_losses.json`
+`run.json` (`training.run_record.RunRecord`) records the run (config, data source, status,
+metrics) and is rewritten when the run starts, fails or finishes; the trainer's
+`checkpoint-N/` folders are what `--resume` continues from. The commit of the training code is part of the record. `row_losses.json`
 holds every per-row loss seen so far (by epoch), and a run from an exported file also keeps
 its exposure ledger in `exposures.jsonl`, so `training.run_import` can bring it into a lake.
 """
@@ -15,16 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
-import yaml
 
 from training.errors import TrainingError
+from training.run_record import RUN_FILE, RunRecord
 
 if TYPE_CHECKING:
     from curation import Lake
     from training.runs import Run
     from training.sources import ExampleSource
 
-RUN_FILE = "run.json"
 ADAPTER = "adapter"
 LOSSES_FILE = "row_losses.json"
 EXPOSURES_FILE = "exposures.jsonl"
@@ -37,31 +36,15 @@ RowLosses = dict[tuple[int, str], list[float]]
 
 def write_run_file(
     run_dir: Path, run: Run, source: ExampleSource, lake: Lake | None, world_size: int = 1
-) -> None:
-    """Write (or rewrite) `run.json`: the run as `runs` holds it, plus where its data came from
-    and the processes it trained with (`world_size`; `--resume` keeps the global batch)."""
-    data = {
-        "run_id": run.run_id,
-        "status": run.status,
-        "config": yaml.safe_load(run.config),
-        "source": {
-            "mix": source.info.mix,
-            "mix_version": source.info.mix_version,
-            "checksum": source.info.checksum,
-            "records_version": source.info.records_version,
-            "origin": source.info.origin,
-            "exported_split": source.info.exported_split,
-        },
-        "lake": lake.uri if lake is not None else None,
-        "world_size": world_size,
-        "git_commit": run.git_commit,
-        "metrics": run.metrics,
-        "best_metrics": run.best_metrics,
-        "adapter_path": run.adapter_path,
-        "started_at": run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-    }
-    (run_dir / RUN_FILE).write_text(json.dumps(data, indent=2, default=str))
+) -> RunRecord:
+    """Write (or rewrite) `run.json` (`training.run_record.RunRecord`).
+
+    It holds the run as `runs` does, plus where its data came from and the processes it
+    trained with (`world_size`; `--resume` keeps the global batch).
+    """
+    record = RunRecord.of_run(run, source.info, lake.uri if lake is not None else None, world_size)
+    record.write(run_dir)
+    return record
 
 
 def checkpoints(folder: Path) -> list[tuple[int, Path]]:
@@ -82,9 +65,9 @@ def find_resumable(output_dir: Path) -> tuple[Path, int]:
     """
     candidates = []
     for run_file in output_dir.glob(f"*/{RUN_FILE}"):
-        info = json.loads(run_file.read_text())
+        record = RunRecord.from_file(run_file)
         ckpts = checkpoints(run_file.parent)
-        if info.get("status") != "finished" and ckpts:
+        if record.status != "finished" and ckpts:
             candidates.append((run_file.stat().st_mtime, run_file.parent, ckpts[-1][0]))
     if not candidates:
         raise TrainingError(
@@ -95,28 +78,13 @@ def find_resumable(output_dir: Path) -> tuple[Path, int]:
     return folder, step
 
 
-def read_run_file(run_dir: Path) -> dict[str, Any]:
+def read_run_file(run_dir: Path) -> RunRecord:
     """The `run.json` of a run folder.
 
     Raises:
         TrainingError: no such folder, no `run.json`, or one that is not a run record.
     """
-    path = run_dir / RUN_FILE
-    if not run_dir.is_dir():
-        raise TrainingError(f"{run_dir}: no such run folder (give output_dir/<run_id>)")
-    if not path.is_file():
-        raise TrainingError(
-            f"{run_dir}: not a run folder (no {RUN_FILE}; give output_dir/<run_id>)"
-        )
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TrainingError(f"{path}: cannot read the run record ({e})") from None
-    needed = ("run_id", "status", "config", "source", "started_at")
-    absent = [k for k in needed if not isinstance(data, dict) or k not in data]
-    if absent:
-        raise TrainingError(f"{path}: not a run record (missing {', '.join(absent)})")
-    return dict(data)
+    return RunRecord.from_file(run_dir)
 
 
 def save_row_losses(folder: Path, losses: RowLosses) -> None:

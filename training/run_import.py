@@ -9,11 +9,8 @@ last, its `runs` row (so an import cut short is simply done again).
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,12 +21,12 @@ from training.errors import TrainingError
 from training.run_folder import (
     ADAPTER,
     EXPOSURES_FILE,
-    RUN_FILE,
     final_epoch_losses,
     load_exposures,
     load_row_losses,
     read_run_file,
 )
+from training.run_record import RunRecord
 from training.runs import (
     EXPOSURES_SCHEMA,
     Run,
@@ -39,7 +36,6 @@ from training.runs import (
     write_train_loss,
 )
 
-RUN_ID = re.compile(r"^[A-Za-z0-9_]+$")
 SAMPLE = 5
 
 
@@ -82,13 +78,12 @@ def import_run(lake: Lake, run_dir: str | Path) -> ImportResult:
             finished run without its exposure ledger, or a lake holding none of its rows.
     """
     folder = Path(run_dir)
-    data = read_run_file(folder)
-    run = _run_from_file(data, folder)
-    config = data["config"] if isinstance(data["config"], dict) else {}
-    if not config.get("data_file"):
+    record = read_run_file(folder)
+    run = _run_from_file(record, folder)
+    if not record.config.get("data_file"):
         raise TrainingError(
             f"{folder}: run {run.run_id} trained from mix {run.mix!r} in the lake at "
-            f"{data.get('lake')}, where it is registered; only runs from an exported file import"
+            f"{record.lake}, where it is registered; only runs from an exported file import"
         )
     if run.status == "running":
         raise TrainingError(
@@ -119,7 +114,7 @@ def import_run(lake: Lake, run_dir: str | Path) -> ImportResult:
             f"none of the {len(ids)} record ids run {run.run_id} trained on are in the lake at "
             f"{lake.uri}; import it into the lake its mix was exported from"
         )
-    rows, notes = _mix_positions(lake, run, data["source"].get("exported_split"), rows)
+    rows, notes = _mix_positions(lake, run, record.source.exported_split, rows)
     pinned, note = _pin(lake, run)
     notes += note
     ledger = rows.add_column(0, "run_id", pa.array([run.run_id] * rows.num_rows, pa.string()))
@@ -142,35 +137,12 @@ def import_run(lake: Lake, run_dir: str | Path) -> ImportResult:
     )
 
 
-def _run_from_file(data: dict[str, Any], folder: Path) -> Run:
-    source = data["source"] or {}
-    adapter = data.get("adapter_path")
+def _run_from_file(record: RunRecord, folder: Path) -> Run:
+    """The `runs` row of a recorded run; its adapter is the copy brought back with the folder."""
     local = folder / ADAPTER
-    if adapter and (local / "adapter_config.json").is_file():
-        adapter = str(local.resolve())  # the copy brought back with the folder
-    try:
-        run = Run(
-            run_id=str(data["run_id"]),
-            mix=source.get("mix"),
-            mix_version=source.get("mix_version"),
-            mix_checksum=source.get("checksum"),
-            records_version=source.get("records_version"),
-            config=yaml.safe_dump(data["config"], sort_keys=False),
-            git_commit=data.get("git_commit"),
-            status=str(data["status"]),
-            metrics=dict(data.get("metrics") or {}),
-            best_metrics=dict(data.get("best_metrics") or {}),
-            adapter_path=adapter,
-            started_at=dt.datetime.fromisoformat(data["started_at"]),
-            finished_at=dt.datetime.fromisoformat(data["finished_at"])
-            if data.get("finished_at")
-            else None,
-        )
-    except (AttributeError, TypeError, ValueError) as e:
-        raise TrainingError(f"{folder / RUN_FILE}: not a run record ({e})") from None
-    if not RUN_ID.match(run.run_id):
-        raise TrainingError(f"{folder / RUN_FILE}: bad run_id {run.run_id!r}")
-    return run
+    if record.adapter_path and (local / "adapter_config.json").is_file():
+        return record.to_run(adapter_path=str(local.resolve()))
+    return record.to_run()
 
 
 def _not_in_records(lake: Lake, ids: pa.Array) -> list[str]:

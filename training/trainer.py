@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import math
 import signal
 import threading
@@ -43,6 +42,7 @@ from training.run_folder import (
     RUN_FILE,
     checkpoints,
     find_resumable,
+    read_run_file,
     save_exposures,
     write_run_file,
 )
@@ -156,15 +156,15 @@ def train(
     start_step = 0
     if resume:
         run_dir, start_step = find_resumable(output_dir)
-        previous = json.loads((run_dir / RUN_FILE).read_text())
-        if previous["source"]["checksum"] != source.info.checksum:
+        record = read_run_file(run_dir)
+        if record.source.checksum != source.info.checksum:
             raise TrainingError(
-                f"--resume: run {previous['run_id']} trained on mix checksum "
-                f"{previous['source']['checksum']}, this config gives {source.info.checksum}"
+                f"--resume: run {record.run_id} trained on mix checksum "
+                f"{record.source.checksum}, this config gives {source.info.checksum}"
             )
-        check_resume_batch(previous, ranks.world_size, config)
-        run_id = str(previous["run_id"])
-        started = dt.datetime.fromisoformat(previous["started_at"])
+        check_resume_batch(record.to_dict(), ranks.world_size, config)
+        run_id = record.run_id
+        started = record.started_at
     else:
         run_id = broadcast(new_run_id(), ranks)
         run_dir = output_dir / run_id

@@ -7,7 +7,7 @@ file carries only when its manifest has one (else a seed derived from the checks
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,13 @@ from curation.testing import make_lake
 from queries import export_mix, materialize_mix, open_mix, parse_spec
 from training import TrainConfig, TrainingError, get_run, import_run, list_runs, train
 from training.data import epoch_order
-from training.run_folder import EXPOSURES_FILE, LOSSES_FILE, load_exposures, save_exposures
+from training.run_folder import (
+    EXPOSURES_FILE,
+    LOSSES_FILE,
+    load_exposures,
+    read_run_file,
+    save_exposures,
+)
 from training.runs import exposures
 from training.sources import FileSource
 from training.testing import make_tiny_llama, texts_of, toy_chat_rows
@@ -110,8 +116,8 @@ def test_a_run_from_a_file_keeps_its_ledger_and_losses_in_its_folder(world: dict
     kept = load_exposures(run_dir)
     assert kept is not None and kept.num_rows == world["from_lake"].exposures
     assert world["from_file"].exposures == 0 and world["from_file"].train_loss_column is None
-    source = json.loads((run_dir / "run.json").read_text())["source"]
-    assert source["exported_split"] == "train" and source["checksum"] == world["mix"].checksum
+    source = read_run_file(run_dir).source
+    assert source.exported_split == "train" and source.checksum == world["mix"].checksum
 
 
 def test_import_matches_the_run_trained_from_the_lake_mix(
@@ -183,10 +189,10 @@ def test_bad_run_folders_fail_with_one_line(world: dict[str, Any], tmp_path: Pat
 
     copy = tmp_path / "copy"
     shutil.copytree(world["from_file"].run_dir, copy)
-    data = json.loads((copy / "run.json").read_text())
-    (copy / "run.json").write_text(json.dumps({**data, "run_id": "rcafe0001", "status": "running"}))
+    record = read_run_file(copy)
+    dataclasses.replace(record, run_id="rcafe0001", status="running").write(copy)
     fails(lake, copy, "still running")
-    (copy / "run.json").write_text(json.dumps({**data, "run_id": "rcafe0002"}))
+    dataclasses.replace(record, run_id="rcafe0002").write(copy)
     (copy / EXPOSURES_FILE).unlink()
     fails(lake, copy, "no exposures.jsonl")
     assert {r.run_id for r in list_runs(lake)} == {
