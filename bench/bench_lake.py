@@ -40,8 +40,8 @@ print(report.rows_added, seconds)
 _ROW_BY_ROW = """
 import sys, time
 from curation import Lake
-import curation.intake
-sys.modules["curation.intake"].jsonl_table = lambda block: None  # every block row by row
+import curation.ingest.intake
+sys.modules["curation.ingest.intake"].jsonl_table = lambda block: None  # every block row by row
 lake = Lake.create(sys.argv[2])
 t = time.perf_counter()
 report = lake.ingest([sys.argv[1]], source="bench")

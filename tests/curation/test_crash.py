@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from curation import Lake
-from curation.rejects import list_rejects
+from curation.ingest import list_rejects
 from tests.curation.crashkit import (
     MIX_SPEC,
     check_lake,

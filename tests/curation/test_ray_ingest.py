@@ -10,9 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation import CurationError, Lake
-from curation.ingest import ingest
+from curation.ingest import ingest, list_rejects
 from curation.ray_engine import RayEngine
-from curation.rejects import list_rejects
 from curation.testing import write_jsonl
 from tests.curation.ray_cluster import corpus
 

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation import CurationError, Lake, list_rejects
-from curation.readers import Row
+from curation.ingest.inputs import Row
 from curation.testing import write_jsonl
 
 GOOD = [{"text": "first good row"}, {"text": "second good row"}]
@@ -217,7 +217,7 @@ def test_list_rejects_without_table_is_empty(lake: Lake) -> None:
 def test_interrupt_in_progress_callback_commits_nothing(
     sample_lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sys.modules["curation.readers"], "BLOCK_BYTES", 16_384)
+    monkeypatch.setattr(sys.modules["curation.ingest.read_jsonl"], "BLOCK_BYTES", 16_384)
     rows = [{"text": f"row {i}"} for i in range(20_000)]
     path = write_jsonl(tmp_path / "big.jsonl", rows)
     before = _state(sample_lake)
@@ -238,8 +238,8 @@ def test_interrupt_in_progress_callback_commits_nothing(
 def test_crash_mid_stream_after_batches_commits_nothing(
     sample_lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool
 ) -> None:
-    intake_module = sys.modules["curation.intake"]
-    monkeypatch.setattr(sys.modules["curation.readers"], "BLOCK_BYTES", 16_384)
+    intake_module = sys.modules["curation.ingest.intake"]
+    monkeypatch.setattr(sys.modules["curation.ingest.read_jsonl"], "BLOCK_BYTES", 16_384)
     real_table = intake_module.jsonl_table
     real_rows: Callable[..., Iterator[Row]] = intake_module.jsonl_rows
     calls: list[int] = []
@@ -300,7 +300,7 @@ def test_garbage_collector_is_restored_after_failed_and_good_ingests(
 def test_chunked_write_is_one_version_and_all_or_nothing(
     sample_lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ingest_module = sys.modules["curation.ingest"]
+    ingest_module = sys.modules["curation.ingest.run"]
     monkeypatch.setattr(ingest_module, "_CHUNK_ROWS", 1000)
     good = write_jsonl(tmp_path / "good.jsonl", [{"text": f"chunked {i}"} for i in range(3500)])
     before = _state(sample_lake)
@@ -322,7 +322,7 @@ def test_chunked_write_is_one_version_and_all_or_nothing(
 def test_many_rejects_are_flushed_and_undone_if_the_ingest_fails(
     lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sys.modules["curation.intake"], "REJECTS_FLUSH", 5)
+    monkeypatch.setattr(sys.modules["curation.ingest.intake"], "REJECTS_FLUSH", 5)
     lines = [f'{{"text": "good {i}"}}' if i % 2 else "{}" for i in range(30)]
     report = lake.ingest([_lines(tmp_path, *lines)], source="s", on_error="skip")
     assert (report.rows_added, report.rejected) == (15, 15)

@@ -10,7 +10,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.arrow_util import STRING, to_np
+from curation.ingest.bulk_arrow import STRING, to_np
 from curation.lossless import Unrepresentable, dumps
 
 _NEEDS_ESCAPE = '[\\x00-\\x1f"\\\\]'

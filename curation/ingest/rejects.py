@@ -20,8 +20,8 @@ import pyarrow as pa
 from lance.fragment import FragmentMetadata, write_fragments
 
 from curation.commit import Entry, read_entry
+from curation.ingest.inputs import BadRow
 from curation.lake import Lake
-from curation.readers import BadRow
 from curation.schema import REJECTS_SCHEMA
 from curation.sqltext import equals
 

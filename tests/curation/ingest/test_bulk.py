@@ -21,16 +21,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from curation import Lake
-from curation.columnar import (
+from curation.ingest.bulk import (
     canonical,
     core_from_rows,
     normalize_table,
     record_ids,
 )
-from curation.normalize import Normalized, RowRejected, normalize_row
-from curation.readers import jsonl_table
+from curation.ingest.read_columnar import present
+from curation.ingest.read_jsonl import jsonl_table
+from curation.ingest.row import Normalized, RowRejected, normalize_row
 from curation.schema import canonical_bytes, record_id
-from curation.tables import present
 
 Outcome = tuple[str, str, Any, Any, Any] | str  # a record's columns, or the rejection reason
 
@@ -331,7 +331,7 @@ def _ingest_table(
     import sys
 
     if monkeypatch is not None:  # force the row path everywhere
-        intake = sys.modules["curation.intake"]
+        intake = sys.modules["curation.ingest.intake"]
         monkeypatch.setattr(intake, "jsonl_table", lambda block: None)
         monkeypatch.setattr(intake, "normalize_table", _all_fallback)
     lake = Lake.create(str(tmp_path / name))
@@ -353,7 +353,7 @@ def _ingest_table(
 def _all_fallback(table: pa.Table, *args: Any, **kwargs: Any) -> Any:
     import numpy as np
 
-    from curation.columnar import CORE_SCHEMA, Bulk
+    from curation.ingest.bulk import CORE_SCHEMA, Bulk
 
     return Bulk(np.zeros(0, np.int64), CORE_SCHEMA.empty_table(), np.arange(table.num_rows))
 
@@ -409,6 +409,6 @@ def test_parquet_rows_of_every_type_agree(tmp_path: Path) -> None:
 def test_whitespace_table_is_pythons() -> None:
     import sys
 
-    from curation.arrow_util import WHITESPACE
+    from curation.ingest.bulk_arrow import WHITESPACE
 
     assert list(WHITESPACE) == [c for c in range(sys.maxunicode + 1) if chr(c).isspace()]

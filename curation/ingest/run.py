@@ -3,7 +3,7 @@
 Rows stream through the normaliser (`intake`: in bulk where it can, row by row where it must)
 in batches straight into one Lance append, so memory stays bounded and a failure (bad row with
 --on-error=fail, Ctrl-C, crash) commits nothing. Ids are hashed in bulk
-(`columnar.record_ids`) and deduplicated against the table and the ingest so far in NumPy.
+(`bulk_ids.record_ids`) and deduplicated against the table and the ingest so far in NumPy.
 """
 
 from __future__ import annotations
@@ -26,22 +26,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lance.fragment import write_fragments
 
-from curation.columnar import canonical, hash_forms
 from curation.commit import Entry
 from curation.engine import Engine, current_engine
 from curation.errors import CurationError, one_line
 from curation.faults import crash_point
-from curation.intake import Intake
+from curation.ingest.bulk import canonical, hash_forms
+from curation.ingest.intake import Intake
+from curation.ingest.pipeline import ahead
+from curation.ingest.read_columnar import is_hf_folder
+from curation.ingest.readers import resolve_input
+from curation.ingest.rejects import ARG, discard_pending, fragments_arg, list_rejects, take_pending
+from curation.ingest.rejects import ensure_table as ensure_rejects_table
+from curation.ingest.rejects import repair as repair_rejects
+from curation.ingest.rejects import seal as seal_rejects
+from curation.ingest.row import KIND_HINTS, MAP_TARGETS, parse_mapping
 from curation.lake import Lake, register_shortcut
-from curation.normalize import KIND_HINTS, MAP_TARGETS, parse_mapping
-from curation.pipeline import ahead
-from curation.readers import resolve_input
-from curation.rejects import ARG, discard_pending, fragments_arg, list_rejects, take_pending
-from curation.rejects import ensure_table as ensure_rejects_table
-from curation.rejects import repair as repair_rejects
-from curation.rejects import seal as seal_rejects
 from curation.schema import RECORDS_SCHEMA, IdSet, first_occurrences
-from curation.tables import is_hf_folder
 
 __all__ = ["IngestReport", "ingest", "list_rejects", "parse_mapping"]
 

@@ -1,6 +1,6 @@
 """Columnar normalisation: a table of raw rows → the core record columns, in bulk.
 
-`normalize.normalize_row` defines what a record is; this module is the fast path that gives
+`row.normalize_row` defines what a record is; this module is the fast path that gives
 exactly the same result for every row it accepts, using Arrow compute instead of a Python
 loop. A row it cannot vouch for (a field of an unexpected type, an empty field, an unknown
 role, no recognised shape, a message with fields besides its role and content, a `--map`
@@ -25,12 +25,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.arrow_util import STRING, blank, one_chunk, take_rows, valid
-from curation.bulk_ids import canonical, hash_forms, hex_ids, record_ids
-from curation.bulk_meta import meta_column, render
-from curation.bulk_turns import Turns, assemble
+from curation.ingest.bulk_arrow import STRING, blank, one_chunk, take_rows, valid
+from curation.ingest.bulk_ids import canonical, hash_forms, hex_ids, record_ids
+from curation.ingest.bulk_meta import meta_column, render
+from curation.ingest.bulk_turns import Turns, assemble
+from curation.ingest.row import LIST_FIELDS, STRING_FIELDS, Normalized
 from curation.lossless import FLOAT_KEY, MESSAGE_FIELDS_KEY
-from curation.normalize import LIST_FIELDS, STRING_FIELDS, Normalized
 from curation.schema import CORE_SCHEMA, MESSAGE_TYPE, MESSAGES_TYPE
 
 __all__ = [

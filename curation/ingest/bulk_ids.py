@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.arrow_util import STRING, byte_length, one_chunk, to_np
+from curation.ingest.bulk_arrow import STRING, byte_length, one_chunk, to_np
 from curation.lossless import MESSAGE_FIELDS_KEY
 from curation.schema import message_fields
 

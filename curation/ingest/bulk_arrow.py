@@ -1,4 +1,8 @@
-"""Small Arrow helpers shared by the bulk normaliser's modules."""
+"""Arrow array helpers of the bulk path: blank strings, zero-copy takes, NumPy views.
+
+Used by `bulk`, `bulk_turns`, `bulk_meta` and `bulk_ids`; "blank" is exactly what Python's
+`not s or s.isspace()` calls blank, so the bulk path rejects what the row path rejects.
+"""
 
 from __future__ import annotations
 
@@ -81,21 +85,3 @@ def to_np(values: pa.Array) -> np.ndarray:
     """`values` as a NumPy array, copying only where Arrow's layout requires it (nulls, bools)."""
     array: np.ndarray = values.to_numpy(zero_copy_only=False)
     return array
-
-
-MAX_TYPE_DEPTH = 64
-"""Deepest nesting of an Arrow type the bulk path handles (Arrow's kernels recurse per level
-and crash on types thousands deep; JSON that deep goes row by row, where it is refused)."""
-
-
-def type_depth(typ: pa.DataType) -> int:
-    """How deeply `typ` nests (1 for a flat type)."""
-    depth, level = 1, [typ]
-    while level:
-        nested = [t.field(i).type for t in level for i in range(t.num_fields)]
-        if not nested:
-            return depth
-        depth, level = depth + 1, nested
-        if depth > MAX_TYPE_DEPTH:
-            return depth
-    return depth

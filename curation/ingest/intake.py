@@ -1,8 +1,8 @@
 """Intake: one input file → tables of core columns, in file order, for `ingest`.
 
 JSONL blocks, Parquet and Hugging Face files go through the bulk path
-(`columnar.normalize_table`); rows it hands back, blocks Arrow cannot parse the way orjson
-would, and the other formats go through the row path (`normalize.normalize_row`), which is
+(`bulk.normalize_table`); rows it hands back, blocks Arrow cannot parse the way orjson
+would, and the other formats go through the row path (`row.normalize_row`), which is
 where every rejection gets its exact file, line and reason. `on_error` applies to both.
 """
 
@@ -17,22 +17,16 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from curation.columnar import core_from_rows, normalize_table
 from curation.errors import CurationError
+from curation.ingest.bulk import core_from_rows, normalize_table
+from curation.ingest.inputs import BadRow, Block, Row
+from curation.ingest.pipeline import ahead
+from curation.ingest.read_columnar import present, read_tables
+from curation.ingest.read_jsonl import jsonl_blocks, jsonl_rows, jsonl_table
+from curation.ingest.readers import read_rows
+from curation.ingest.rejects import append_rejects, reject_row
+from curation.ingest.row import Normalized, RowRejected, check_mapping, normalize_row
 from curation.lake import Lake
-from curation.normalize import Normalized, RowRejected, check_mapping, normalize_row
-from curation.pipeline import ahead
-from curation.readers import (
-    BadRow,
-    Block,
-    Row,
-    jsonl_blocks,
-    jsonl_rows,
-    jsonl_table,
-    read_rows,
-)
-from curation.rejects import append_rejects, reject_row
-from curation.tables import present, read_tables
 
 ROW_BUFFER = 8192
 """Rows the row path normalises before turning them into Arrow columns."""
@@ -73,7 +67,7 @@ class Intake:
         split: str | None = None,
     ) -> None:
         check_mapping(mapping)
-        self.split = split  # of a DatasetDict folder: only this one (see tables.read_tables)
+        self.split = split  # of a DatasetDict folder: only this one (see read_columnar.read_tables)
         self.lake, self.batch, self.source = lake, batch, source
         self.mapping, self.kind, self.on_error = mapping, kind, on_error
         self.progress, self.now = progress, now

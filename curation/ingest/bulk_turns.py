@@ -10,8 +10,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.arrow_util import STRING, blank, take_rows, to_np, valid
-from curation.normalize import LIST_FIELDS, ROLE_ALIASES
+from curation.ingest.bulk_arrow import STRING, blank, take_rows, to_np, valid
+from curation.ingest.row import LIST_FIELDS, ROLE_ALIASES
 from curation.schema import CORE_SCHEMA, MESSAGE_TYPE, MESSAGES_TYPE
 
 

@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation import CurationError, Lake, list_rejects
+from curation.ingest.row import RowRejected, normalize_row, parse_mapping
 from curation.lossless import MESSAGE_FIELDS_KEY, loads
-from curation.normalize import RowRejected, normalize_row, parse_mapping
 from curation.schema import record_id
 from curation.testing import write_jsonl
 
@@ -224,7 +224,7 @@ def test_parquet_column_named_twice_is_an_error(lake: Lake, tmp_path: Path) -> N
 def test_datasetdict_folder_ingests_every_split_and_keeps_it(lake: Lake, tmp_path: Path) -> None:
     import datasets
 
-    from curation.tables import read_tables
+    from curation.ingest.read_columnar import read_tables
 
     folder = tmp_path / "dd"
     datasets.disable_progress_bars()

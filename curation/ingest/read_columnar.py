@@ -1,6 +1,6 @@
 """Columnar inputs (Parquet files, Hugging Face `save_to_disk` folders) read as Arrow tables.
 
-Ingest normalises these tables in bulk (`columnar.normalize_table`); `readers.read_rows`
+Ingest normalises these tables in bulk (`bulk.normalize_table`); `readers.read_rows`
 turns them into rows for the row path. A null cell counts as an absent field.
 
 A `DatasetDict.save_to_disk` folder (`dataset_dict.json` + one folder per split) is read split
@@ -19,8 +19,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.arrow_util import MAX_TYPE_DEPTH, type_depth
 from curation.errors import CurationError
+from curation.ingest.inputs import MAX_TYPE_DEPTH, type_depth
 
 Progress = Callable[[int], None]
 

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curation.normalize import normalize_row
-from curation.readers import read_rows
+from curation.ingest.readers import read_rows
+from curation.ingest.row import normalize_row
 from curation.schema import IdSet, record_id
 
 ROLES = st.sampled_from(["user", "assistant", "system"])

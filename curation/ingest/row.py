@@ -17,7 +17,7 @@ in Parquet or an empty one in CSV does), and so does a null `role`/`content` of 
 next to its ShareGPT `from`/`value`. Nothing is dropped silently: a `--map` onto a field the
 row already has, a reserved key, or a value that cannot be stored exactly rejects the row.
 
-This row path is the definition of a record; `columnar.normalize_table` is a bulk fast path
+This row path is the definition of a record; `bulk.normalize_table` is a bulk fast path
 held to the same results.
 """
 
