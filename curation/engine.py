@@ -90,6 +90,17 @@ class FragmentJob:
         return pa.RecordBatch.from_arrays(out.columns, schema=self.write_schema)
 
 
+def is_model_step(step: Any) -> bool:
+    """Whether `step` loads a model: its `model_step` class attribute (default False).
+
+    Model steps (tokenizers, embedders, LLM judges, eval metrics that run a model) declare
+    `model_step = True`; engines that distribute work keep each one's model loaded on a
+    long-lived worker (`RayEngine`'s actors, with `gpus_per_worker` GPUs) instead of
+    loading it again per task. Nothing is guessed from a step's other attributes.
+    """
+    return bool(getattr(step, "model_step", False))
+
+
 class Engine(Protocol):
     """Runs per-fragment work; see the module docstring."""
 

@@ -8,15 +8,16 @@ checkpoint and commits all of them with its own commit path (one `Merge` carryin
 entry, under the writer lock). So a worker killed mid-step costs that fragment's retry
 (`max_retries`), or the step fails with one line and the lake is unchanged.
 
-Model steps (a tokenizer, an embedder, an LLM) run on actors that receive the step once and
-load its model once; `gpus_per_worker` becomes each actor's `num_gpus`. Other steps are
+Model steps (a tokenizer, an embedder, an LLM: steps declaring `model_step = True`, see
+`curation.engine.is_model_step`) run on actors that receive the step once and load its
+model once; `gpus_per_worker` becomes each actor's `num_gpus`. Other steps are
 plain tasks. `map_reduce` runs mappers as tasks with one return per hash partition and one
-reduce task per partition: Ray's object store is the shuffle.
+reduce task per partition: Ray's object store is the shuffle. What runs on the workers is in
+`curation.ray_workers`.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import time
@@ -25,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 from lance.fragment import FragmentMetadata
 from lance.schema import LanceSchema
@@ -39,25 +39,22 @@ from curation.engine import (
     Mapper,
     Reducer,
     Source,
-    fragment_rows,
+    is_model_step,
 )
 from curation.errors import CurationError, one_line
 from curation.ingest.intake import REJECTS_FLUSH, Intake
-from curation.steps.columns import _BatchCache, _load, _load_schema, _save
+from curation.ray_workers import (
+    StepActor,
+    map_fragment,
+    merge_fragment,
+    read_file,
+    reduce_partition,
+    register_serializers,
+    shippable,
+)
+from curation.steps.columns import _load, _load_schema, _save
 
-MODEL_ATTRIBUTES = ("_model", "_tokenizer", "embedder", "model")
-"""A step holding one of these is a model step (runs on actors) unless it sets `model_step`."""
-
-
-def is_model_step(step: Any) -> bool:
-    """Whether `step` loads a model (its own `model_step` flag, else its attributes)."""
-    flag = getattr(step, "model_step", None)
-    if flag is not None:
-        return bool(flag)
-    inner = getattr(step, "step", None)  # a wrapper such as dedup's WithDupFlag
-    return any(hasattr(step, a) for a in MODEL_ATTRIBUTES) or (
-        inner is not None and is_model_step(inner)
-    )
+__all__ = ["RayEngine", "is_model_step", "make_engine", "wait_for_cluster"]
 
 
 def make_engine(
@@ -124,7 +121,7 @@ class RayEngine:
                 raise CurationError(
                     f"cannot reach the Ray cluster at {where}: {one_line(e)}"
                 ) from e
-            _register_serializers(ray)
+            register_serializers(ray)
         return ray
 
     def workers(self) -> int:
@@ -155,13 +152,13 @@ class RayEngine:
         todo = [fid for fid in fragments if fid not in done]
         results: dict[int, FragmentMetadata] = dict(done)
         if todo:
-            light = _shippable(job)
+            light = shippable(job)
             shipped = ray.put(light)
             if is_model_step(job.step):
                 # By value: an actor restarted after a crash must not depend on a ref.
                 calls, actors = self._on_actors(ray, light, source, todo, read, batch_size)
             else:
-                task = ray.remote(_merge_fragment).options(max_retries=self.max_retries)
+                task = ray.remote(merge_fragment).options(max_retries=self.max_retries)
                 calls = {task.remote(source, shipped, fid, read, batch_size): fid for fid in todo}
                 actors = []
             try:
@@ -184,7 +181,7 @@ class RayEngine:
         read: list[str],
         batch_size: int,
     ) -> tuple[dict[Any, int], list[Any]]:
-        actor_class = ray.remote(_StepActor).options(
+        actor_class = ray.remote(StepActor).options(
             num_cpus=1,
             num_gpus=self.gpus_per_worker,
             max_restarts=self.max_retries,
@@ -245,10 +242,10 @@ class RayEngine:
         fragments = [int(f.fragment_id) for f in source.open().get_fragments()]
         if not fragments:
             return [reducer([])]
-        map_task = ray.remote(_map_fragment).options(
+        map_task = ray.remote(map_fragment).options(
             num_returns=partitions, max_retries=self.max_retries
         )
-        reduce_task = ray.remote(_reduce_partition).options(max_retries=self.max_retries)
+        reduce_task = ray.remote(reduce_partition).options(max_retries=self.max_retries)
         shipped_mapper, shipped_reducer = ray.put(mapper), ray.put(reducer)
         outputs = []
         for fid in fragments:
@@ -280,7 +277,7 @@ class RayEngine:
             "now": intake.now,
             "split": intake.split,
         }
-        task = ray.remote(_read_file).options(max_retries=self.max_retries)
+        task = ray.remote(read_file).options(max_retries=self.max_retries)
         window = 2 * self.workers()
         pending: list[tuple[Path, Any]] = []
         queue = list(inputs)
@@ -302,115 +299,11 @@ class RayEngine:
             yield from result["tables"]
 
 
-# --------------------------------------------------------------- what runs on workers
-def _merge_fragment(
-    source: Source, job: FragmentJob, fid: int, read: list[str], batch_size: int
-) -> tuple[bytes, LanceSchema]:
-    """One fragment's new columns (a Ray task): its metadata as JSON and the schema."""
-    fragment = source.open().get_fragment(fid)
-    if fragment is None:
-        raise CurationError(f"fragment {fid} is gone from {source.uri}; rerun the step")
-    probe_answering = _BatchCache(None, fid, job.compute, job.write_schema, lambda rows: None)
-    meta, schema = fragment.merge_columns(probe_answering, columns=read, batch_size=batch_size)
-    return orjson.dumps(meta.to_json()), schema
-
-
-class _StepActor:
-    """Holds one step (and so its loaded model) for every fragment it is given."""
-
-    def __init__(self, job: FragmentJob) -> None:
-        self.job = job
-
-    def run(
-        self, source: Source, fid: int, read: list[str], batch_size: int
-    ) -> tuple[bytes, LanceSchema]:
-        return _merge_fragment(source, self.job, fid, read, batch_size)
-
-
-def _map_fragment(
-    source: Source, fid: int, columns: list[str], where: str | None, mapper: Mapper, parts: int
-) -> Any:
-    out = mapper(fragment_rows(source.open(), fid, columns, where), parts)
-    return tuple(out) if parts > 1 else out[0]
-
-
-def _reduce_partition(reducer: Reducer, *tables: pa.Table) -> pa.Table:
-    return reducer(list(tables))
-
-
-class _CollectingIntake(Intake):
-    """An `Intake` on a worker: rejects are handed back to the driver, never written."""
-
-    kept: list[dict[str, Any]]
-
-    def finish(self) -> None:
-        self.kept = [*getattr(self, "kept", []), *self.rejects]
-        self.rejects.clear()
-
-
-def _read_file(path: Path, fmt: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """One input file's core tables with their ids and keys, counts and rejects (a task)."""
-    from curation.ingest.bulk_ids import canonical, hash_forms
-
-    intake = _CollectingIntake(
-        None,  # type: ignore[arg-type]  # a worker never writes to the lake
-        settings["batch"],
-        settings["source"],
-        mapping=settings["mapping"],
-        kind=settings["kind"],
-        on_error=settings["on_error"],
-        batch_rows=settings["batch_rows"],
-        progress=None,
-        now=settings["now"],
-        split=settings["split"],
-    )
-    tables = []
-    for core in intake.cores(path, fmt):
-        ids, keys = hash_forms(canonical(core))
-        tables.append((core, ids, keys))
-    intake.finish()
-    return {
-        "tables": tables,
-        "rows_read": intake.rows_read,
-        "rejected": intake.rejected,
-        "reasons": dict(intake.reject_reasons),
-        "rejects": intake.kept,
-    }
-
-
 def _size(path: Path) -> int:
     try:
         return os.path.getsize(path)
     except OSError:
         return 0
-
-
-def _shippable(job: FragmentJob) -> FragmentJob:
-    """`job` with its step's lazily loaded model dropped: each worker loads its own."""
-    step = copy.copy(job.step)
-    for attribute in ("_model", "_tokenizer"):
-        if getattr(step, attribute, None) is not None:
-            setattr(step, attribute, None)
-    return FragmentJob(step, job.out_schema, job.write_schema, job.wanted)
-
-
-def _register_serializers(ray: Any) -> None:
-    """Ship a loaded sentence-transformers embedder as (name, device): workers reload it."""
-    from curation.steps.embed import SentenceEmbedder
-
-    ray.util.register_serializer(
-        SentenceEmbedder, serializer=_embedder_ref, deserializer=_embedder_from_ref
-    )
-
-
-def _embedder_ref(embedder: Any) -> tuple[str, str]:
-    return embedder.name, embedder.model.device.type
-
-
-def _embedder_from_ref(ref: tuple[str, str]) -> Any:
-    from curation.steps.embed import load_embedder
-
-    return load_embedder(ref[0], ref[1])
 
 
 def wait_for_cluster(address: str, nodes: int, timeout: float = 60) -> None:

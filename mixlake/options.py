@@ -1,16 +1,18 @@
-"""Options shared by every command group."""
+"""Options shared by every command group, and the options derived from a step's parameters."""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any, get_args, get_origin
 
 import typer
 
 from curation import Lake
 from curation.lake import VersionRef, default_lake_uri
 from curation.sqltext import single_expression
+from curation.steps.registry import Parameter
 
 LakeOpt = Annotated[
     str | None,
@@ -94,3 +96,67 @@ def on_engine(engine: str, ray_address: str | None, gpus_per_worker: float) -> I
 
     with use_engine(make_engine(engine, ray_address, gpus_per_worker)):
         yield
+
+
+# ------------------------------------------------------- options derived from a step
+COMMON_STEP_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("where", None, WhereOpt),
+    ("replace", False, ReplaceOpt),
+    ("lake", None, LakeOpt),
+    ("engine", "local", EngineOpt),
+    ("ray_address", None, RayAddressOpt),
+    ("gpus_per_worker", 0, GpusOpt),
+)
+"""The options every step command takes, once: (parameter, default, annotation)."""
+PARAM_PREFIX = "param_"
+"""Python names of a step's own options (its `Params` fields) carry this prefix, so a field
+may be called like a common option without clashing."""
+
+
+def step_signature(parameters: list[Parameter]) -> inspect.Signature:
+    """A command signature: the step's typed parameters, then the common step options.
+
+    Each parameter becomes `--<flag>` with its type, default and help; a `tuple[str, ...]`
+    field is a repeatable option.
+    """
+    params = []
+    for p in parameters:
+        cli_type, default = _cli_type(p.type), p.default
+        if cli_type is not p.type:
+            default = None
+        option = typer.Option(p.flag, help=p.help, show_default=default is not None)
+        params.append(
+            inspect.Parameter(
+                PARAM_PREFIX + p.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=default,
+                annotation=Annotated[cli_type, option],
+            )
+        )
+    for name, default, annotation in COMMON_STEP_OPTIONS:
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+            )
+        )
+    return inspect.Signature(params, return_annotation=None)
+
+
+def step_values(parameters: list[Parameter], given: dict[str, Any]) -> dict[str, Any]:
+    """The `Params` field values from a command's keyword arguments (see `step_signature`)."""
+    values = {}
+    for p in parameters:
+        value = given[PARAM_PREFIX + p.name]
+        if _cli_type(p.type) is not p.type:
+            value = tuple(value or ())
+        values[p.name] = value
+    return values
+
+
+def _cli_type(annotation: Any) -> Any:
+    """The type click parses for a field type: a `tuple[X, ...]` is a repeated `--flag X`."""
+    if get_origin(annotation) is tuple:
+        args = get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return list[args[0]] | None  # type: ignore[valid-type]
+    return annotation

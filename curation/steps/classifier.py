@@ -23,6 +23,7 @@ from curation.labels import current_labels
 from curation.lake import Lake
 from curation.sqltext import identifier
 from curation.steps.base import RowProgress, StepReport, apply
+from curation.steps.registry import register_step
 
 EMBEDDING = "embedding"
 
@@ -53,8 +54,11 @@ class ClassifierConfig:
             raise CurationError(f"c must be positive, got {self.c}")
 
 
+@register_step("quality_classifier_v1", group="score")
 class ClassifierQualityStep:
     """P(good) from a logistic regression over embeddings; build it with `train`.
+
+    Not a model step: the fitted regression travels with the step (nothing is loaded).
 
     Args:
         model: the fitted scikit-learn `LogisticRegression`.
@@ -64,6 +68,8 @@ class ClassifierQualityStep:
 
     name = "quality_classifier_v1"
     input_columns: tuple[str, ...] = (EMBEDDING,)
+    model_step = False
+    Params = ClassifierConfig
 
     def __init__(self, model: Any, info: dict[str, Any]) -> None:
         self.model = model
@@ -126,6 +132,22 @@ class ClassifierQualityStep:
         }
         return cls(model, info)
 
+    @classmethod
+    def run(
+        cls,
+        lake: Lake,
+        params: ClassifierConfig,
+        *,
+        where: str | None = None,
+        replace: bool = False,
+        progress: RowProgress | None = None,
+    ) -> ClassifierReport:
+        """Train on the labels, then score (`score_with_classifier`; the registry's run)."""
+        step, report = score_with_classifier(
+            lake, params, where=where, replace=replace, progress=progress
+        )
+        return ClassifierReport(report, step.info)
+
     @property
     def held_out_accuracy(self) -> float:
         """Accuracy on the held-out labels."""
@@ -150,6 +172,14 @@ class ClassifierQualityStep:
         return pa.RecordBatch.from_arrays(
             [pa.array(scores, pa.float32(), mask=~valid)], schema=self.output_schema()
         )
+
+
+@dataclass(frozen=True)
+class ClassifierReport:
+    """What a classifier run did: the step report and the training facts (`info`)."""
+
+    step: StepReport
+    info: dict[str, Any]
 
 
 def _labelled_vectors(

@@ -28,14 +28,50 @@ from curation.sqltext import in_list
 from curation.steps.base import RowProgress, StepReport, apply
 from curation.steps.dedup_base import embedding_matrix
 from curation.steps.provenance import column_provenance
+from curation.steps.registry import register_step
 
 TOP_TERMS = 6
 
 
+@dataclass(frozen=True)
+class ClusterParams:
+    """Parameters of `cluster_v1`.
+
+    Attributes:
+        k: Number of clusters.
+        seed: k-means seed.
+    """
+
+    k: int = 20
+    seed: int = 0
+
+
+@register_step(
+    "cluster_v1",
+    command="cluster",
+    help="k-means on embeddings: a `cluster` column and a `clusters` table with top terms.",
+)
 class ClusterStep:
     """`cluster`: the k-means cluster of each row's embedding."""
 
     name = "cluster"
+    model_step = False
+    Params = ClusterParams
+
+    @classmethod
+    def run(
+        cls,
+        lake: Lake,
+        params: ClusterParams,
+        *,
+        where: str | None = None,
+        replace: bool = False,
+        progress: RowProgress | None = None,
+    ) -> ClusterReport:
+        """`cluster` with these parameters (the registry's run)."""
+        return cluster(
+            lake, params.k, seed=params.seed, where=where, replace=replace, progress=progress
+        )
 
     def __init__(self, k: int, seed: int = 0, column: str = "embedding") -> None:
         """Cluster `column` into `k` clusters with a fixed `seed`."""

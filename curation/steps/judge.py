@@ -95,8 +95,8 @@ class JudgeQualityStep:
         )
 
     def generate(self, samples: list[str]) -> list[str]:
-        """The model's replies to the rubric for each sample (greedy)."""
-        import torch
+        """The model's replies to the rubric for each sample (greedy, one padded batch)."""
+        from curation.generate import greedy_generate
 
         tokenizer, model = self._load()
         prompts = [
@@ -108,16 +108,14 @@ class JudgeQualityStep:
             + PREFILL
             for s in samples
         ]
-        inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.inference_mode():
-            out = model.generate(
-                **inputs,
-                max_new_tokens=self.max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        new = out[:, inputs["input_ids"].shape[1] :]
-        return [r.strip() for r in tokenizer.batch_decode(new, skip_special_tokens=True)]
+        return greedy_generate(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=self.max_new_tokens,
+            batch_size=max(1, len(prompts)),
+            add_special_tokens=False,
+        )
 
     def _load(self) -> tuple[Any, Any]:
         if self._model is None:

@@ -15,6 +15,7 @@ import pyarrow as pa
 from curation.lake import Lake
 from curation.pii import KINDS, find_pii
 from curation.steps.base import RowProgress, StepReport, apply
+from curation.steps.registry import register_step
 
 PII_DETECTOR = "pii_v1"
 """Bump when `curation.pii` changes what it finds, so old columns are not mistaken for new."""
@@ -22,11 +23,30 @@ PII_DETECTOR = "pii_v1"
 SPAN_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("kind", pa.string())])
 
 
+@register_step(
+    "pii_v1",
+    command="pii",
+    help="Count emails, phones, IPs, card numbers and secrets: `pii_count`, `pii_kinds`, spans.",
+)
 class PiiStep:
     """`pii_count`, `pii_kinds`, `pii_spans` over `text`."""
 
     name = "pii_count"
     input_columns: tuple[str, ...] = ("text",)
+    model_step = False
+
+    @classmethod
+    def run(
+        cls,
+        lake: Lake,
+        params: None = None,
+        *,
+        where: str | None = None,
+        replace: bool = False,
+        progress: RowProgress | None = None,
+    ) -> PiiReport:
+        """`pii` (the registry's run; the step takes no parameters)."""
+        return pii(lake, where=where, replace=replace, progress=progress)
 
     def params(self) -> dict[str, Any]:
         """The detector version and the kinds it reports."""

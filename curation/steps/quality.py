@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.lake import Lake
+from curation.steps.registry import register_step
 
 REASONS = (
     "too_short",
@@ -158,8 +159,11 @@ def _top_ngram_repetitive(words: list[str], t: HeuristicThresholds) -> bool:
     return False
 
 
+@register_step("quality_heuristic_v1", group="score")
 class HeuristicQualityStep:
-    """`quality_heuristic_v1` (float score in [0, 1]) and `quality_heuristic_v1_reasons`.
+    """Gopher/C4-style rules: a score in [0, 1] and the rules each row failed.
+
+    Columns `quality_heuristic_v1` (float) and `quality_heuristic_v1_reasons`.
 
     Args:
         thresholds: the limits each check uses; default `HeuristicThresholds()`.
@@ -167,9 +171,16 @@ class HeuristicQualityStep:
 
     name = "quality_heuristic_v1"
     input_columns: tuple[str, ...] = ("text",)
+    model_step = False
+    Params = HeuristicThresholds
 
     def __init__(self, thresholds: HeuristicThresholds | None = None) -> None:
         self.thresholds = thresholds or HeuristicThresholds()
+
+    @classmethod
+    def from_params(cls, params: HeuristicThresholds) -> HeuristicQualityStep:
+        """The step with these thresholds (the registry's constructor)."""
+        return cls(params)
 
     def params(self) -> dict[str, Any]:
         """The thresholds."""

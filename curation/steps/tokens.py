@@ -16,6 +16,7 @@ parameter says which was used).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pyarrow as pa
 
 from curation.errors import CurationError
 from curation.models import SMOLLM2, load_tokenizer
+from curation.steps.registry import register_step
 
 Turns = list[dict[str, str]]
 Render = Callable[[Sequence[dict[str, str]], bool], str]
@@ -77,6 +79,22 @@ def chat_loss_spans(
     return full, spans
 
 
+@dataclass(frozen=True)
+class TokenParams:
+    """Parameters of `tokens_v2`.
+
+    Attributes:
+        tokenizer: `smollm2` or a local Hugging Face tokenizer folder.
+    """
+
+    tokenizer: str = SMOLLM2
+
+
+@register_step(
+    "tokens_v2",
+    command="tokens",
+    help="Count tokens: n_tokens, plus n_prompt_tokens/n_completion_tokens for chat rows.",
+)
 class TokenCountStep:
     """`n_tokens`, `n_prompt_tokens`, `n_completion_tokens` with one tokenizer.
 
@@ -86,6 +104,8 @@ class TokenCountStep:
 
     name = "tokens_v2"
     input_columns: tuple[str, ...] = ("kind", "text", "messages")
+    model_step = True
+    Params = TokenParams
 
     def __init__(self, tokenizer: str = SMOLLM2) -> None:
         self.tokenizer_name = (

