@@ -33,6 +33,10 @@ OPTIMIZERS = (
 SPLITS = ("train", "val", "test")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+FSDP_ON_CPU = (
+    "config key fsdp: FSDP needs GPUs (device: cuda); accelerate shards only multi-GPU "
+    "launches and would train DDP on CPUs (gloo): drop fsdp, DDP is what runs there"
+)
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,11 @@ class TrainConfig:
     """Torch CPU threads (0: torch's default). 1 is much faster on a busy shared machine, where
     two threads spin waiting for each other."""
 
+    fsdp: bool = False
+    """Under torchrun / accelerate launch on GPUs, shard the LoRA weights, their gradients and
+    optimizer state and the unquantized weights across ranks with FSDP2 (`fully_shard` per
+    decoder layer) instead of DDP. GPUs only: on CPUs accelerate would silently train DDP."""
+
     def __post_init__(self) -> None:
         if isinstance(self.target_modules, list | str):
             mods = (
@@ -180,6 +189,8 @@ class TrainConfig:
             raise TrainingError("config key target_modules: give at least one module name")
         if self.mix_version is not None and self.mix is None:
             raise TrainingError("config key mix_version: only with `mix`")
+        if self.fsdp and self.device == "cpu":
+            raise TrainingError(FSDP_ON_CPU)
 
     @property
     def effective_batch(self) -> int:

@@ -16,6 +16,10 @@ too). The other ranks send it their exposures and per-row losses with
 `torch.distributed.gather_object` at every checkpoint and at the end (gloo on CPUs, NCCL on
 GPUs), so nothing depends on a filesystem shared between nodes except what the trainer's own
 checkpoints need for `--resume`.
+
+With `fsdp: true` (GPUs only) the same sharding of the data holds; the trainer wraps the
+model in FSDP2 instead of DDP (`fsdp_arguments`), so each rank keeps only its shard of the
+LoRA weights, their gradients and optimizer state, and of every unquantized weight.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from training.config import FSDP_ON_CPU, TrainConfig
 from training.errors import TrainingError
 
 T = TypeVar("T")
@@ -136,7 +141,7 @@ def global_batch(world_size: int, micro_batch: int, accumulation: int) -> int:
 
 
 def check_resume_batch(previous: dict[str, Any], world_size: int, config: Any) -> None:
-    """Refuse a resume whose global batch differs from the run's (its data would shift).
+    """Refuse a resume whose global batch (its data would shift) or `fsdp` differs from the run's.
 
     Args:
         previous: the run's `run.json`.
@@ -144,9 +149,16 @@ def check_resume_batch(previous: dict[str, Any], world_size: int, config: Any) -
         config: this launch's `TrainConfig`.
 
     Raises:
-        TrainingError: one line naming both global batches.
+        TrainingError: one line naming both global batches (or both `fsdp` values).
     """
     old = previous.get("config") or {}
+    if bool(old.get("fsdp", False)) != config.fsdp:
+        raise TrainingError(
+            f"--resume: run {previous.get('run_id')} trained with fsdp: "
+            f"{str(bool(old.get('fsdp', False))).lower()}, this launch has fsdp: "
+            f"{str(config.fsdp).lower()}; its checkpoints load only the way they were saved, "
+            "keep fsdp as it was"
+        )
     old_world = int(previous.get("world_size") or 1)
     old_b = int(old.get("per_device_train_batch_size", config.per_device_train_batch_size))
     old_g = int(old.get("gradient_accumulation_steps", config.gradient_accumulation_steps))
@@ -162,3 +174,50 @@ def check_resume_batch(previous: dict[str, Any], world_size: int, config: Any) -
             f"{config.gradient_accumulation_steps}); keep world size × "
             "per_device_train_batch_size × gradient_accumulation_steps the same"
         )
+
+
+def check_fsdp(config: TrainConfig, ranks: Ranks, device: str) -> None:
+    """Refuse, before anything is loaded, an `fsdp: true` launch that would not shard.
+
+    Args:
+        config: the run's configuration.
+        ranks: this launch's.
+        device: the device the run trains on (`models.pick_device`), cpu or cuda.
+
+    Raises:
+        TrainingError: FSDP on CPUs (accelerate enables it only for multi-GPU launches, so the
+            trainer would run DDP instead), or on a single process (nothing to shard across).
+    """
+    if not config.fsdp:
+        return
+    if device != "cuda":
+        raise TrainingError(FSDP_ON_CPU)
+    if not ranks.distributed:
+        raise TrainingError(
+            "config key fsdp: FSDP shards the model across ranks and this is one process; "
+            "launch with torchrun --nproc-per-node N (one GPU each, N >= 2) or drop fsdp"
+        )
+
+
+def fsdp_arguments(config: TrainConfig) -> dict[str, Any]:
+    """The `fsdp` / `fsdp_config` arguments of the run's `SFTConfig` (empty without `fsdp`).
+
+    FSDP2 (`fully_shard`) wraps each decoder layer (the model's `_no_split_modules`) and the
+    whole model. Checkpoints hold full state dicts, so `--resume` may change the world size as
+    with DDP. With a 4-bit base accelerate leaves bitsandbytes' uint8-stored weights out of
+    the sharding (replicated on every rank, as with DDP); the LoRA weights, norms, embeddings
+    and head are sharded. `cpu_ram_efficient_loading` stays off: each rank loads the base on
+    its own GPU (`models.load_for_training`), then `fully_shard` keeps its shard.
+    """
+    if not config.fsdp:
+        return {}
+    return {
+        "fsdp": True,
+        "fsdp_config": {
+            "version": 2,
+            "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+            "reshard_after_forward": True,
+            "state_dict_type": "FULL_STATE_DICT",
+            "cpu_ram_efficient_loading": False,
+        },
+    }

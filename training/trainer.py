@@ -30,7 +30,9 @@ from training.distributed import (
     Ranks,
     all_agree,
     broadcast,
+    check_fsdp,
     check_resume_batch,
+    fsdp_arguments,
     gather,
     global_batch,
     setup,
@@ -149,6 +151,7 @@ def train(
         TrainingError: bad config, missing mix or base model, empty split, or nothing to resume.
     """
     ranks = setup(pick_device(config.device))
+    check_fsdp(config, ranks, pick_device(config.device))
     check_base_model(config.base_model)
     source = open_source(config, lake)
     check_source(source, config)
@@ -322,6 +325,8 @@ def _fit(fit: Fit, progress: bool) -> RunResult:
         )
     use_eval = bool(evals)
     args = sft_config(config, fit.run_dir, fit.max_steps, use_eval)
+    if config.fsdp:
+        args = dataclasses.replace(args, **fsdp_arguments(config))
     train_data = datasets.IterableDataset.from_generator(stream.examples)
     eval_data = datasets.Dataset.from_list(evals) if use_eval else None
     bar = ProgressCallback(ledger, fit.start_step, enabled=progress)
@@ -368,8 +373,11 @@ def _fit(fit: Fit, progress: bool) -> RunResult:
         adapter_path=str(adapter.resolve()),
         finished_at=_now(),
     )
+    if config.fsdp:  # every rank takes part in gathering the sharded weights; rank 0 writes
+        trainer.save_model(str(adapter))
     if ranks.is_main:
-        model.save_pretrained(adapter)
+        if not config.fsdp:
+            model.save_pretrained(adapter)
         tokenizer.save_pretrained(adapter)
         losses = ledger.final_epoch_losses(config.to_dict())
         if lake is not None and losses:
