@@ -8,20 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from dataclasses import replace as replace_fields
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from curation.commit import Entry
+from curation.engine import Engine
+from curation.errors import CurationError
 from curation.lake import Lake
+from curation.sqltext import identifier
+from curation.steps.base import apply
 from evals.data import EvalExample, eval_set_examples, mix_examples
 from evals.errors import EvalError
 from evals.registry import get_suite
+from evals.steps import Loader, SuiteStep, suite_schema
 from evals.suites import EvalOptions, Suite, SuiteOutput
 from evals.targets import Target, resolve_target
-from evals.writeback import append_run_metrics, write_rows
+from evals.writeback import append_run_metrics, results_table, write_results
 
-Loader = Callable[[Target], tuple[Any, Any]]
+__all__ = ["EvalResult", "Loader", "RowsDone", "evaluate", "write_back"]
 RowsDone = Callable[[int, int], None]
 """Called with (rows done, rows total) while the model runs."""
 
@@ -99,13 +108,20 @@ def evaluate(
     write: bool = True,
     progress: RowsDone | None = None,
     loader: Loader | None = None,
+    engine: Engine | None = None,
 ) -> EvalResult:
     """Evaluate a run or a base model with one suite and write the results back.
+
+    The per-row metrics are a column step (`evals.steps.SuiteStep`) run through
+    `curation.steps.base.apply` on the evaluated rows: batched, resumable after a crash
+    without recomputing finished batches, one commit with one journal entry; rows already
+    evaluated are not computed again. The run-level metrics are aggregated from the values
+    read back, so a resumed eval reports what an uninterrupted one would.
 
     Args:
         lake: the lake.
         target: a run id (its adapter from the `runs` table), `smollm2`, or a model folder.
-        suite: heldout, generation, numeric or choice.
+        suite: heldout, generation, numeric, choice or judge.
         split: the mix split to evaluate (default test).
         mix: the mix (default: the run's mix); ignored when `eval_set` is given.
         limit: evaluate only the first N rows.
@@ -115,10 +131,13 @@ def evaluate(
             precision), `full` (a run's adapter on the full-precision base, labelled
             `<run>_fullprec`) or `nf4` (a base model quantized as training does, labelled
             `base_<model>_nf4`). The run-level results record it as `nf4_base` (1 or 0).
-        replace: overwrite stored per-row values that differ.
-        write: write per-row columns and run-level rows (False: only compute).
+        replace: recompute the rows evaluated now even where values are stored (other
+            rows keep theirs).
+        write: write per-row columns and run-level rows (False: only compute, in memory).
         progress: callback (rows done, rows total).
         loader: loads `(model, tokenizer)` for a target (default `evals.models.load_model`).
+        engine: where the rows are computed (`curation.ray_engine.RayEngine` runs them on
+            Ray actors that load the model once); default local.
 
     Raises:
         EvalError: bad suite, unknown target, missing mix/eval set, no references, or a write
@@ -132,12 +151,6 @@ def evaluate(
     selected = the_suite.select(examples)
     options = options or EvalOptions()
     the_suite.check(options)
-    if loader is None:
-        from evals.models import load_model
-
-        loader = load_model
-    model, tokenizer = loader(resolved)
-    out = _run(the_suite, model, tokenizer, selected, options, progress)
     split_name = None if eval_set else split
     result = EvalResult(
         target=resolved.label,
@@ -146,27 +159,124 @@ def evaluate(
         mix=info["mix"],
         mix_checksum=info.get("mix_checksum"),
         records_version=int(info["records_version"]),
-        run_level={**out.run_level, "nf4_base": float(resolved.quantization is not None)},
+        run_level={},
         columns=(),
         version=None,
-        ids=out.ids,
-        per_row=out.per_row,
-        predictions=out.predictions,
     )
-    return write_back(lake, result, replace=replace) if write else result
+    step = SuiteStep(the_suite, resolved, [], options, loader)
+    if not write:
+        model, tokenizer = step.model()
+        out = _run(the_suite, model, tokenizer, selected, options, progress)
+        return replace_fields(
+            result,
+            run_level={**out.run_level, "nf4_base": _nf4(resolved)},
+            ids=out.ids,
+            per_row=out.per_row,
+            predictions=out.predictions,
+        )
+    return _evaluate_into(lake, step, selected, result, replace, progress, engine)
 
 
-def write_back(lake: Lake, result: EvalResult, *, replace: bool = False) -> EvalResult:
-    """Write an `EvalResult`'s per-row metrics as columns and its run-level metrics to `evals`."""
-    suite = get_suite(result.suite)
+def _evaluate_into(
+    lake: Lake,
+    step: SuiteStep,
+    selected: list[EvalExample],
+    result: EvalResult,
+    replace: bool,
+    progress: RowsDone | None,
+    engine: Engine | None,
+) -> EvalResult:
+    suite, options = step.suite, step.options
+    tokenizer = None
+    if suite.needs_tokenizer:
+        if step.loader is not None:
+            step.model()  # a custom loader's tokenizer is the one to count with
+        tokenizer = step.tokenizer()
+    kept, excluded = suite.scorable(selected, tokenizer, options)
+    step.examples = {ex.id: ex for ex in kept}
+    ids = list(step.examples)
+    names = tuple(step.output_schema().names)
+    if replace:
+        step.kept = stored_values(lake, names, exclude=ids)
     where = f"{result.mix}/{result.split}" if result.split else str(result.mix)
-    report = write_rows(
+    entry = Entry(
+        "eval",
+        f"eval {result.target} {suite.name} on {where}: {len(ids)} rows → "
+        f"eval_{result.target}_{suite.name}_*",
+        {"target": result.target, "suite": suite.name, "columns": list(names), "rows": len(ids)},
+    )
+    wanted = ids + ([] if step.kept is None else step.kept.column("id").to_pylist())
+    try:
+        report = apply(
+            step,
+            lake,
+            ids=wanted,
+            replace=replace,
+            entry=entry,
+            batch_size=options.rows_per_batch,
+            progress=progress,
+            engine=engine,
+        )
+    except CurationError as e:
+        raise EvalError(f"writing {step.name}: {e}") from None
+    per_row, answers, done = _read_back(lake, suite, names, kept)
+    run_level = suite.aggregate(done, {**per_row, "answer": answers}, options, tokenizer)
+    run_level = {**run_level, **excluded, "nf4_base": _nf4(step.target)}
+    evaluated = [ex.id for ex in done]
+    append_run_metrics(
         lake,
         result.target,
         suite.name,
-        suite.metrics,
-        result.ids,
-        result.per_row,
+        run_level,
+        mix=result.mix,
+        mix_checksum=result.mix_checksum,
+        records_version=result.records_version,
+        split=result.split,
+        ids=evaluated,
+    )
+    return replace_fields(
+        result,
+        run_level=run_level,
+        columns=names,
+        version=report.version,
+        ids=evaluated,
+        per_row=per_row,
+        predictions=[a or "" for a in answers] if suite.answers else [],
+        rows_written=report.rows_computed if report.version is not None else 0,
+    )
+
+
+def _read_back(
+    lake: Lake, suite: Suite, names: tuple[str, ...], examples: list[EvalExample]
+) -> tuple[dict[str, list[float | None]], list[str | None], list[EvalExample]]:
+    """The stored values of `examples` (those whose first metric is set), in their order."""
+    table = stored_values(lake, names, only=[ex.id for ex in examples])
+    rows = {r["id"]: r for r in (table.to_pylist() if table is not None else [])}
+    done = [ex for ex in examples if ex.id in rows]
+    per_row = {
+        m: [rows[ex.id][n] for ex in done] for m, n in zip(suite.metrics, names, strict=False)
+    }
+    answers = [rows[ex.id][names[-1]] for ex in done] if suite.answers else [None] * len(done)
+    return per_row, answers, done
+
+
+def write_back(lake: Lake, result: EvalResult, *, replace: bool = False) -> EvalResult:
+    """Write an `EvalResult` computed elsewhere: per-row columns, run-level rows in `evals`.
+
+    Per-row values go through the sparse write by id (`evals.writeback.write_results`), with
+    the step name and parameters a local eval uses, so the columns are the same.
+    """
+    suite = get_suite(result.suite)
+    names = suite_schema(result.target, suite).names
+    table = results_table(result.target, suite, result.ids, result.per_row, result.predictions)
+    if suite.answers and not result.predictions and names[-1] in lake.records().schema.names:
+        table = table.drop_columns([names[-1]])  # no answers to compare with the stored ones
+    where = f"{result.mix}/{result.split}" if result.split else str(result.mix)
+    report = write_results(
+        lake,
+        result.target,
+        suite,
+        table,
         message=f"eval {result.target} {suite.name} on {where}: {result.rows} rows → "
         f"eval_{result.target}_{suite.name}_*",
         replace=replace,
@@ -182,14 +292,33 @@ def write_back(lake: Lake, result: EvalResult, *, replace: bool = False) -> Eval
         split=result.split,
         ids=result.ids,
     )
-    return EvalResult(
-        **{
-            **result.__dict__,
-            "columns": report.columns,
-            "version": report.version,
-            "rows_written": report.rows_written,
-        }
+    return replace_fields(
+        result, columns=report.columns, version=report.version, rows_written=report.rows_written
     )
+
+
+def stored_values(
+    lake: Lake,
+    names: tuple[str, ...],
+    *,
+    only: list[str] | None = None,
+    exclude: list[str] | None = None,
+) -> pa.Table | None:
+    """Stored rows (`id` + `names`) whose first column is set (None: the columns are absent)."""
+    ds = lake.records()
+    if any(n not in ds.schema.names for n in names):
+        return None
+    table = ds.to_table(columns=["id", *names], filter=f"{identifier(names[0])} IS NOT NULL")
+    if only is not None:
+        table = table.filter(pc.is_in(table.column("id"), value_set=pa.array(only, pa.string())))
+    if exclude:
+        keep = pc.invert(pc.is_in(table.column("id"), value_set=pa.array(exclude, pa.string())))
+        table = table.filter(keep)
+    return table
+
+
+def _nf4(target: Target) -> float:
+    return float(target.quantization is not None)
 
 
 def _examples(

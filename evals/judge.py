@@ -9,17 +9,19 @@ replies with a digit. The score parser and the "Rating: " prefill are the enrich
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from curation.errors import CurationError
+from curation.generate import greedy_generate
 from curation.steps.judge import PREFILL, parse_score
 from evals.data import EvalExample, Message
 from evals.errors import EvalError
-from evals.scoring import Progress, generate, render_chat
-from evals.suites import EvalOptions, Suite, SuiteOutput
+from evals.scoring import Progress, render_chat
+from evals.suites import EvalOptions, PerRow, Suite, answer
 
 RUBRIC = (
     "You are grading an assistant's answer.\n\nQuestion:\n{question}\n\n{reference}"
@@ -44,6 +46,7 @@ class Judge(Suite):
 
     name = "judge"
     metrics = ("parsed", "score")
+    answers = True
 
     def check(self, options: EvalOptions) -> None:
         """The judge model must be `smollm2` or an existing folder (checked without loading)."""
@@ -55,31 +58,24 @@ class Judge(Suite):
             except CurationError as e:
                 raise EvalError(f"suite judge: {e}") from None
 
-    def run(
+    def compute(
         self,
         model: Any,
         tokenizer: Any,
         examples: Sequence[EvalExample],
         options: EvalOptions,
         progress: Progress | None = None,
-    ) -> SuiteOutput:
+    ) -> PerRow:
         """Generate answers with the target, then grade them with the judge."""
         pairs = [ex.prompt_and_reference() for ex in examples]
-        answers = generate(
-            model,
-            tokenizer,
-            [p for p, _ in pairs],
-            max_new_tokens=options.max_new_tokens,
-            batch_size=options.batch_size,
-            max_length=options.max_length,
-        )
+        answers = answer(model, tokenizer, [p for p, _ in pairs], options)
         judge_model, judge_tok = _load_judge(options.judge_model)
         prompts = [
             render_chat(judge_tok, [{"role": "user", "content": judge_prompt(p, a, r)}], True)
             + PREFILL
             for (p, r), a in zip(pairs, answers, strict=True)
         ]
-        replies = generate(
+        replies = greedy_generate(
             judge_model,
             judge_tok,
             prompts,
@@ -90,19 +86,29 @@ class Judge(Suite):
             add_special_tokens=False,
         )
         scores = [parse_score(r) for r in replies]
-        parsed = [s for s in scores if s is not None]
-        run = {
-            "parsed_rate": len(parsed) / len(scores),
-            "rows": float(len(scores)),
-            **({"mean_score": float(np.mean(parsed))} if parsed else {}),
-        }
-        per_row: dict[str, list[float | None]] = {
+        return {
             "parsed": [float(s is not None) for s in scores],
             "score": [None if s is None else float(s) for s in scores],
+            "answer": answers,
         }
-        return SuiteOutput([ex.id for ex in examples], per_row, run, answers)
+
+    def aggregate(
+        self,
+        examples: Sequence[EvalExample],
+        per_row: PerRow,
+        options: EvalOptions,
+        tokenizer: Any,
+    ) -> dict[str, float]:
+        """The share of replies that held a score, and the mean score of those."""
+        parsed = [float(s) for s in per_row["score"] if s is not None]
+        return {
+            "parsed_rate": float(np.mean(per_row["parsed"])),
+            "rows": float(len(per_row["parsed"])),
+            **({"mean_score": float(np.mean(parsed))} if parsed else {}),
+        }
 
 
+@functools.lru_cache(maxsize=1)
 def _load_judge(name: str) -> tuple[Any, Any]:
     from curation.models import load_causal_lm, load_tokenizer
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from evals.errors import EvalError
 from evals.judge import Judge
-from evals.suites import Choice, Generation, Heldout, Numeric, Suite
+from evals.suites import Generation, Heldout, Suite
+from evals.suites_scored import Choice, Numeric
 
 SUITES: dict[str, Suite] = {
     s.name: s for s in (Heldout(), Generation(), Numeric(), Choice(), Judge())

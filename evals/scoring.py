@@ -1,4 +1,7 @@
-"""Model passes shared by the suites: masked token loss, greedy generation, option likelihood.
+"""Model passes shared by the suites: masked token loss and option likelihood.
+
+Greedy generation is `curation.generate.greedy_generate` (one for the whole project);
+`render_chat` is re-exported from there.
 
 Everything runs batched under `torch.inference_mode()`. Rows are sorted by length before
 batching so padding stays small; results come back in input order.
@@ -10,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from curation.generate import model_device, pad_id, render_chat
 from curation.steps.tokens import chat_loss_spans
 from evals.data import EvalExample, Message
 
@@ -30,19 +34,6 @@ class Scored:
     def mean_loss(self) -> float | None:
         """Mean token loss, or None when no scored token survived truncation."""
         return self.loss_sum / self.tokens if self.tokens else None
-
-
-def render_chat(tokenizer: Any, messages: Sequence[Message], generation_prompt: bool) -> str:
-    """Render chat turns with the tokenizer's chat template (or `role: content` lines when the
-    tokenizer has none)."""
-    if getattr(tokenizer, "chat_template", None):
-        return str(
-            tokenizer.apply_chat_template(
-                list(messages), tokenize=False, add_generation_prompt=generation_prompt
-            )
-        )
-    text = "".join(f"{m['role']}: {m['content']}\n" for m in messages)
-    return text + ("assistant: " if generation_prompt else "")
 
 
 def loss_text(tokenizer: Any, ex: EvalExample) -> tuple[str, list[Span] | None, bool]:
@@ -69,6 +60,18 @@ def loss_text(tokenizer: Any, ex: EvalExample) -> tuple[str, list[Span] | None, 
             True,
         )
     return ex.text if ex.text is not None else (ex.prompt or ""), None, True
+
+
+def scored_tokens(tokenizer: Any, ex: EvalExample, max_length: int) -> int:
+    """How many tokens of `ex` the heldout loss covers after truncation to `max_length`.
+
+    The count `score_texts` reaches for the same example (next-token targets marked scored),
+    computed with the tokenizer alone, so rows whose scored tokens truncation cut can be left
+    out, and the token-weighted loss rebuilt, without the model.
+    """
+    text, spans, special = loss_text(tokenizer, ex)
+    _, keep = _encode(tokenizer, text, spans, special, max_length)
+    return sum(keep[1:])
 
 
 def has_reply(ex: EvalExample) -> bool:
@@ -104,9 +107,9 @@ def score_encoded(
     import torch
 
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
-    pad = _pad_id(tokenizer)
+    pad = pad_id(tokenizer)
     out: list[Scored | None] = [None] * len(encoded)
-    device = _device(model)
+    device = model_device(model)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
@@ -135,58 +138,6 @@ def score_encoded(
             if progress:
                 progress(len(chunk))
     return [s for s in out if s is not None]
-
-
-def generate(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[list[Message] | str],
-    *,
-    max_new_tokens: int = 64,
-    batch_size: int = 4,
-    max_length: int = 512,
-    progress: Progress | None = None,
-    add_special_tokens: bool = True,
-) -> list[str]:
-    """Greedy answers to chat or string prompts (left-padded batches), in input order.
-
-    Chat prompts are rendered with the chat template; string prompts get the tokenizer's
-    special tokens unless `add_special_tokens` is False (e.g. an already rendered template).
-    """
-    import torch
-
-    texts = [render_chat(tokenizer, p, True) if isinstance(p, list) else p for p in prompts]
-    special = [add_special_tokens and not isinstance(p, list) for p in prompts]
-    encoded = [
-        tokenizer(t, add_special_tokens=s)["input_ids"][-max_length:]
-        for t, s in zip(texts, special, strict=True)
-    ]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    pad = _pad_id(tokenizer)
-    out = [""] * len(encoded)
-    device = _device(model)
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            width = max(len(encoded[i]) for i in chunk)
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, i in enumerate(chunk):
-                ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-                mask[row, width - len(encoded[i]) :] = 1
-            generated = model.generate(
-                input_ids=ids.to(device),
-                attention_mask=mask.to(device),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=pad,
-            )
-            for row, i in enumerate(chunk):
-                new = generated[row, width:]
-                out[i] = tokenizer.decode(new, skip_special_tokens=True).strip()
-            if progress:
-                progress(len(chunk))
-    return out
 
 
 def option_items(
@@ -246,17 +197,3 @@ def _encode(
         for begin, end in enc["offset_mapping"]
     ]
     return ids, keep
-
-
-def _pad_id(tokenizer: Any) -> int:
-    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
-        if candidate is not None:
-            return int(candidate)
-    return 0
-
-
-def _device(model: Any) -> Any:
-    try:
-        return next(model.parameters()).device
-    except (StopIteration, AttributeError):
-        return "cpu"

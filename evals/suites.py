@@ -1,42 +1,36 @@
 """Eval suites: each a small class with a `name`, the per-row metrics it writes back, a check
-that runs before any model loads, and `run` over a loaded model.
+that runs before any model loads, a per-row `compute` over a loaded model, and an `aggregate`
+of the run-level metrics from the per-row values.
+
+`evals.steps.SuiteStep` runs `compute` as a column step through `curation.steps.base.apply`
+(batched, resumable, one commit); `aggregate` then reads the values back, so a resumed eval
+reports the same numbers as an uninterrupted one. `run` does both in memory (an exported
+mix evaluated without a lake).
 
 - `heldout`: per-row mean token loss (assistant replies of chats, completions of prompts, every
   token of plain text) and perplexity; overall token-weighted loss and perplexity. Chats
-  without an assistant turn have nothing to score and are left out with a count.
+  without an assistant turn, and rows whose scored tokens truncation cut, have nothing to
+  score and are left out with a count.
 - `generation`: greedy answers scored against references: exact match, ROUGE-L, BLEU, chrF.
-- `numeric`: numbers parsed from greedy answers (`evals.numbers`): hit within tolerance,
-  absolute error; MAE and RMSE of the model and of the mean-predictor and random baselines over
-  the same rows (those whose answer parsed), hit rates over all rows (an unparsed answer is a
-  miss), and how many answers did not parse, by reason.
-- `choice`: multiple-choice accuracy by the log-likelihood of each option as a continuation of
-  the prompt (lm-evaluation-harness's `acc`), and by log-likelihood per character of the
-  option (its `acc_norm`).
+- `numeric` and `choice`: see `evals.suites_scored`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
+from curation.generate import greedy_generate
 from evals import metrics
 from evals.data import EvalExample
 from evals.errors import EvalError
-from evals.numbers import parse_answer
-from evals.scoring import (
-    Progress,
-    encode_continuation,
-    generate,
-    has_reply,
-    loss_text,
-    option_items,
-    score_encoded,
-    score_texts,
-)
+from evals.scoring import Progress, has_reply, loss_text, score_texts, scored_tokens
+
+PerRow = dict[str, list[Any]]
+"""Metric (and `answer`) → values aligned with the examples; None = not computed."""
 
 
 @dataclass(frozen=True)
@@ -57,10 +51,16 @@ class EvalOptions:
     """Seed of the random baseline and the bootstrap."""
     judge_model: str = "smollm2"
     """judge: the local chat model that grades answers (`smollm2` or a model folder)."""
+    rows_per_batch: int = 256
+    """Rows of `records` per step batch: each finished batch is checkpointed, so a crash
+    loses at most one batch of work."""
 
     def __post_init__(self) -> None:
+        """Refuse sizes that cannot work."""
         if self.batch_size < 1 or self.max_length < 8 or self.max_new_tokens < 1:
             raise EvalError("batch size, max length and max new tokens must be positive")
+        if self.rows_per_batch < 1:
+            raise EvalError("rows per batch must be positive")
 
 
 @dataclass
@@ -74,19 +74,53 @@ class SuiteOutput:
 
 
 class Suite:
-    """Base of the suites. `metrics` are the per-row columns; the first is never null."""
+    """Base of the suites.
+
+    `metrics` are the per-row float columns, the first never null for a computed row; a suite
+    with `answers` also keeps each greedy answer as a string column `answer`.
+    """
 
     name: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]]
     lower_is_better: ClassVar[frozenset[str]] = frozenset()
+    answers: ClassVar[bool] = False
+    needs_tokenizer: ClassVar[bool] = False
+    """Whether `scorable` and `aggregate` need the target's tokenizer (loaded without the
+    model)."""
 
     def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
-        """The examples this suite can score; raises EvalError (before any model loads) when
-        none can."""
+        """The examples this suite can evaluate (raises EvalError when none can)."""
         return list(examples)
 
     def check(self, options: EvalOptions) -> None:
         """Check the options before any model loads (e.g. that a judge model exists)."""
+
+    def scorable(
+        self, examples: Sequence[EvalExample], tokenizer: Any, options: EvalOptions
+    ) -> tuple[list[EvalExample], dict[str, float]]:
+        """The examples left after tokenizer-level checks, and counts of those left out."""
+        return list(examples), {}
+
+    def compute(
+        self,
+        model: Any,
+        tokenizer: Any,
+        examples: Sequence[EvalExample],
+        options: EvalOptions,
+        progress: Progress | None = None,
+    ) -> PerRow:
+        """Per-row metrics of a loaded model on `examples`."""
+        raise EvalError(f"suite {self.name} cannot run")
+
+    def aggregate(
+        self,
+        examples: Sequence[EvalExample],
+        per_row: PerRow,
+        options: EvalOptions,
+        tokenizer: Any,
+    ) -> dict[str, float]:
+        """Run-level metrics from the per-row values of `examples`."""
+        raise EvalError(f"suite {self.name} cannot aggregate")
 
     def run(
         self,
@@ -96,8 +130,14 @@ class Suite:
         options: EvalOptions,
         progress: Progress | None = None,
     ) -> SuiteOutput:
-        """Evaluate a loaded model on the selected examples."""
-        raise EvalError(f"suite {self.name} cannot run")
+        """Evaluate a loaded model on the selected examples, in memory."""
+        kept, excluded = self.scorable(examples, tokenizer, options)
+        if progress and len(kept) < len(examples):
+            progress(len(examples) - len(kept))
+        per_row = self.compute(model, tokenizer, kept, options, progress)
+        run = {**self.aggregate(kept, per_row, options, tokenizer), **excluded}
+        answers = per_row.pop("answer", [])
+        return SuiteOutput([ex.id for ex in kept], per_row, run, [a or "" for a in answers])
 
 
 class Heldout(Suite):
@@ -106,8 +146,10 @@ class Heldout(Suite):
     name = "heldout"
     metrics = ("loss", "perplexity")
     lower_is_better = frozenset({"loss", "perplexity"})
+    needs_tokenizer = True
 
     def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
+        """Every example; raises when no chat has an assistant turn to score."""
         if examples and not any(has_reply(ex) for ex in examples):
             raise EvalError(
                 f"suite heldout: none of the {len(examples)} rows has an assistant turn to score "
@@ -115,18 +157,31 @@ class Heldout(Suite):
             )
         return list(examples)
 
-    def run(
+    def scorable(
+        self, examples: Sequence[EvalExample], tokenizer: Any, options: EvalOptions
+    ) -> tuple[list[EvalExample], dict[str, float]]:
+        """Rows with an assistant turn whose scored tokens survive truncation."""
+        replies = [ex for ex in examples if has_reply(ex)]
+        kept = [ex for ex in replies if scored_tokens(tokenizer, ex, options.max_length)]
+        if not kept:
+            raise EvalError(
+                "heldout: no row kept a scored token after truncation; raise --max-length"
+            )
+        return kept, {
+            "rows_excluded_no_assistant": float(len(examples) - len(replies)),
+            "rows_excluded_truncated": float(len(replies) - len(kept)),
+        }
+
+    def compute(
         self,
         model: Any,
         tokenizer: Any,
         examples: Sequence[EvalExample],
         options: EvalOptions,
         progress: Progress | None = None,
-    ) -> SuiteOutput:
-        scorable = [ex for ex in examples if has_reply(ex)]
-        if progress and len(scorable) < len(examples):
-            progress(len(examples) - len(scorable))
-        items = [loss_text(tokenizer, ex) for ex in scorable]
+    ) -> PerRow:
+        """Mean token loss over each row's scored tokens, and its perplexity."""
+        items = [loss_text(tokenizer, ex) for ex in examples]
         scored = score_texts(
             model,
             tokenizer,
@@ -135,31 +190,29 @@ class Heldout(Suite):
             max_length=options.max_length,
             progress=progress,
         )
-        kept = [(ex.id, s) for ex, s in zip(scorable, scored, strict=True) if s.tokens]
-        if not kept:
-            raise EvalError(
-                "heldout: no row kept a scored token after truncation; raise --max-length"
-            )
-        losses = [s.loss_sum / s.tokens for _, s in kept]
-        tokens = [s.tokens for _, s in kept]
-        run = {
-            "loss": float(np.sum([s.loss_sum for _, s in kept]) / np.sum(tokens)),
+        losses = [s.mean_loss for s in scored]
+        return {
+            "loss": losses,
+            "perplexity": [None if v is None else metrics.perplexity(v) for v in losses],
+        }
+
+    def aggregate(
+        self,
+        examples: Sequence[EvalExample],
+        per_row: PerRow,
+        options: EvalOptions,
+        tokenizer: Any,
+    ) -> dict[str, float]:
+        """Token-weighted loss and perplexity (token counts from the tokenizer)."""
+        tokens = [scored_tokens(tokenizer, ex, options.max_length) for ex in examples]
+        losses = [float(v) for v in per_row["loss"]]
+        return {
+            "loss": float(np.dot(losses, tokens) / np.sum(tokens)),
             "perplexity": metrics.token_weighted_perplexity(losses, tokens),
             "mean_row_loss": float(np.mean(losses)),
-            "rows": float(len(kept)),
+            "rows": float(len(losses)),
             "tokens": float(np.sum(tokens)),
-            # rows left out: nothing to score, or truncation cut every scored token
-            "rows_excluded_no_assistant": float(len(examples) - len(scorable)),
-            "rows_excluded_truncated": float(len(scorable) - len(kept)),
         }
-        return SuiteOutput(
-            ids=[i for i, _ in kept],
-            per_row={
-                "loss": [*losses],
-                "perplexity": [metrics.perplexity(v) for v in losses],
-            },
-            run_level=run,
-        )
 
 
 class Generation(Suite):
@@ -167,183 +220,76 @@ class Generation(Suite):
 
     name = "generation"
     metrics = ("exact_match", "rouge_l", "bleu", "chrf")
+    answers = True
 
     def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
+        """The examples with a reference."""
         return with_references(self.name, examples)
 
-    def run(
+    def compute(
         self,
         model: Any,
         tokenizer: Any,
         examples: Sequence[EvalExample],
         options: EvalOptions,
         progress: Progress | None = None,
-    ) -> SuiteOutput:
+    ) -> PerRow:
+        """Greedy answers and their sentence-level scores."""
         prompts, refs = prompts_and_refs(examples)
-        preds = generate(
-            model,
-            tokenizer,
-            prompts,
-            max_new_tokens=options.max_new_tokens,
-            batch_size=options.batch_size,
-            max_length=options.max_length,
-            progress=progress,
-        )
+        preds = answer(model, tokenizer, prompts, options, progress)
         pairs = list(zip(preds, refs, strict=True))
-        em = [metrics.exact_match(p, r) for p, r in pairs]
-        rouge = [metrics.rouge_l(p, r) for p, r in pairs]
-        per_row: dict[str, list[float | None]] = {
-            "exact_match": list(em),
-            "rouge_l": list(rouge),
+        return {
+            "exact_match": [metrics.exact_match(p, r) for p, r in pairs],
+            "rouge_l": [metrics.rouge_l(p, r) for p, r in pairs],
             "bleu": [metrics.sentence_bleu(p, r) for p, r in pairs],
             "chrf": [metrics.sentence_chrf(p, r) for p, r in pairs],
+            "answer": preds,
         }
-        run = {
-            "exact_match": float(np.mean(em)),
-            "rouge_l": float(np.mean(rouge)),
-            "bleu": metrics.corpus_bleu(preds, refs),
-            "chrf": metrics.corpus_chrf(preds, refs),
-            "rows": float(len(preds)),
-        }
-        return SuiteOutput([ex.id for ex in examples], per_row, run, preds)
 
-
-class Numeric(Suite):
-    """Numbers parsed from greedy answers, against the trivial baselines."""
-
-    name = "numeric"
-    metrics = ("hit", "abs_error", "prediction")
-    lower_is_better = frozenset({"abs_error"})
-
-    def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
-        with_refs = with_references(self.name, examples)
-        numeric = [
-            ex for ex in with_refs if metrics.parse_number(ex.prompt_and_reference()[1]) is not None
-        ]
-        if not numeric:
-            raise EvalError(
-                f"suite numeric: none of the {len(with_refs)} references parses as a number"
-            )
-        return numeric
-
-    def run(
+    def aggregate(
         self,
-        model: Any,
-        tokenizer: Any,
         examples: Sequence[EvalExample],
+        per_row: PerRow,
         options: EvalOptions,
-        progress: Progress | None = None,
-    ) -> SuiteOutput:
-        prompts, ref_texts = prompts_and_refs(examples)
-        refs = [float(metrics.parse_number(r) or 0.0) for r in ref_texts]
-        answers = generate(
-            model,
-            tokenizer,
-            prompts,
-            max_new_tokens=options.max_new_tokens,
-            batch_size=options.batch_size,
-            max_length=options.max_length,
-            progress=progress,
-        )
-        parsed_answers = [parse_answer(a) for a in answers]
-        preds = [p.value for p in parsed_answers]
-        tol = {"absolute": options.absolute_tolerance, "relative": options.relative_tolerance}
-        hits = [metrics.within_tolerance(p, r, **tol) for p, r in zip(preds, refs, strict=True)]
-        errors = [None if p is None else abs(p - r) for p, r in zip(preds, refs, strict=True)]
-        refs_mean = float(np.mean(refs))
-        mean_pred: list[float | None] = [refs_mean] * len(refs)
-        rng = np.random.default_rng(options.seed)
-        random_pred = [float(v) for v in rng.uniform(min(refs), max(refs), size=len(refs))]
-        failures = Counter(p.failure for p in parsed_answers if p.value is None)
+        tokenizer: Any,
+    ) -> dict[str, float]:
+        """Mean exact match and ROUGE-L; corpus BLEU and chrF over the rows with answers."""
+        _, refs = prompts_and_refs(examples)
+        answered = [(a, r) for a, r in zip(per_row["answer"], refs, strict=True) if a is not None]
         run = {
-            "hit_rate": float(np.mean(hits)),
-            "parsed_rate": (len(refs) - sum(failures.values())) / len(refs),
-            "parse_failures": float(sum(failures.values())),
-            **{f"parse_failures_{why}": float(n) for why, n in sorted(failures.items())},
-            "baseline_mean_hit_rate": metrics.hit_rate(mean_pred, refs, **tol),
-            "baseline_random_hit_rate": metrics.hit_rate(list(random_pred), refs, **tol),
+            "exact_match": float(np.mean(per_row["exact_match"])),
+            "rouge_l": float(np.mean(per_row["rouge_l"])),
             "rows": float(len(refs)),
         }
-        # error metrics of the model and of every baseline over the same rows: those answered
-        kept = [i for i, p in enumerate(preds) if p is not None]
-        run["mae_rows"] = float(len(kept))
-        if kept:
-            ref_kept = [refs[i] for i in kept]
-            for name, values in (
-                ("", [preds[i] or 0.0 for i in kept]),
-                ("baseline_mean_", [refs_mean] * len(kept)),
-                ("baseline_random_", [random_pred[i] for i in kept]),
-            ):
-                run[f"{name}mae"] = metrics.mae(values, ref_kept)
-                run[f"{name}rmse"] = metrics.rmse(values, ref_kept)
-        per_row: dict[str, list[float | None]] = {
-            "hit": list(hits),
-            "abs_error": errors,
-            "prediction": list(preds),
-        }
-        return SuiteOutput([ex.id for ex in examples], per_row, run, answers)
+        if answered:  # rows imported from a results file carry no answer text
+            run["bleu"] = metrics.corpus_bleu([a for a, _ in answered], [r for _, r in answered])
+            run["chrf"] = metrics.corpus_chrf([a for a, _ in answered], [r for _, r in answered])
+        if len(answered) < len(refs):
+            run["rows_without_answer"] = float(len(refs) - len(answered))
+        return run
 
 
-class Choice(Suite):
-    """Multiple-choice accuracy by option log-likelihood (raw and per character)."""
-
-    name = "choice"
-    metrics = ("correct", "correct_norm")
-
-    def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
-        usable = [ex for ex in examples if ex.choices and ex.answer is not None]
-        if not usable:
-            raise EvalError(
-                f"suite choice needs rows with options and an answer (meta `choices` or "
-                f"`options`, and `answer`); none of the {len(examples)} rows has them"
-            )
-        return usable
-
-    def run(
-        self,
-        model: Any,
-        tokenizer: Any,
-        examples: Sequence[EvalExample],
-        options: EvalOptions,
-        progress: Progress | None = None,
-    ) -> SuiteOutput:
-        correct: list[float] = []
-        correct_norm: list[float] = []
-        chance = []
-        for ex in examples:
-            prompt, _ = ex.prompt_and_reference()
-            if ex.choices is None or ex.answer is None:
-                raise EvalError(f"suite choice: row {ex.id} has no options or answer")
-            encoded = [
-                encode_continuation(tokenizer, context, cont, special, options.max_length)
-                for context, cont, special in option_items(tokenizer, prompt, ex.choices)
-            ]
-            scored = score_encoded(model, tokenizer, encoded, batch_size=options.batch_size)
-            loglik = [-s.loss_sum for s in scored]
-            chars = [max(len(c), 1) for c in ex.choices]
-            correct.append(metrics.choice_correct(loglik, ex.answer))
-            correct_norm.append(
-                metrics.choice_correct(
-                    [ll / n for ll, n in zip(loglik, chars, strict=True)], ex.answer
-                )
-            )
-            chance.append(1.0 / len(ex.choices))
-            if progress:
-                progress(1)
-        run = {
-            "accuracy": float(np.mean(correct)),
-            "accuracy_norm": float(np.mean(correct_norm)),
-            "baseline_chance": float(np.mean(chance)),
-            "rows": float(len(correct)),
-        }
-        per_row: dict[str, list[float | None]] = {
-            "correct": list(correct),
-            "correct_norm": list(correct_norm),
-        }
-        return SuiteOutput([ex.id for ex in examples], per_row, run)
+def answer(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Any],
+    options: EvalOptions,
+    progress: Progress | None = None,
+) -> list[str]:
+    """Greedy answers to `prompts` with the suite options (`curation.generate`)."""
+    return greedy_generate(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=options.max_new_tokens,
+        batch_size=options.batch_size,
+        max_length=options.max_length,
+        progress=progress,
+    )
 
 
 def with_references(suite: str, examples: Sequence[EvalExample]) -> list[EvalExample]:
+    """The examples with a non-empty reference (raises EvalError when there are none)."""
     kept = [ex for ex in examples if ex.prompt_and_reference()[1] not in (None, "")]
     if not kept:
         raise EvalError(
@@ -354,5 +300,25 @@ def with_references(suite: str, examples: Sequence[EvalExample]) -> list[EvalExa
 
 
 def prompts_and_refs(examples: Sequence[EvalExample]) -> tuple[list[Any], list[str]]:
+    """The prompts and references of `examples`, aligned."""
     pairs = [ex.prompt_and_reference() for ex in examples]
     return [p for p, _ in pairs], [str(r) for _, r in pairs]
+
+
+# The suites that score numbers and options live in their own module; they are importable
+# from here too (after everything they build on above is defined).
+from evals.suites_scored import Choice, Numeric  # noqa: E402
+
+__all__ = [
+    "Choice",
+    "EvalOptions",
+    "Generation",
+    "Heldout",
+    "Numeric",
+    "PerRow",
+    "Suite",
+    "SuiteOutput",
+    "answer",
+    "prompts_and_refs",
+    "with_references",
+]

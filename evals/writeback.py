@@ -1,9 +1,9 @@
-"""Write-back: per-row metrics as `records` columns, run-level metrics as rows of `evals`.
+"""Write-back: run-level metrics as rows of `evals`, and per-row results computed elsewhere.
 
-Per-row metrics of target T and suite S become columns `eval_<T>_<S>_<metric>`, written by
-`curation.steps.apply` with a step mapping record id → value, as one new version. Rows that were
-not evaluated stay null. Writing the same results again (within 1e-3) is a no-op; results for
-rows still null are filled in; results that differ from the stored ones need `replace`.
+Per-row metrics of target T and suite S are columns `eval_<T>_<S>_<metric>`. A local or Ray
+eval computes them through `apply` (`evals.steps.SuiteStep`); results imported from a file go
+through the generic sparse write by id, `curation.steps.values.write_values`, with the same
+step name and parameters, so both make the same columns and provenance.
 """
 
 from __future__ import annotations
@@ -11,21 +11,31 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import lance
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from curation.codeversion import git_commit
 from curation.commit import Entry
 from curation.errors import CurationError
 from curation.lake import Lake
-from curation.sqltext import identifier
-from curation.steps.base import RowProgress, apply
+from curation.steps.values import ValuesReport, write_values
 from evals.errors import EvalError
 from evals.evaluated_ids import append_evaluated_ids, read_evaluated_ids
+from evals.steps import column_name, step_name, step_params, suite_schema
+from evals.suites import Suite
+
+__all__ = [
+    "EVALS_SCHEMA",
+    "EVALS_TABLE",
+    "TOLERANCE",
+    "append_run_metrics",
+    "column_name",
+    "read_evals",
+    "results_table",
+    "write_results",
+]
 
 EVALS_TABLE = "evals"
 EVALS_SCHEMA = pa.schema(
@@ -42,157 +52,79 @@ EVALS_SCHEMA = pa.schema(
         pa.field("split", pa.string()),
     ]
 )
-# Recomputing a row in a batch of another shape moves fp32 losses by up to ~1e-4; within this
-# tolerance a value counts as unchanged, so re-evaluating is a no-op rather than a conflict.
-_TOLERANCE = 1e-3
+TOLERANCE = 1e-3
+"""Imported floats within this of the stored ones count as unchanged: recomputing a row in a
+batch of another shape (another machine, another batch size) moves fp32 losses by ~1e-4."""
 
 
-def column_name(label: str, suite: str, metric: str) -> str:
-    """The `records` column of one per-row metric: `eval_<target>_<suite>_<metric>`."""
-    return f"eval_{label}_{suite}_{metric}"
-
-
-class EvalColumnsStep:
-    """A column step that writes given per-row values, looked up by record id."""
-
-    input_columns: tuple[str, ...] = ()
-
-    def __init__(
-        self, label: str, suite: str, metrics: Sequence[str], values: Mapping[str, Sequence[Any]]
-    ) -> None:
-        self.name = f"eval_{label}_{suite}"
-        self.label, self.suite, self.metric_names = label, suite, tuple(metrics)
-        self.values = values
-
-    def params(self) -> dict[str, Any]:
-        """Target, suite and metrics: the same for every write of these columns."""
-        return {"target": self.label, "suite": self.suite, "metrics": list(self.metric_names)}
-
-    def output_schema(self) -> pa.Schema:
-        """One float64 column per metric."""
-        return pa.schema(
-            [
-                pa.field(column_name(self.label, self.suite, m), pa.float64())
-                for m in self.metric_names
-            ]
-        )
-
-    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Values of the batch's ids (null for ids without results)."""
-        missing = [None] * len(self.metric_names)
-        rows = [self.values.get(i, missing) for i in batch.column("id").to_pylist()]
-        arrays = [
-            pa.array([r[k] for r in rows], pa.float64()) for k in range(len(self.metric_names))
-        ]
-        return pa.RecordBatch.from_arrays(arrays, schema=self.output_schema())
-
-
-@dataclass(frozen=True)
-class WriteReport:
-    """What a write-back did: rows written, rows already there, and the version (None: no-op)."""
-
-    columns: tuple[str, ...]
-    rows_written: int
-    rows_unchanged: int
-    version: int | None
-
-
-def write_rows(
-    lake: Lake,
+def results_table(
     label: str,
-    suite: str,
-    metrics: Sequence[str],
+    suite: Suite,
     ids: Sequence[str],
     per_row: Mapping[str, Sequence[float | None]],
+    answers: Sequence[str | None] | None = None,
+) -> pa.Table:
+    """Per-row results as the Arrow table `write_values` takes: `id` + the suite's columns.
+
+    Non-finite floats become null; `answers` (for suites that generate) may be None, e.g.
+    for results imported from a file.
+
+    Raises:
+        EvalError: an id that is not lowercase hex, or a metric missing from `per_row`.
+    """
+    for i in ids:
+        if not i or not all(c in "0123456789abcdef" for c in i):
+            raise EvalError(f"bad record id {i!r}: ids are lowercase hex")
+    schema = suite_schema(label, suite)
+    missing = [m for m in suite.metrics if m not in per_row]
+    if missing:
+        raise EvalError(f"results of suite {suite.name} lack metric(s) {', '.join(missing)}")
+    columns: dict[str, pa.Array] = {"id": pa.array(list(ids), pa.string())}
+    for metric, f in zip(suite.metrics, schema, strict=False):
+        columns[f.name] = pa.array([_clean(v) for v in per_row[metric]], pa.float64())
+    if suite.answers:
+        texts = list(answers) if answers else [None] * len(ids)
+        columns[column_name(label, suite.name, "answer")] = pa.array(texts, pa.string())
+    return pa.table(columns)
+
+
+def write_results(
+    lake: Lake,
+    label: str,
+    suite: Suite,
+    table: pa.Table,
     *,
     message: str,
     replace: bool = False,
-    progress: RowProgress | None = None,
-) -> WriteReport:
-    """Write per-row metrics of one target and suite as `records` columns, in one version.
+) -> ValuesReport:
+    """Write per-row results computed elsewhere (a `results_table`) as one version.
 
-    Args:
-        lake: the lake.
-        label: the target label (run id or `base_<model>`).
-        suite: the suite name.
-        metrics: metric names, in column order; the first must be non-null for every id.
-        ids: record ids evaluated.
-        per_row: metric → values aligned with `ids`.
-        message: the version message.
-        replace: overwrite stored values that differ from these.
-        progress: optional callback (rows done, rows total).
+    The sparse write by id of `curation.steps.values`: rows still null are filled, rows
+    holding the same values (within `TOLERANCE`) are left alone, so importing twice is a
+    no-op, and differing rows need `replace`.
 
     Raises:
         EvalError: stored values differ and `replace` is not set; or the columns exist with
-            other metrics.
+            other parameters.
     """
-    with lake.writing(f"eval write-back {label} {suite}"):
-        return _write_rows(lake, label, suite, metrics, ids, per_row, message, replace, progress)
-
-
-def _write_rows(
-    lake: Lake,
-    label: str,
-    suite: str,
-    metrics: Sequence[str],
-    ids: Sequence[str],
-    per_row: Mapping[str, Sequence[float | None]],
-    message: str,
-    replace: bool,
-    progress: RowProgress | None,
-) -> WriteReport:
-    for i in ids:
-        if not all(c in "0123456789abcdef" for c in i):
-            raise EvalError(f"bad record id {i!r}: ids are lowercase hex")
-    new = {i: [_clean(per_row[m][k]) for m in metrics] for k, i in enumerate(ids)}
-    new = {i: v for i, v in new.items() if v[0] is not None}
-    names = tuple(column_name(label, suite, m) for m in metrics)
-    ds = lake.dataset("records")
-    present = [n for n in names if n in ds.schema.names]
-    stored = _stored(ds, names, list(new)) if len(present) == len(names) else {}
-    todo = {
-        i: v for i, v in new.items() if (i in stored and stored[i][0] is None) or i not in stored
-    }
-    changed = [
-        i
-        for i, v in new.items()
-        if stored.get(i, [None])[0] is not None and not _same(stored[i], v)
-    ]
-    unchanged = len(new) - len(todo) - len(changed)
-    if changed and not replace:
-        raise EvalError(
-            f"{len(changed)} rows already have different values in {names[0]} (e.g. id "
-            f"{changed[0]}); pass --replace to overwrite them"
-        )
-    if present and len(present) != len(names) and not replace:
-        raise EvalError(
-            f"columns {present} exist but {sorted(set(names) - set(present))} do not; "
-            "pass --replace to rewrite this target's columns"
-        )
-    if not todo and not changed and len(present) == len(names):
-        return WriteReport(names, 0, unchanged, None)
-    values: dict[str, Sequence[Any]] = dict(new)
-    rewrite = bool(changed) or (bool(present) and len(present) != len(names))
-    if rewrite:
-        # Keep the other rows' stored values: the step rewrites the whole column.
-        kept = _stored(ds, names, None) if len(present) == len(names) else {}
-        values = {**kept, **new}
-    else:
-        values = {i: new[i] for i in todo}
-    step = EvalColumnsStep(label, suite, metrics, values)
+    names = [n for n in table.column_names if n != "id"]
     entry = Entry(
         "eval",
         message,
-        {"target": label, "suite": suite, "columns": list(names), "rows": len(values)},
+        {"target": label, "suite": suite.name, "columns": names, "rows": table.num_rows},
     )
     try:
-        # One commit: the columns and the eval's own journal entry travel together.
-        report = apply(
-            step, lake, ids=list(values), replace=rewrite, entry=entry, progress=progress
+        return write_values(
+            lake,
+            table,
+            name=step_name(label, suite.name),
+            params=step_params(label, suite),
+            replace=replace,
+            entry=entry,
+            tolerance=TOLERANCE,
         )
     except CurationError as e:
-        raise EvalError(f"writing {step.name}: {e}") from None
-    return WriteReport(names, len(values) if rewrite else len(todo), unchanged, report.version)
+        raise EvalError(f"writing {step_name(label, suite.name)}: {e}") from None
 
 
 def append_run_metrics(
@@ -277,18 +209,6 @@ def _already_there(
     return recorded == frozenset(ids)
 
 
-def _stored(
-    ds: lance.LanceDataset, names: Sequence[str], ids: list[str] | None
-) -> dict[str, list[Any]]:
-    if ids is not None and not ids:
-        return {}
-    table = ds.to_table(columns=["id", *names], filter=f"{identifier(names[0])} IS NOT NULL")
-    if ids is not None:
-        table = table.filter(pc.is_in(table.column("id"), value_set=pa.array(ids, pa.string())))
-    cols = [table.column(n).to_pylist() for n in names]
-    return {i: [c[k] for c in cols] for k, i in enumerate(table.column("id").to_pylist())}
-
-
 def _clean(value: float | None) -> float | None:
     if value is None:
         return None
@@ -300,6 +220,6 @@ def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
     for x, y in zip(a, b, strict=False):
         if (x is None) != (y is None):
             return False
-        if x is not None and not math.isclose(x, y, rel_tol=_TOLERANCE, abs_tol=_TOLERANCE):
+        if x is not None and not math.isclose(x, y, rel_tol=TOLERANCE, abs_tol=TOLERANCE):
             return False
     return True

@@ -254,19 +254,13 @@ def adapter_base(adapter: str | Path) -> str:
 def generate(
     model: Any, tokenizer: Any, messages: list[dict[str, str]], max_new_tokens: int
 ) -> str:
-    """Greedy chat completion of `messages` with the tokenizer's chat template."""
-    import torch
+    """Greedy chat completion of `messages` with the tokenizer's chat template.
 
-    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
-    with torch.no_grad():
-        out = model.generate(
-            **inputs,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    return str(tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+    The one greedy generate of `curation.generate`, for a single chat.
+    """
+    from curation.generate import greedy_generate
+
+    return greedy_generate(model, tokenizer, [messages], max_new_tokens=max_new_tokens)[0]
 
 
 def _first_line(e: BaseException) -> str:

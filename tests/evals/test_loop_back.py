@@ -9,7 +9,8 @@ import pyarrow as pa
 from curation import Lake
 from curation.steps.base import apply
 from curation.testing import make_lake
-from evals.writeback import write_rows
+from evals.registry import get_suite
+from evals.writeback import results_table, write_results
 from queries import check_mix, load_spec, materialize_mix
 
 SPEC = Path(__file__).resolve().parents[2] / "queries" / "mixes" / "chitchat-hard.yaml"
@@ -31,15 +32,10 @@ class _NotDup:
 
 def _heldout(lake: Lake, label: str, losses: dict[str, float]) -> None:
     ids = list(losses)
-    write_rows(
-        lake,
-        label,
-        "heldout",
-        ("loss", "perplexity"),
-        ids,
-        {"loss": [losses[i] for i in ids], "perplexity": [1.0] * len(ids)},
-        message=f"test {label}",
-    )
+    suite = get_suite("heldout")
+    per_row = {"loss": [losses[i] for i in ids], "perplexity": [1.0] * len(ids)}
+    table = results_table(label, suite, ids, per_row)
+    write_results(lake, label, suite, table, message=f"test {label}")
 
 
 def test_chitchat_hard_takes_the_hardest_rows_no_run_has_learned(tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def test_numeric_mae_of_model_and_baselines_over_the_same_rows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     answers = ["It costs $50", "no idea", "10-20", "2 + 2 = 35"]
-    monkeypatch.setattr(suites, "generate", lambda *a, **k: list(answers))
+    monkeypatch.setattr(suites, "greedy_generate", lambda *a, **k: list(answers))
     refs = ["50", "20", "30", "35"]
     examples = [EvalExample(id=f"n{i}", prompt="q", completion=r) for i, r in enumerate(refs)]
     out = Numeric().run(None, None, examples, EvalOptions(seed=1))
@@ -110,6 +110,7 @@ def test_heldout_leaves_out_chats_without_a_reply(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(suites, "score_texts", fake_score)
     monkeypatch.setattr(suites, "loss_text", lambda tok, ex: (ex.id, [(0, 1)], False))
+    monkeypatch.setattr(suites, "scored_tokens", lambda tok, ex, n: 4)
     user_only = EvalExample(id="u", messages=({"role": "user", "content": "hi"},))
     chat = EvalExample(
         id="c",

@@ -1,12 +1,22 @@
-"""Write-back of per-row metrics as columns: one version, nulls, idempotence, replace, rollback."""
+"""Write-back of per-row results computed elsewhere (imports), by the sparse write by id.
+
+One version, nulls, idempotence within the tolerance, replace, rollback.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from curation import Lake, rollback
+from curation.steps.values import ValuesReport
 from evals.errors import EvalError
-from evals.writeback import WriteReport, append_run_metrics, read_evals, write_rows
+from evals.registry import get_suite
+from evals.writeback import (
+    append_run_metrics,
+    read_evals,
+    results_table,
+    write_results,
+)
 
 METRICS = ("loss", "perplexity")
 COLS = ("eval_r1a2b3c4_heldout_loss", "eval_r1a2b3c4_heldout_perplexity")
@@ -16,17 +26,11 @@ def _ids(lake: Lake, source: str) -> list[str]:
     return sorted(lake.sql(f"SELECT id FROM records WHERE source = '{source}'")["id"].to_pylist())
 
 
-def _write(lake: Lake, ids: list[str], losses: list[float], replace: bool = False) -> WriteReport:
-    return write_rows(
-        lake,
-        "r1a2b3c4",
-        "heldout",
-        METRICS,
-        ids,
-        {"loss": losses, "perplexity": [2 * v for v in losses]},
-        message="test write",
-        replace=replace,
-    )
+def _write(lake: Lake, ids: list[str], losses: list[float], replace: bool = False) -> ValuesReport:
+    suite = get_suite("heldout")
+    per_row = {"loss": losses, "perplexity": [2 * v for v in losses]}
+    table = results_table("r1a2b3c4", suite, ids, per_row)
+    return write_results(lake, "r1a2b3c4", suite, table, message="test write", replace=replace)
 
 
 def _column(lake: Lake, name: str) -> dict[str, float | None]:
@@ -66,6 +70,7 @@ def test_changed_values_need_replace_and_keep_other_rows(eval_lake: Lake) -> Non
     chat = _ids(eval_lake, "chat")
     _write(eval_lake, chat[:3], [1.0, 2.0, 3.0])
     version = eval_lake.latest_version()
+    assert _write(eval_lake, chat[:1], [1.0 + 1e-4]).version is None  # fp jitter: unchanged
     with pytest.raises(EvalError, match=r"different values.*--replace"):
         _write(eval_lake, chat[:1], [9.0])
     assert eval_lake.latest_version() == version  # nothing written
@@ -95,3 +100,10 @@ def test_run_level_rows_append_once(eval_lake: Lake) -> None:
     assert [r["value"] for r in rows] == [1.0, 0.5]
     assert rows[0]["mix_checksum"] == "abc" and rows[0]["records_version"] == 3
     assert eval_lake.sql("SELECT count(*) AS n FROM evals")["n"][0].as_py() == 2
+
+
+def test_bad_ids_are_refused_before_anything_is_written(eval_lake: Lake) -> None:
+    with pytest.raises(EvalError, match="bad record id 'XYZ'"):
+        results_table(
+            "r1a2b3c4", get_suite("heldout"), ["XYZ"], {"loss": [1.0], "perplexity": [1.0]}
+        )
