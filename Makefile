@@ -33,11 +33,17 @@ lock: $(STAMP)
 demo: $(STAMP)
 	bash scripts/demo.sh
 
-lint: $(STAMP)
+# lint and typecheck need the tools, not the newest install: after a pyproject.toml edit (a
+# ruff setting, say) they run at once, and only a missing .venv (a fresh clone) installs first.
+# (An order-only `| $(STAMP)` would not do: make still remakes an out-of-date order-only
+# prerequisite; it only stops it from making the target out of date.)
+TOOLS := $(if $(wildcard $(STAMP)),,$(STAMP))
+
+lint: | $(TOOLS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: | $(TOOLS)
 	$(BIN)/mypy
 
 # The web UI's browser test drives Debian's Chromium (never a downloaded browser). As root on
@@ -51,11 +57,12 @@ browser:
 unit: $(STAMP) browser
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# $(STAMP) first: a changed pyproject.toml or constraints.txt reinstalls before anything runs.
+test: $(STAMP) lint typecheck unit
 
 # Regenerate the UI screenshots in docs/img/ (docs/ui.md); `make test` writes them to a tmp dir.
 screenshots: $(STAMP) browser
-	MIXLAKE_SCREENSHOTS=docs/img $(BIN)/pytest -q tests/e2e/test_ui_browser.py
+	MIXLAKE_SCREENSHOTS=docs/img $(BIN)/pytest -q tests/mixlake/web/test_ui_*.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

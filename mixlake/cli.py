@@ -192,8 +192,10 @@ def _caused_by_interrupt(e: BaseException) -> bool:
 
 
 def _add_shared_options(root: _click.Command) -> None:
-    """Give every subcommand the root's `--debug`, `--json` and `--storage-option`, so they
-    may follow it too."""
+    """Give every subcommand the root's `--debug`, `--json` and `--storage-option`.
+
+    They may then follow the subcommand too (`mixlake log --json`), not only precede it.
+    """
     shared = [p for p in root.params if p.name in ("debug", "json", "storage")]
     pending = list(getattr(root, "commands", {}).values())
     while pending:

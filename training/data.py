@@ -136,8 +136,13 @@ def encode(
 ) -> Encoded:
     """Tokenize one rendered example; truncate to `max_length`; ends with EOS for non-chat rows.
 
-    With `completion_only`, a conversation without an assistant turn gets no loss token (and
-    `no_assistant` set); without it, every token carries loss.
+    Args:
+        example: A rendered example (`messages`, `prompt` + `completion`, or `text`).
+        tokenizer: The run's tokenizer (its chat template renders `messages`).
+        max_length: Tokens kept at most.
+        completion_only: Loss only on assistant replies and completions; a conversation
+            without an assistant turn then gets no loss token (and `no_assistant` set).
+            Without it, every token carries loss.
     """
     text, spans = render_text(example, tokenizer)
     enc = tokenizer(
@@ -303,6 +308,7 @@ class TokenStream:
         return rank_of_item(index, self.micro_batch, self.world_size) == self.rank
 
     def __iter__(self) -> Iterator[Item]:
+        """This rank's items, from `start_item` on, each recorded in `produced`."""
         if not self.trainable_rows:
             return
         items = self._packed() if self.packing else self._unpacked()
@@ -363,8 +369,13 @@ def eval_examples(
     completion_only: bool,
     limit: int = 256,
 ) -> list[dict[str, Any]]:
-    """Up to `limit` tokenized examples of the eval split, in mix order, without the rows that
-    carry no loss (see `Encoded.excluded`)."""
+    """Up to `limit` tokenized examples of the eval split, in mix order.
+
+    Rows that carry no loss are left out (see `Encoded.excluded`).
+
+    Returns:
+        Dicts of `input_ids`, `labels` and `seq_lengths`, as the trainer's collator takes.
+    """
     n = min(len(source.ids(split)), limit)
     rows = source.fetch(split, list(range(n)))
     out = []

@@ -60,7 +60,7 @@ def sft_config(config: TrainConfig, output_dir: Path, max_steps: int, evaluate: 
 
 
 def sharded_trainer_class() -> Any:
-    """trl's `SFTTrainer`, taking the training items as each rank's stream yields them.
+    """The `SFTTrainer` of trl, taking the training items as each rank's stream yields them.
 
     Our stream already holds only this rank's items; accelerate would wrap an iterable
     dataset in `IterableDatasetShard` and keep one micro-batch in W of them, so that wrapper
@@ -94,7 +94,18 @@ def loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def run_metrics(
     history: list[dict[str, Any]], final_eval: dict[str, Any], bar: ProgressCallback, steps: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(metrics, best metrics) of a run: last and lowest losses, tokens and throughput."""
+    """The metrics and best metrics of a run.
+
+    Args:
+        history: The trainer's log history (dicts with `loss` and/or `eval_loss`).
+        final_eval: The evaluation after the last step (`{}` when none ran).
+        bar: The progress callback that counted tokens and time.
+        steps: Optimizer steps run.
+
+    Returns:
+        `(metrics, best)`: the last losses with steps, tokens and throughput; the lowest
+        losses.
+    """
     train_losses = [h["loss"] for h in history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
     if "eval_loss" in final_eval:

@@ -1,5 +1,8 @@
-"""Test helpers shipped with the package: a tiny random Llama with a tokenizer trained on the fly,
-and a toy chat mix, so the real code path (bnb 4-bit + peft + trl) runs in seconds on a CPU."""
+"""Test helpers shipped with the package: a tiny random Llama and a toy chat mix.
+
+The Llama's tokenizer is trained on the fly, so the real code path (bnb 4-bit + peft + trl)
+runs in seconds on a CPU.
+"""
 
 from __future__ import annotations
 
@@ -61,7 +64,19 @@ def make_tiny_llama(
     seed: int = 0,
     tokenizer: Any = None,
 ) -> Path:
-    """Save a random tiny Llama and a tokenizer (trained on `texts` unless given) into `folder`."""
+    """Save a random tiny Llama and its tokenizer into `folder`.
+
+    Args:
+        folder: Where `save_pretrained` writes the model and the tokenizer.
+        texts: The texts a word-level tokenizer is trained on (unless `tokenizer` is given).
+        hidden_size: The model width (4 attention heads, 2 key/value heads).
+        layers: Decoder layers.
+        seed: Seeds torch, so the same arguments give the same weights.
+        tokenizer: A tokenizer to use instead of training one.
+
+    Returns:
+        `folder`, loadable as a base model (`TrainConfig.base_model`).
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 

@@ -1,5 +1,7 @@
-"""Lake commands: init, ingest, rejects, log, tag(s), show, head, diff, rollback, delete, sql,
-stats, gc."""
+"""Lake commands.
+
+init, ingest, rejects, log, tag(s), show, head, diff, rollback, delete, sql, stats, gc.
+"""
 
 from __future__ import annotations
 
@@ -310,8 +312,10 @@ def stats_cmd(
     tag: TagOpt = None,
     lake: LakeOpt = None,
 ) -> None:
-    """Rows, kinds, characters, messages and length percentiles per source, plus token
-    totals, score distributions and dup/PII/contamination rates when those columns exist."""
+    """Rows, kinds, characters, messages and length percentiles per source.
+
+    Also token totals, score distributions and dup/PII/contamination rates, where present.
+    """
     the_lake = open_lake(lake)
     ref = version_ref(version, tag)
     rows = stats(the_lake, ref, by or None)

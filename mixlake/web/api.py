@@ -45,8 +45,11 @@ def api_records(
     desc: bool = False,
     filters: str = "",
 ) -> dict[str, Any]:
-    """A page of records at a version matching a read-only WHERE predicate and the
-    point-and-click `filters` (JSON list), sorted by one column."""
+    """A page of records at a version, sorted by one column.
+
+    The rows match a read-only WHERE predicate and the point-and-click `filters` (a JSON
+    list).
+    """
     lake = state(request).lake()
     number = records.resolve(lake, ref_of(version))
     chosen = facets.parse_filters(filters, lake.records(number).schema)
@@ -65,8 +68,10 @@ def api_export(
     filters: str = "",
     ids: str = "",
 ) -> Response:
-    """The rows the WHERE box and filters select (or only `ids`, comma-separated, when given)
-    as a JSONL, Parquet or CSV download."""
+    """The rows the WHERE box and filters select, as a JSONL, Parquet or CSV download.
+
+    When `ids` (comma-separated) is given, only those rows.
+    """
     lake = state(request).lake()
     number = records.resolve(lake, ref_of(version))
     chosen = facets.parse_filters(filters, lake.records(number).schema)
@@ -82,8 +87,10 @@ def api_export(
 def api_facets(
     request: Request, version: str = "", where: str = "", filters: str = ""
 ) -> dict[str, Any]:
-    """A histogram or value count of every score, flag, category and eval column, each over
-    the rows the WHERE box and the other facets' filters select."""
+    """A histogram or value count of every score, flag, category and eval column.
+
+    Each is counted over the rows the WHERE box and the other facets' filters select.
+    """
     lake = state(request).lake()
     number = records.resolve(lake, ref_of(version))
     schema = lake.records(number).schema
@@ -94,8 +101,11 @@ def api_facets(
 
 @router.get("/records/{record_id}")
 def api_record(request: Request, record_id: str, version: str = "") -> dict[str, Any]:
-    """One record with every column and its provenance, and what is around it: duplicate
-    groups, nearest neighbours, mixes and runs that used it, eval results, its label."""
+    """One record with every column and its provenance, and what is around it.
+
+    Around it: duplicate groups, nearest neighbours, the mixes and runs that used it, eval
+    results and its label.
+    """
     lake = state(request).lake()
     got = records.record_detail(lake, record_id, ref_of(version))
     got["around"] = row.context(lake, got["version"], row.raw_row(lake, got["version"], got["id"]))
@@ -280,8 +290,10 @@ def api_confirm(
     version: str = "",
     spec: str = "",
 ) -> dict[str, Any]:
-    """Step 1 of a mutation: its impact and the confirmation token (`spec`: the mix spec
-    text a `materialize` will write)."""
+    """Step 1 of a mutation: its impact and the confirmation token.
+
+    `spec` is the mix spec text a `materialize` will write.
+    """
     params = {"to": to, "batch": batch, "name": name, "version": version, "spec": spec}
     return preview(request, action, params)
 

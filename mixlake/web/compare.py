@@ -41,10 +41,10 @@ def default_pair(cols: list[EvalColumn]) -> tuple[str, str]:
 
 
 def compare(lake: Lake, base: str, tuned: str, k: int = 5) -> dict[str, Any]:
-    """Per-row comparison of two eval columns of one metric: means, wins/losses/ties in the
-    metric's direction, and the `k` rows that improved and regressed most.
+    """Per-row comparison of two eval columns of one metric.
 
-    Each top row has `delta` (tuned minus base) and `gain` (delta signed so that positive is
+    Gives the means, wins/losses/ties in the metric's direction, and the `k` rows that
+    improved and regressed most. Each top row has `delta` (tuned minus base) and `gain` (delta signed so that positive is
     better: minus delta for lower-is-better metrics).
 
     Raises:

@@ -1,5 +1,6 @@
-"""Routes for seeing the shape of the data and acting on a selection: the embedding map, slices,
-`mix check` on a spec, and the rows a run trained on.
+"""Routes for seeing the shape of the data and acting on a selection.
+
+The embedding map, slices, `mix check` on a spec, and the rows a run trained on.
 
 Included before `mixlake.web.api`, whose `POST /api/{action}` would otherwise take
 `POST /api/mixcheck`.
@@ -40,9 +41,12 @@ def api_map(
     filters: str = "",
     parts: str = "all",
 ) -> Response:
-    """The embedding map as one binary body: uint32 header length, a JSON header (points,
-    method, colour legend, cluster labels with top terms), then Float32 x, y, colour value and
-    matches-the-filter arrays (`mixlake.web.embedmap.encode`); `parts=match`: only the last."""
+    """The embedding map as one binary body (`mixlake.web.embedmap.encode`).
+
+    A uint32 header length, a JSON header (points, method, colour legend, cluster labels with
+    top terms), then Float32 x, y, colour value and matches-the-filter arrays;
+    `parts=match` sends only the last.
+    """
     lake = state(request).lake()
     number = records.resolve(lake, ref_of(version))
     chosen = facets.parse_filters(filters, lake.records(number).schema)
@@ -65,8 +69,10 @@ def api_slices(request: Request) -> dict[str, Any]:
 
 @router.get("/api/slices/{name}")
 def api_slice(request: Request, name: str, mix: str = "") -> dict[str, Any]:
-    """One slice and the mix spec YAML it becomes (`mix`: the mix's name; default the
-    slice's)."""
+    """One slice and the mix spec YAML it becomes.
+
+    `mix` names the mix (by default the slice's name).
+    """
     lake = state(request).lake()
     got = slices.get(lake, name)
     return {**got, "spec": slices.spec_yaml(lake, got, slices.check_name(mix) if mix else None)}
@@ -74,8 +80,10 @@ def api_slice(request: Request, name: str, mix: str = "") -> dict[str, Any]:
 
 @router.post("/api/mixcheck")
 async def api_mixcheck(request: Request) -> dict[str, Any]:
-    """`mix check` on a spec (JSON `{"spec": yaml}`), read-only: rows, tokens, per-component
-    counts, problems and warnings."""
+    """`mix check` on a spec (JSON `{"spec": yaml}`), read-only.
+
+    Answers rows, tokens, per-component counts, problems and warnings.
+    """
     body = await _body(request, "mixcheck")
     return slices.check(state(request).lake(), str(body.get("spec") or ""))
 

@@ -174,8 +174,11 @@ def matching(proj: Projection, ids: pa.Array | None) -> np.ndarray:
 
 
 def encode(header: dict[str, Any], arrays: list[np.ndarray]) -> bytes:
-    """The binary body: uint32 header length, JSON header (space-padded to 4 bytes), then
-    each array as little-endian float32."""
+    """The map's binary body.
+
+    A uint32 header length, the JSON header (space-padded to 4 bytes), then each array as
+    little-endian float32.
+    """
     head = orjson.dumps(header)
     head += b" " * ((-len(head)) % 4)
     body = b"".join(np.ascontiguousarray(a, dtype="<f4").tobytes() for a in arrays)

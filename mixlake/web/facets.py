@@ -1,5 +1,6 @@
-"""Point-and-click filters and facets: a histogram or value count for every score, flag,
-category and eval column, computed by DuckDB on the server.
+"""Point-and-click filters and facets, computed by DuckDB on the server.
+
+A facet is a histogram or value count for a score, flag, category or eval column.
 
 A filter is structured (`column`, `op`, values), never SQL text: the server checks the column
 against the schema and builds the predicate with `curation.sqltext`. Facets cross-filter as in
@@ -32,10 +33,12 @@ MAX_POLYGON = 2000
 
 @dataclass(frozen=True)
 class Filter:
-    """One point-and-click filter: `range` [lo, hi) (hi inclusive at the top bin), `in` a list
-    of values (None matches null), `is` true/false/null, or `lasso`: the rows whose point on
-    the embedding map lies inside a polygon (`values` holds its (x, y) vertices; column
-    `map`)."""
+    """One point-and-click filter.
+
+    `range` [lo, hi) (hi inclusive at the top bin), `in` a list of values (None matches
+    null), `is` true/false/null, or `lasso`: the rows whose point on the embedding map lies
+    inside a polygon (`values` holds its (x, y) vertices; column `map`).
+    """
 
     column: str
     op: str
@@ -162,8 +165,10 @@ def _lasso(item: dict[str, Any]) -> Filter:
 
 
 def combined_where(checked_where: str, filters: list[Filter], skip: str | None = None) -> str:
-    """`WHERE …` joining the checked WHERE box predicate and the filters (but not those on
-    column `skip`), or ""."""
+    """`WHERE …` joining the checked WHERE box predicate and the filters, or "".
+
+    Filters on column `skip` are left out.
+    """
     parts = [f"({checked_where})"] if checked_where else []
     parts += [f"({f.predicate()})" for f in filters if f.column != skip]
     return f"WHERE {' AND '.join(parts)}" if parts else ""
@@ -172,8 +177,10 @@ def combined_where(checked_where: str, filters: list[Filter], skip: str | None =
 def facets(
     con: duckdb.DuckDBPyConnection, schema: pa.Schema, where: str, filters: list[Filter]
 ) -> list[dict[str, Any]]:
-    """Every facet of the rows `where` and `filters` select, each counted without its own
-    filter (cross-filtering)."""
+    """Every facet of the rows `where` and `filters` select.
+
+    Each facet is counted without its own filter (cross-filtering).
+    """
     checked = check_predicate(where)
     out = []
     for column, kind in facet_columns(schema):

@@ -85,8 +85,11 @@ def _batch_rows(lake: Lake, version: int) -> dict[tuple[str, str], int]:
 
 
 def batch_changes(lake: Lake, a: int, b: int) -> list[dict[str, Any]]:
-    """The ingest batches whose rows differ between versions `a` and `b`: batch id, source,
-    rows in each version, and whether the batch is new in `b` or gone from it."""
+    """The ingest batches whose rows differ between versions `a` and `b`.
+
+    Each has its batch id, source, rows in each version, and whether the batch is new in `b`
+    or gone from it.
+    """
     then, now = _batch_rows(lake, a), _batch_rows(lake, b)
     out = []
     for key in sorted(set(then) | set(now)):
@@ -129,9 +132,12 @@ def _impact(
 
 
 def rollback_impact(lake: Lake, to: VersionRef) -> dict[str, Any]:
-    """What rolling back to `to` would do: rows dropped and re-added, the mixes and runs that
-    used the rows it drops (through `training.runs.impact`, when training is installed), the
-    columns and indexes lost or restored, and the mixes and runs built on later versions."""
+    """What rolling back to `to` would do.
+
+    The rows dropped and re-added, the mixes and runs that used the rows it drops (through
+    `training.runs.impact`, when training is installed), the columns and indexes lost or
+    restored, and the mixes and runs built on later versions.
+    """
     if to in (None, ""):
         raise WebError("to: give the version or tag to roll back to")
     target = lake.resolve(to)
@@ -180,8 +186,10 @@ def _check_batch(batch: str) -> None:
 
 
 class Confirmer:
-    """Confirmation tokens for mutations: an HMAC of the action, its argument, the latest
-    version and the time the token was issued.
+    """Confirmation tokens for mutations.
+
+    A token is an HMAC of the action, its argument, the latest version and the time it was
+    issued.
 
     A mutation runs only when its POST carries the token shown on the confirmation step, for
     the same action and argument, while `records` is still at the version the preview was

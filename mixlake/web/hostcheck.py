@@ -63,6 +63,7 @@ class HostCheck:
         return port is None or self.port is None or port == self.port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, or answer 421 (not this server's Host) or 403 (foreign write)."""
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return

@@ -46,8 +46,11 @@ def indexes(ds: lance.LanceDataset) -> list[dict[str, Any]]:
 
 
 def schema_changes(lake: Lake, target: int, latest: int) -> dict[str, Any]:
-    """Columns and indexes the latest version has and `target` lacks (lost by rolling back to
-    `target`), and those `target` has that the latest lacks (restored)."""
+    """Columns and indexes a rollback to `target` loses and restores.
+
+    Lost: those the latest version has and `target` lacks; restored: those `target` has that
+    the latest lacks.
+    """
     now, then = lake.records(latest), lake.records(target)
     now_names, then_names = set(now.schema.names), set(then.schema.names)
     now_idx, then_idx = indexes(now), indexes(then)
@@ -86,8 +89,10 @@ def pinned_after(lake: Lake, target: int) -> dict[str, list[dict[str, Any]]]:
 
 
 def values_in_batch(lake: Lake, batch: str) -> list[dict[str, Any]]:
-    """For each non-core column, how many of a batch's rows hold a value in it (those values go
-    when the batch is deleted); columns with no values there are left out."""
+    """For each non-core column, how many of a batch's rows hold a value in it.
+
+    Those values go when the batch is deleted; columns with no values there are left out.
+    """
     ds = lake.records()
     extra = [f for f in ds.schema if f.name not in CORE_COLUMNS]
     if not extra:

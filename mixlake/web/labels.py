@@ -1,5 +1,7 @@
-"""Labels from the UI: read the `labels` table, and save good/bad labels through
-`curation.labels.add_labels` (one journaled append per save, labeller and time recorded).
+"""Labels from the UI: read the `labels` table and save good/bad labels.
+
+Saving goes through `curation.labels.add_labels` (one journaled append per save, labeller and
+time recorded).
 
 A record labelled again keeps its latest label, so correcting a label is labelling again.
 """

@@ -1,5 +1,7 @@
-"""What the map draws: each point's colour (cluster, source or any score) and whether it matches
-the grid's filter, and the clusters labelled with their top terms from the `clusters` table.
+"""What the map draws: each point's colour, whether it matches, and the cluster labels.
+
+A point's colour shows its cluster, source or any score; "matches" is the grid's filter; the
+clusters are labelled with their top terms from the `clusters` table.
 
 Colours are categorical (cluster, strings, flags: a code per point, the largest categories
 named, the rest "other", nulls "null") or continuous (numbers scaled into [0, 1] over their
@@ -90,8 +92,10 @@ def cluster_labels(lake: Lake, ds: Any, proj: Projection) -> list[dict[str, Any]
 def map_body(
     lake: Lake, version: int, colour: str, where: str, filters: list[Filter], parts: str = "all"
 ) -> bytes:
-    """The map of `version` coloured by `colour`, with each point's "matches the filter"
-    (the WHERE box and the filters, the map's own selection included), as `encode`d bytes.
+    """The map of `version` coloured by `colour`, as `encode`d bytes.
+
+    Each point carries whether it matches the filter (the WHERE box and the filters, the
+    map's own selection included).
 
     `parts="match"` sends only the "matches" array (what changes when the filter does).
 

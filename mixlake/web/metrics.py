@@ -112,8 +112,11 @@ def parse_eval_column(field: pa.Field) -> EvalColumn | None:
 
 
 def _known_suffix(rest: str) -> str | None:
-    """The metric `rest` ends with: the longest known name it ends with exactly
-    (`abs_error`, `loss`), else a known name plus one token (`rouge_l`, `pass_1`)."""
+    """The metric `rest` ends with.
+
+    The longest known name it ends with exactly (`abs_error`, `loss`), else a known name
+    plus one token (`rouge_l`, `pass_1`).
+    """
     lowered = rest.lower()
     exact = [k for k in DIRECTIONS if lowered.endswith("_" + k)]
     if exact:

@@ -97,8 +97,11 @@ def record_detail(lake: Lake, record_id: str, ref: VersionRef = None) -> dict[st
 
 
 def made_at_version(lake: Lake, column: str, read_version: int) -> int | None:
-    """The first version whose table has `column`: a step reads version N and writes its
-    columns in a later one (N + 1 unless another write came between)."""
+    """The first version whose table has `column`.
+
+    A step reads version N and writes its columns in a later one (N + 1 unless another write
+    came between).
+    """
     latest = lake.latest_version()
     for v in range(read_version + 1, min(latest, read_version + 50) + 1):
         try:

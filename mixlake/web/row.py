@@ -1,5 +1,8 @@
-"""Everything around one record: its duplicate groups, nearest neighbours by embedding, the
-mixes and runs that used it, its per-row eval results base vs tuned, and its label."""
+"""Everything around one record.
+
+Its duplicate groups, nearest neighbours by embedding, the mixes and runs that used it, its
+per-row eval results base vs tuned, and its label.
+"""
 
 from __future__ import annotations
 
@@ -71,8 +74,11 @@ def neighbours(lake: Lake, version: int, record_id: str, k: int = NEIGHBOURS) ->
 
 
 def used_by(lake: Lake, record_id: str) -> dict[str, list[dict[str, Any]]]:
-    """The mixes (name, version, component, split) that hold the record and the runs that
-    trained on it (how many exposures, first step)."""
+    """The mixes that hold the record and the runs that trained on it.
+
+    A mix with its name, version, component and split; a run with how many exposures it had
+    and its first step.
+    """
     mixes = []
     pins = _mix_versions(lake)
     for table in lake.table_names():

@@ -3,8 +3,10 @@
 `build_sample_lake(path)` makes records from three sources (text, chat, instruction rows),
 adds score, flag and per-row eval columns through `curation.steps.apply` (so they carry real
 provenance), materializes one mix twice when `queries` is available, and writes one training
-run with exposures and eval rows following the table contracts of docs/architecture.md.
-Everything is deterministic and takes about a second.
+run with its exposures and eval rows through the writers of `training.runs` and
+`evals.writeback` (so `runs`, `exposures` and `evals` have exactly the real schemas).
+Everything is deterministic but the eval rows' `at` and `git_commit` (the writer's own), and
+it takes about a second.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import lance
-import orjson
 import pyarrow as pa
 
 from curation import Lake
@@ -37,8 +37,10 @@ def _unit(text: str, salt: str) -> float:
 
 
 class _ScoreStep:
-    """A deterministic pseudo-quality score in [0, 1], a `short` flag and a `length_bucket`
-    category (null for rows ingested after it ran, like the junk batch)."""
+    """A deterministic pseudo-quality score in [0, 1], a `short` flag and a `length_bucket`.
+
+    The columns are null for rows ingested after it ran, like the junk batch.
+    """
 
     name = "sample_score_v1"
     input_columns: tuple[str, ...] = ("text",)
@@ -69,8 +71,10 @@ class _ScoreStep:
 
 
 class _TokensStep:
-    """`n_tokens` as a whitespace word count (the real step needs a tokenizer download), so
-    `mix check` on the sample lake reports tokens."""
+    """`n_tokens` as a whitespace word count, so `mix check` on the sample lake reports tokens.
+
+    The real step needs a tokenizer download.
+    """
 
     name = "n_tokens"
     input_columns: tuple[str, ...] = ("text",)
@@ -210,6 +214,14 @@ def _mix(lake: Lake, per_source: int) -> tuple[str, int, str] | None:
 
 
 def _run(lake: Lake, mix_ref: tuple[str, int, str] | None) -> None:
+    """One finished run with its exposures and run-level evals.
+
+    They are written by the owning packages' writers (`training.runs`, `evals.writeback`), so
+    the tables are the real ones.
+    """
+    from evals.writeback import append_run_metrics
+    from training.runs import Run, save_run, write_exposures
+
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     history = [
         {"step": s, "epoch": s / 10, "loss": round(2.4 * 0.85**s + 0.6, 4)} for s in range(1, 21)
@@ -219,24 +231,22 @@ def _run(lake: Lake, mix_ref: tuple[str, int, str] | None) -> None:
     ]
     name, version, checksum = mix_ref or (None, None, None)
     records_version = lake.latest_version()
-    run = {
-        "run_id": RUN_ID,
-        "mix": name,
-        "mix_version": version,
-        "mix_checksum": checksum,
-        "records_version": records_version,
-        "config": "model: smollm2-135m\nlora_r: 8\nlearning_rate: 0.0002\nepochs: 2\n",
-        "git_commit": "0000000000000000000000000000000000000000",
-        "status": "finished",
-        "metrics": orjson.dumps(
-            {"steps": 20, "train_loss": 0.70, "eval_loss": 0.98, "history": history}
-        ).decode(),
-        "best_metrics": orjson.dumps({"train_loss": 0.70, "eval_loss": 0.98}).decode(),
-        "adapter_path": "runs/r0demo001/adapter",
-        "started_at": now,
-        "finished_at": now + dt.timedelta(minutes=7),
-    }
-    lance.write_dataset(pa.Table.from_pylist([run]), lake.table_uri("runs"), mode="create")
+    run = Run(
+        run_id=RUN_ID,
+        mix=name,
+        mix_version=version,
+        mix_checksum=checksum,
+        records_version=records_version,
+        config="model: smollm2-135m\nlora_r: 8\nlearning_rate: 0.0002\nepochs: 2\n",
+        git_commit="0000000000000000000000000000000000000000",
+        status="finished",
+        metrics={"steps": 20, "train_loss": 0.70, "eval_loss": 0.98, "history": history},
+        best_metrics={"train_loss": 0.70, "eval_loss": 0.98},
+        adapter_path="runs/r0demo001/adapter",
+        started_at=now,
+        finished_at=now + dt.timedelta(minutes=7),
+    )
+    save_run(lake, run)
     ids = (
         lake.sql("SELECT id FROM records WHERE source = 'chat' ORDER BY id")
         .column("id")
@@ -251,25 +261,18 @@ def _run(lake: Lake, mix_ref: tuple[str, int, str] | None) -> None:
             "epoch": [0] * len(ids),
         }
     )
-    lance.write_dataset(exposures, lake.table_uri("exposures"), mode="create")
+    write_exposures(lake, RUN_ID, exposures)
     means = lake.sql(
         f'SELECT avg("eval_{BASE}_{SUITE}_{METRIC}") AS b, avg("eval_{RUN_ID}_{SUITE}_{METRIC}") AS t FROM records'
     ).to_pylist()[0]
-    evals = pa.Table.from_pylist(
-        [
-            {
-                "run_id": label,
-                "suite": SUITE,
-                "metric": METRIC,
-                "value": float(value),
-                "mix": name,
-                "mix_checksum": checksum,
-                "records_version": records_version,
-                "git_commit": None,
-                "at": now,
-                "split": "val",
-            }
-            for label, value in ((BASE, means["b"]), (RUN_ID, means["t"]))
-        ]
-    )
-    lance.write_dataset(evals, lake.table_uri("evals"), mode="create")
+    for label, value in ((BASE, means["b"]), (RUN_ID, means["t"])):
+        append_run_metrics(
+            lake,
+            label,
+            SUITE,
+            {METRIC: float(value)},
+            mix=name,
+            mix_checksum=checksum,
+            records_version=records_version,
+            split="val",
+        )

@@ -58,8 +58,10 @@ def check_name(name: str) -> str:
 
 
 def render_sql(lake: Lake, version: int, where: str, filters: list[Filter]) -> str:
-    """The WHERE box and filters as one predicate over `records` that stands on its own (a
-    map selection becomes `id IN (…)`), for a mix component; "TRUE" when nothing filters.
+    """The WHERE box and filters as one self-contained predicate over `records`.
+
+    It is meant for a mix component: a map selection becomes `id IN (…)`; "TRUE" when
+    nothing filters.
 
     Raises:
         WebError: a rejected predicate, or a map selection of more than `MAX_IDS` rows.
@@ -89,6 +91,14 @@ def save(
     lake: Lake, name: str, version: int, where: str, filters_text: str, author: str
 ) -> dict[str, Any]:
     """Save the filter as slice `name` (one journaled append to `slices`).
+
+    Args:
+        lake: The lake.
+        name: The slice's name; saving a name again replaces it.
+        version: The records version the filter was made on (recorded with the slice).
+        where: The WHERE box's predicate ("" for none).
+        filters_text: The point-and-click filters as the page sends them (a JSON list).
+        author: Who saved it (recorded in the row).
 
     Raises:
         WebError: a bad name, filters or predicate (400).

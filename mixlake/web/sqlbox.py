@@ -61,8 +61,10 @@ def check_predicate(predicate: str) -> str:
 def locked_connection(
     lake: Lake, ref: VersionRef = None, filters: Sequence[Any] = ()
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with `records` at `ref` and `labels` (each record's current label:
-    id, label 1 good / 0 bad) registered, no file access, config locked.
+    """An in-memory DuckDB with `records` at `ref` and `labels` registered.
+
+    `labels` holds each record's current label (id, label 1 good / 0 bad); the connection has
+    no file access and its config is locked.
 
     A map selection among `filters` (a `lasso` `mixlake.web.facets.Filter`) has the ids inside
     its polygon registered as the table its predicate reads.

@@ -43,8 +43,10 @@ def records_page(
     desc: bool = False,
     filters: str = "",
 ) -> HTMLResponse:
-    """The records grid at a version: WHERE box, facets, sortable columns, labels; or search
-    hits when `q` is given."""
+    """The records grid at a version, or search hits when `q` is given.
+
+    The grid has the WHERE box, facets, sortable columns and labels.
+    """
     web = state(request)
     lake = web.lake()
     number = records.resolve(lake, ref_of(version))

@@ -132,8 +132,10 @@ class CountingSource(FileSource):
 
 @pytest.mark.parametrize("packing", [False, True], ids=["unpacked", "packed"])
 def test_ranks_shard_one_global_sequence(tmp_path: Path, tokenizer: Any, packing: bool) -> None:
-    """Rank r takes the r-th block of B in each run of W·B items; together they are the
-    one-process sequence, from any start (a resume)."""
+    """Rank r takes the r-th block of B in each run of W·B items.
+
+    Together the ranks' items are the one-process sequence, from any start (a resume).
+    """
     src = CountingSource(export(tmp_path / "mix.jsonl", toy_chat_rows(7)))
     opts: dict[str, Any] = {"packing": packing, "max_length": 48 if packing else 64}
     whole = list(stream(src, tokenizer, total=18, start=4, **opts))

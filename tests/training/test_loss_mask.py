@@ -1,5 +1,7 @@
-"""Which tokens carry loss: assistant replies and their end-of-turn token, nothing else; rows
-that cannot carry loss are left out with a count; packed examples do not see each other."""
+"""Which tokens carry loss: assistant replies and their end-of-turn token, nothing else.
+
+Rows that cannot carry loss are left out with a count; packed examples do not see each other.
+"""
 
 from __future__ import annotations
 
@@ -147,7 +149,7 @@ def test_a_packed_example_scores_as_it_does_alone(tok: Any, tmp_path: Any) -> No
 
 @pytest.mark.slow
 def test_labels_match_trl_but_for_the_template_newline(tmp_path: Any) -> None:
-    """trl 1.16's own completion mask for SmolLM2's template, through `SFTTrainer`."""
+    """The completion mask of trl 1.16 for SmolLM2's template, through `SFTTrainer`."""
     import datasets
     from transformers import LlamaConfig, LlamaForCausalLM
     from trl import SFTConfig, SFTTrainer

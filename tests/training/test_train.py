@@ -1,5 +1,7 @@
-"""The real code path (bitsandbytes nf4 + peft LoRA + trl SFTTrainer) on a tiny random Llama with a
-tokenizer trained on the fly, fed from a materialized lake mix."""
+"""The real code path (bitsandbytes nf4 + peft LoRA + trl SFTTrainer) on a tiny random Llama.
+
+Its tokenizer is trained on the fly; the trainer is fed from a materialized lake mix.
+"""
 
 from __future__ import annotations
 
@@ -99,15 +101,53 @@ def test_impact_lists_runs_and_mixes_that_used_rows(world: dict[str, Any]) -> No
         impact(lake)
 
 
-def test_adapter_loads_for_inference(world: dict[str, Any]) -> None:
+def _plain_peft(base: str, adapter: str | None) -> tuple[Any, Any]:
+    """The base model (float32) with the adapter, loaded by transformers and peft alone."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    if adapter is not None:
+        model = PeftModel.from_pretrained(model, adapter)
+    return model.eval(), tokenizer
+
+
+def _prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> Any:
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+
+
+def test_adapter_generates_what_plain_transformers_generates(world: dict[str, Any]) -> None:
+    import torch
+
     from training.models import generate
 
-    model, tokenizer = load_for_inference(world["config"].base_model, world["result"].adapter_path)
+    base, adapter = world["config"].base_model, world["result"].adapter_path
+    model, tokenizer = load_for_inference(base, adapter)
     messages = [{"role": "user", "content": "what color is the sky"}]
-    text = generate(model, tokenizer, messages, 4)
-    assert isinstance(text, str) and text.strip(), "the tuned model generated nothing"
-    assert generate(model, tokenizer, messages, 4) == text  # greedy decoding: deterministic
-    assert model.peft_config, "the adapter was not loaded"
+    text = generate(model, tokenizer, messages, 6)
+    assert text.strip(), "the tuned model generated nothing"
+
+    ref, ref_tokenizer = _plain_peft(base, adapter)
+    ids = _prompt_ids(ref_tokenizer, messages)
+    with torch.inference_mode():
+        out = ref.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=6,
+            do_sample=False,
+            pad_token_id=ref_tokenizer.pad_token_id,
+        )
+    want = ref_tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+    assert text.strip() == want.strip()
+    # the adapter is in the forward pass: the tuned logits are not the base model's
+    plain, _ = _plain_peft(base, None)
+    with torch.inference_mode():
+        tuned_logits = model(input_ids=ids.to(next(model.parameters()).device)).logits.cpu()
+        base_logits = plain(input_ids=ids).logits
+    assert not torch.allclose(tuned_logits, base_logits, atol=1e-3), "the adapter changed nothing"
 
 
 def test_resume_continues_at_the_right_step_and_row(

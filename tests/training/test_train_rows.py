@@ -1,5 +1,7 @@
-"""Training on the real code path (bnb nf4 + peft + trl) with rows that carry no loss and with
-mid-run evaluation: excluded rows are counted and never exposed; evaluating changes nothing."""
+"""Training on the real code path (bnb nf4 + peft + trl) with loss-free rows and mid-run evals.
+
+Excluded rows are counted and never exposed; evaluating changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -91,8 +93,11 @@ def _export(path: Path) -> Path:
 
 
 def test_mid_run_evaluation_leaves_training_bit_identical(model: Path, tmp_path: Path) -> None:
-    """On a CPU with AVX-512 bf16, bitsandbytes repacked the 4-bit weights at the first eval
-    forward and training went on through a kernel without autograd (gradients ~100% off)."""
+    """A run with an eval after every step trains exactly as one without evals.
+
+    On a CPU with AVX-512 bf16, bitsandbytes repacked the 4-bit weights at the first eval
+    forward and training went on through a kernel without autograd (gradients ~100% off).
+    """
     from safetensors.torch import load_file
 
     data = _export(tmp_path / "mix.jsonl")
