@@ -12,7 +12,8 @@ import pytest
 
 from curation import CurationError, Lake
 from curation.engine import is_model_step
-from curation.steps.dedup import METHODS, NearDedup, WithDupFlag
+from curation.steps.dedup import METHODS, NearDedup
+from curation.steps.dedup_flag import WithDupFlag
 from curation.steps.quality import HeuristicQualityStep, HeuristicThresholds
 from curation.steps.registry import (
     attribute_help,
