@@ -1,7 +1,8 @@
-"""The bulk path (`columnar`) must give exactly what the row path (`normalize_row`) gives.
+"""The bulk path (`bulk.normalize_table`) must give exactly what the row path gives.
 
 Every row the bulk path accepts is compared with the row path's record (kind, text, turns,
-rejected answer, meta, id); every row the row path rejects must be handed back, never accepted.
+rejected answer, meta, id) by `curation.testing.assert_paths_agree`; every row the row path
+rejects must be handed back, never accepted.
 Rows come from hand-picked odd cases and from Hypothesis, as JSONL (Arrow's JSON reader) and
 as Parquet-like Arrow tables.
 """
@@ -21,74 +22,33 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from curation import Lake
-from curation.ingest.bulk import (
-    canonical,
-    core_from_rows,
-    normalize_table,
-    record_ids,
-)
-from curation.ingest.read_columnar import present
 from curation.ingest.read_jsonl import jsonl_table
-from curation.ingest.row import Normalized, RowRejected, normalize_row
-from curation.schema import canonical_bytes, record_id
-
-Outcome = tuple[str, str, Any, Any, Any] | str  # a record's columns, or the rejection reason
-
-
-def _row_path(row: Any, mapping: dict[str, str] | None, kind: str) -> Outcome:
-    try:
-        n = normalize_row(row, mapping, kind)
-    except RowRejected as e:
-        return f"rejected: {e}"
-    return (
-        n.kind,
-        n.text,
-        [list(t) for t in n.messages] if n.messages else None,
-        n.rejected,
-        n.meta,
-    )
-
-
-def _bulk_outcomes(
-    table: pa.Table, mapping: dict[str, str] | None, kind: str, json_source: bool
-) -> dict[int, Outcome]:
-    bulk = normalize_table(table, mapping, kind, json_source=json_source)
-    assert sorted(set(bulk.rows) | set(bulk.fallback)) == list(range(table.num_rows))
-    assert not set(bulk.rows) & set(bulk.fallback)
-    out: dict[int, Outcome] = {}
-    for i, rec in zip(bulk.rows.tolist(), bulk.core.to_pylist(), strict=True):
-        turns = (
-            [[m["role"], m["content"]] for m in rec["messages"]]
-            if rec["messages"] is not None
-            else None
-        )
-        out[i] = (rec["kind"], rec["text"], turns, rec["rejected"], rec["meta"])
-    return out
+from curation.testing import assert_paths_agree
+from curation.testing.agreement import bulk_outcomes
 
 
 def _check_jsonl(
     lines: list[bytes], mapping: dict[str, str] | None = None, kind: str = "auto"
 ) -> int:
     """Compare both paths on JSONL lines; return how many rows the bulk path accepted."""
-    block = b"".join(line + b"\n" for line in lines)
-    parsed = jsonl_table(block)
+    parsed = jsonl_table(b"".join(line + b"\n" for line in lines))
     if parsed is None:
         return 0  # the whole block goes row by row: nothing to compare
     table, _ = parsed
-    accepted = _bulk_outcomes(table, mapping, kind, json_source=True)
-    for i, outcome in accepted.items():
-        assert outcome == _row_path(orjson.loads(lines[i]), mapping, kind), lines[i]
-    return len(accepted)
+    if not bulk_outcomes(table, mapping, kind, json_source=True):
+        return 0  # every row handed back (checked against the row path by the callers' counts)
+    rows = [orjson.loads(line) for line in lines]
+    return assert_paths_agree(table, rows, mapping, kind, json_source=True)
 
 
 def _check_table(
     rows: list[dict[str, Any]], mapping: dict[str, str] | None = None, kind: str = "auto"
 ) -> int:
+    """Compare both paths on rows as one Arrow table; return how many the bulk path accepted."""
     table = pa.Table.from_struct_array(pa.array(rows))  # columns: the union of the rows' keys
-    accepted = _bulk_outcomes(table, mapping, kind, json_source=False)
-    for i, outcome in accepted.items():
-        assert outcome == _row_path(present(table.slice(i, 1).to_pylist()[0]), mapping, kind)
-    return len(accepted)
+    if not bulk_outcomes(table, mapping, kind, json_source=False):
+        return 0
+    return assert_paths_agree(table, None, mapping, kind, json_source=False)
 
 
 SHAPES: list[dict[str, Any]] = [
@@ -276,52 +236,6 @@ def test_generated_rows_reached_the_bulk_path() -> None:
     assert _GENERATED_ACCEPTED[1] > 0
 
 
-# ---------------------------------------------------------------- ids
-
-_NORMALIZED = st.one_of(
-    st.builds(lambda t: Normalized("text", t, None, None, None), _TEXT),
-    st.builds(
-        lambda turns, rej: Normalized(
-            "preference" if rej is not None else "chat",
-            "\n\n".join(c for _, c in turns),
-            tuple(turns),
-            rej,
-            None,
-        ),
-        st.lists(
-            st.tuples(st.sampled_from(["user", "assistant", "system"]), _TEXT),
-            min_size=1,
-            max_size=4,
-        ),
-        st.one_of(st.none(), _TEXT),
-    ),
-)
-
-
-@settings(max_examples=100, deadline=None)
-@given(records=st.lists(_NORMALIZED, min_size=1, max_size=20))
-def test_bulk_ids_equal_the_reference_record_id(records: list[Normalized]) -> None:
-    core = core_from_rows(records)
-    expected = [record_id(r.kind, r.text, r.messages, r.rejected) for r in records]
-    ids, keys = record_ids(core)
-    assert ids.to_pylist() == expected
-    assert keys.tobytes() == bytes.fromhex("".join(expected))
-    forms = canonical(core).to_pylist()
-    assert [f.encode() for f in forms] == [
-        canonical_bytes(r.kind, r.text, r.messages, r.rejected) for r in records
-    ]
-
-
-def test_canonical_form_separates_what_concatenation_would_not() -> None:
-    a = record_id("chat", "", (("user", "ab"), ("assistant", "c")), None)
-    b = record_id("chat", "", (("user", "a"), ("assistant", "bc")), None)
-    c = record_id("chat", "", (("user", "ab"), ("assistant", "c")), "x")
-    d = record_id("text", "1:x", None, None)
-    e = record_id("text", "x", None, None)
-    assert len({a, b, c, d, e}) == 5
-    assert all(len(i) == 32 and int(i, 16) >= 0 for i in (a, b, c, d, e))
-
-
 # ---------------------------------------------------------------- whole ingests
 
 
@@ -400,15 +314,4 @@ def test_parquet_rows_of_every_type_agree(tmp_path: Path) -> None:
     buf = io.BytesIO()
     pq.write_table(table, buf)
     table = pq.read_table(io.BytesIO(buf.getvalue()))
-    accepted = _bulk_outcomes(table, None, "auto", json_source=False)
-    assert len(accepted) == 4
-    for i, outcome in accepted.items():
-        assert outcome == _row_path(present(table.slice(i, 1).to_pylist()[0]), None, "auto")
-
-
-def test_whitespace_table_is_pythons() -> None:
-    import sys
-
-    from curation.ingest.bulk_arrow import WHITESPACE
-
-    assert list(WHITESPACE) == [c for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    assert assert_paths_agree(table, json_source=False) == 4

@@ -19,7 +19,8 @@ from curation import CurationError, Lake, list_rejects
 from curation.ingest.row import RowRejected, normalize_row, parse_mapping
 from curation.lossless import MESSAGE_FIELDS_KEY, loads
 from curation.schema import record_id
-from curation.testing import write_jsonl
+from curation.testing import assert_paths_agree, write_jsonl
+from curation.testing.agreement import bulk_outcomes
 
 TOOL_CALL = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
 
@@ -211,6 +212,27 @@ def test_parquet_nan_and_infinity_are_kept_as_values(lake: Lake, tmp_path: Path)
     }
     got = lake.sql("SELECT json_extract_string(meta, '$.score') AS s FROM records ORDER BY text")
     assert got.column("s").to_pylist()[3] == "0.5"
+
+
+def test_bulk_path_keeps_nan_and_infinity_exactly_as_the_row_path() -> None:
+    table = pa.table(
+        {
+            "text": [f"row {i}" for i in range(4)],
+            "score": [math.nan, math.inf, -math.inf, 0.5],
+            "nested": [{"v": math.nan}, {"v": 1.0}, None, {"v": None}],
+        }
+    )
+    assert assert_paths_agree(table, json_source=False) == 4  # tagged floats, in bulk too
+
+
+def test_message_fields_and_big_integers_are_left_to_the_row_path() -> None:
+    rows = [
+        {"messages": [{"role": "user", "content": "q", "name": "ann"}]},
+        {"conversations": [{"from": "human", "value": "hi", "lang": "en"}]},
+    ]
+    assert bulk_outcomes(pa.Table.from_struct_array(pa.array(rows)), json_source=False) == {}
+    big = pa.table({"text": ["t"], "n": pa.array([2**64 - 1], pa.uint64())})
+    assert assert_paths_agree(big, json_source=False) == 1  # up to 64 bits, in bulk
 
 
 def test_parquet_column_named_twice_is_an_error(lake: Lake, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Property tests: a record's id depends on its content only."""
+"""Property tests of the row path: a record's id depends on its content only."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from curation.ingest.readers import read_rows
 from curation.ingest.row import normalize_row
 from curation.schema import IdSet, record_id
+from curation.testing import assert_paths_agree
 
 ROLES = st.sampled_from(["user", "assistant", "system"])
 CONTENT = st.text(min_size=1, max_size=40).filter(lambda s: not s.isspace())
@@ -78,7 +79,9 @@ def test_same_conversations_from_jsonl_and_parquet_get_same_ids(
         pq.write_table(pa.Table.from_pylist(rows), parquet)
         from_jsonl = [_id(row) for _, row in read_rows(jsonl, "jsonl")]
         from_parquet = [_id(row) for _, row in read_rows(parquet, "parquet")]
+        in_bulk = assert_paths_agree(pq.read_table(parquet), json_source=False)
     assert from_jsonl == from_parquet
+    assert in_bulk == len(rows)  # the bulk path takes every one, as the row path does
     assert len(from_jsonl) == len(rows)
 
 
