@@ -1,9 +1,12 @@
-"""A run trained from an exported mix file with no lake (the GPU-box path), imported into the lake
-afterwards, ends up as the same run trained from the lake mix: same exposures, same per-row loss,
-same `runs` row (tiny random Llama, tokenizer trained on the fly, CPU).
+"""A run trained from an exported file with no lake, imported later, is the run the lake mix gives.
+
+The run from the file (the GPU-box path) imported into the lake ends up with the same
+exposures, the same per-row loss and the same `runs` row as the run trained from the lake mix
+(tiny random Llama, tokenizer trained on the fly, CPU).
 
 The comparison is over one epoch: later epochs are shuffled from the mix seed, which an exported
-file carries only when its manifest has one (else a seed derived from the checksum is used)."""
+file carries only when its manifest has one (else a seed derived from the checksum is used).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""An exported mix read by the trainer: the whole file or one per-split file, through the export
-manifest (`STEM.manifest.yaml`), or the legacy `NAME.manifest.json` of older exports."""
+"""An exported mix read by the trainer: the whole file or one per-split file.
+
+Both read through the export manifest (`STEM.manifest.yaml`), or the legacy
+`NAME.manifest.json` of older exports.
+"""
 
 from __future__ import annotations
 
