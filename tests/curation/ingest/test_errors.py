@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import gzip
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation import CurationError, Lake, list_rejects
-from curation.ingest.inputs import Row
 from curation.testing import write_jsonl
-
-GOOD = [{"text": "first good row"}, {"text": "second good row"}]
-
-
-def _state(lake: Lake) -> tuple[int, int, list[str]]:
-    return lake.latest_version(), lake.records().count_rows(), lake.table_names()
-
-
-def _lines(tmp_path: Path, *lines: str, name: str = "bad.jsonl") -> Path:
-    path = tmp_path / name
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
+from tests.curation.ingest.kit import GOOD, lines_file, state
 
 BAD_LINES: list[tuple[str, str]] = [
     ('{"text": "truncated', "invalid JSON"),
@@ -50,24 +36,24 @@ BAD_LINES: list[tuple[str, str]] = [
 def test_bad_row_fails_with_file_line_and_leaves_lake(
     sample_lake: Lake, tmp_path: Path, line: str, reason: str
 ) -> None:
-    path = _lines(tmp_path, '{"text": "fine"}', '{"text": "also fine"}', line)
-    before = _state(sample_lake)
+    path = lines_file(tmp_path, '{"text": "fine"}', '{"text": "also fine"}', line)
+    before = state(sample_lake)
     with pytest.raises(CurationError) as info:
         sample_lake.ingest([path], source="bad")
     message = str(info.value)
     assert message.startswith(f"{path}:3: ")
     assert reason in message
     assert "\n" not in message
-    assert _state(sample_lake) == before
+    assert state(sample_lake) == before
 
 
 def test_wrong_encoding_names_line_and_byte(sample_lake: Lake, tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
-    before = _state(sample_lake)
+    before = state(sample_lake)
     with pytest.raises(CurationError, match=r"latin1\.jsonl:2: not valid UTF-8 \(byte 0xe9"):
         sample_lake.ingest([path], source="bad")
-    assert _state(sample_lake) == before
+    assert state(sample_lake) == before
 
 
 def test_bad_line_inside_gzip(lake: Lake, tmp_path: Path) -> None:
@@ -78,15 +64,15 @@ def test_bad_line_inside_gzip(lake: Lake, tmp_path: Path) -> None:
 
 
 def test_blank_lines_are_skipped(lake: Lake, tmp_path: Path) -> None:
-    path = _lines(tmp_path, '{"text": "a"}', "", "   ", '{"text": "b"}')
+    path = lines_file(tmp_path, '{"text": "a"}', "", "   ", '{"text": "b"}')
     assert lake.ingest([path], source="t").rows_added == 2
 
 
 def test_missing_file(sample_lake: Lake, tmp_path: Path) -> None:
-    before = _state(sample_lake)
+    before = state(sample_lake)
     with pytest.raises(CurationError, match=r"nope\.jsonl: no such file or folder"):
         sample_lake.ingest([write_jsonl(tmp_path / "ok.jsonl", GOOD), tmp_path / "nope.jsonl"], "s")
-    assert _state(sample_lake) == before
+    assert state(sample_lake) == before
 
 
 def test_unknown_format_option(lake: Lake, tmp_path: Path) -> None:
@@ -173,7 +159,7 @@ def test_no_files(lake: Lake) -> None:
 
 
 def test_skip_keeps_good_rows_and_stores_rejects(lake: Lake, tmp_path: Path) -> None:
-    path = _lines(
+    path = lines_file(
         tmp_path,
         '{"text": "good one"}',
         '{"text": "truncated',
@@ -201,7 +187,7 @@ def test_skip_with_every_row_bad_makes_no_version_but_keeps_rejects(
     lake: Lake, tmp_path: Path
 ) -> None:
     before = lake.latest_version()
-    report = lake.ingest([_lines(tmp_path, "{}", "[]")], source="s", on_error="skip")
+    report = lake.ingest([lines_file(tmp_path, "{}", "[]")], source="s", on_error="skip")
     assert not report.new_version
     assert lake.latest_version() == before
     assert list_rejects(lake, report.batch).num_rows == 2
@@ -209,139 +195,6 @@ def test_skip_with_every_row_bad_makes_no_version_but_keeps_rejects(
 
 def test_list_rejects_without_table_is_empty(lake: Lake) -> None:
     assert list_rejects(lake).num_rows == 0
-
-
-# ---------------------------------------------------------------- interrupted ingests
-
-
-def test_interrupt_in_progress_callback_commits_nothing(
-    sample_lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sys.modules["curation.ingest.read_jsonl"], "BLOCK_BYTES", 16_384)
-    rows = [{"text": f"row {i}"} for i in range(20_000)]
-    path = write_jsonl(tmp_path / "big.jsonl", rows)
-    before = _state(sample_lake)
-    calls = []
-
-    def interrupt(file: str, n: int) -> None:
-        calls.append(n)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        sample_lake.ingest([path], source="s", batch_rows=1000, progress=interrupt)
-    assert _state(sample_lake) == before
-    assert sample_lake.ingest([path], source="s").rows_added == 20_000
-
-
-@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "row-by-row"])
-def test_crash_mid_stream_after_batches_commits_nothing(
-    sample_lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool
-) -> None:
-    intake_module = sys.modules["curation.ingest.intake"]
-    monkeypatch.setattr(sys.modules["curation.ingest.read_jsonl"], "BLOCK_BYTES", 16_384)
-    real_table = intake_module.jsonl_table
-    real_rows: Callable[..., Iterator[Row]] = intake_module.jsonl_rows
-    calls: list[int] = []
-
-    def crashing_table(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        if not bulk:
-            return None  # read row by row (crashes at line 4500)
-        if len(calls) == 6:
-            raise RuntimeError("disk on fire")
-        return real_table(*args, **kwargs)
-
-    def crashing_rows(*args: Any, **kwargs: Any) -> Iterator[Row]:
-        for number, row in real_rows(*args, **kwargs):
-            if number == 4500:
-                raise RuntimeError("disk on fire")
-            yield number, row
-
-    monkeypatch.setattr(intake_module, "jsonl_table", crashing_table)
-    monkeypatch.setattr(intake_module, "jsonl_rows", crashing_rows)
-    path = write_jsonl(tmp_path / "big.jsonl", [{"text": f"row {i}"} for i in range(6000)])
-    before = _state(sample_lake)
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        sample_lake.ingest([path], source="s", batch_rows=1000)
-    assert len(calls) == 6 if bulk else len(calls) >= 6  # it crashed mid-file
-    assert _state(sample_lake) == before
-
-
-def test_bad_row_after_several_batches_commits_nothing(sample_lake: Lake, tmp_path: Path) -> None:
-    rows: list[Any] = [{"text": f"row {i}"} for i in range(5000)]
-    rows.append({"text": None})
-    path = write_jsonl(tmp_path / "late.jsonl", rows)
-    before = _state(sample_lake)
-    with pytest.raises(CurationError, match=r"late\.jsonl:5001: field 'text' is null"):
-        sample_lake.ingest([path], source="s", batch_rows=500)
-    assert _state(sample_lake) == before
-
-
-def test_garbage_collector_is_restored_after_failed_and_good_ingests(
-    lake: Lake, tmp_path: Path
-) -> None:
-    import gc
-
-    assert gc.isenabled()
-    with pytest.raises(CurationError):
-        lake.ingest([_lines(tmp_path, "{}")], source="s")
-    assert gc.isenabled()
-    lake.ingest([write_jsonl(tmp_path / "ok.jsonl", GOOD)], source="s")
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        lake.ingest([write_jsonl(tmp_path / "ok2.jsonl", [{"text": "x"}])], source="s")
-        assert not gc.isenabled()  # a caller's choice is kept
-    finally:
-        gc.enable()
-
-
-def test_chunked_write_is_one_version_and_all_or_nothing(
-    sample_lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ingest_module = sys.modules["curation.ingest.run"]
-    monkeypatch.setattr(ingest_module, "_CHUNK_ROWS", 1000)
-    good = write_jsonl(tmp_path / "good.jsonl", [{"text": f"chunked {i}"} for i in range(3500)])
-    before = _state(sample_lake)
-    report = sample_lake.ingest([good], source="s", batch_rows=400)
-    assert report.rows_added == 3500
-    assert sample_lake.latest_version() == before[0] + 1
-    assert sample_lake.records().count_rows() == before[1] + 3500
-    assert len(sample_lake.records().get_fragments()) >= 4  # several writers, one commit
-
-    rows: list[Any] = [{"text": f"second {i}"} for i in range(3000)]
-    rows.append({"text": 7})  # fails after three chunks were written
-    bad = write_jsonl(tmp_path / "bad.jsonl", rows)
-    after_good = _state(sample_lake)
-    with pytest.raises(CurationError, match=r"bad\.jsonl:3001: field 'text'"):
-        sample_lake.ingest([bad], source="s", batch_rows=400)
-    assert _state(sample_lake) == after_good
-
-
-def test_many_rejects_are_flushed_and_undone_if_the_ingest_fails(
-    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sys.modules["curation.ingest.intake"], "REJECTS_FLUSH", 5)
-    lines = [f'{{"text": "good {i}"}}' if i % 2 else "{}" for i in range(30)]
-    report = lake.ingest([_lines(tmp_path, *lines)], source="s", on_error="skip")
-    assert (report.rows_added, report.rejected) == (15, 15)
-    assert list_rejects(lake, report.batch, limit=100).num_rows == 15
-
-    def crash(file: str, n: int) -> None:
-        raise KeyboardInterrupt
-
-    before = _state(lake)
-    more = [f'{{"text": "more {i}"}}' if i % 2 else "[]" for i in range(10_000)]
-    with pytest.raises(KeyboardInterrupt):
-        lake.ingest(
-            [_lines(tmp_path, *more, name="more.jsonl")],
-            source="s",
-            on_error="skip",
-            progress=crash,
-        )
-    assert _state(lake) == before
-    assert lake.sql("SELECT count(*) AS n FROM rejects").column("n")[0].as_py() == 15
 
 
 # ------------------------------------------- inputs that once gave a traceback (issue 11)
@@ -416,13 +269,13 @@ def test_hostile_input_is_one_line_and_leaves_the_lake(
 ) -> None:
     args, pattern = make(tmp_path)
     paths, options = args[:1], args[1:]
-    before = _state(sample_lake)
+    before = state(sample_lake)
     fmt = options[1] if options else "auto"
     with pytest.raises(CurationError) as info:
         sample_lake.ingest(paths, source="bad", fmt=fmt)
     assert "\n" not in str(info.value)
     assert __import__("re").search(pattern, str(info.value)), str(info.value)
-    assert _state(sample_lake) == before
+    assert state(sample_lake) == before
 
 
 @pytest.mark.parametrize("make", HOSTILE, ids=lambda f: f.__name__.strip("_"))
@@ -435,10 +288,10 @@ def test_hostile_input_through_the_cli(
     from mixlake.cli import main
 
     args, pattern = make(tmp_path)
-    before = _state(sample_lake)
+    before = state(sample_lake)
     code = main(["ingest", *args, "--source", "bad", "--lake", sample_lake.uri])
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert __import__("re").search(pattern, err.replace("\n", "")), err
-    assert _state(sample_lake) == before
+    assert state(sample_lake) == before
