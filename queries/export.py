@@ -113,11 +113,11 @@ def _write_splits(
     stats: Counter[str],
     trim: bool,
 ) -> dict[str, str]:
-    """One `STEM.SPLIT.jsonl` per split (and `out` itself for a `whole_file` format).
+    """One `STEM.SPLIT.jsonl` (the format's suffix) per split, and `out` for a `whole_file` one.
 
     Written atomically: nothing is left behind by an export that fails.
     """
-    files = {s: stem_path(out, f".{s}.jsonl").name for s in splits}
+    files = {s: stem_path(out, f".{s}{fmt.suffix}").name for s in splits}
     targets = {s: out.with_name(f) for s, f in files.items()}
     if fmt.whole_file:
         targets["*"] = out

@@ -47,8 +47,9 @@ class ExportFormat:
         name: the name `--format` takes.
         version: bumped when what the format writes changes (the manifest records it).
         description: one line for `--help` and the docs.
-        layout: `splits` (one `STEM.SPLIT.jsonl` per split), `file` (one file at `out`, a
-            `split` column) or `folder` (`out` is a folder).
+        layout: `splits` (one JSON-lines `STEM.SPLIT<suffix>` per split), `file` (one file
+            at `out`, a `split` column) or `folder` (`out` is a folder).
+        suffix: the file name ending: of the per-split files, or the usual one of `out`.
         full_records: rows carry every core column of the record, not the rendered example.
         whole_file: also write every split, in mix order, at `out` itself (`jsonl`).
         must_fit: refuse an export where no row fits the format (nothing is written).
@@ -61,6 +62,7 @@ class ExportFormat:
     version: ClassVar[int] = 1
     description: ClassVar[str] = ""
     layout: ClassVar[Layout] = "splits"
+    suffix: ClassVar[str] = ".jsonl"
     full_records: ClassVar[bool] = False
     whole_file: ClassVar[bool] = False
     must_fit: ClassVar[bool] = False
