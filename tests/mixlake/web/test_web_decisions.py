@@ -25,15 +25,21 @@ LOCAL = "http://127.0.0.1"
 @pytest.fixture
 def loss_lake(tmp_path: Path) -> Lake:
     """16 rows with base and tuned heldout loss/perplexity; the tuned loss is lower on every row."""
-    from evals.writeback import write_rows
+    from curation.steps.values import write_values
 
     lake = make_lake(tmp_path, {"web": [{"text": f"row {i} " * (i + 1)} for i in range(16)]})
     ids = lake.sql("SELECT id FROM records ORDER BY id").column("id").to_pylist()
     base = [2.0 + i / 10 for i in range(16)]
     tuned = [b - 0.5 - i / 100 for i, b in enumerate(base)]
     for label, losses in (("base_smollm2", base), ("r1", tuned)):
-        per_row = {"loss": losses, "perplexity": [2.718**x for x in losses]}
-        write_rows(lake, label, "heldout", ["loss", "perplexity"], ids, per_row, message="t")
+        table = pa.table(
+            {
+                "id": ids,
+                f"eval_{label}_heldout_loss": losses,
+                f"eval_{label}_heldout_perplexity": [2.718**x for x in losses],
+            }
+        )
+        write_values(lake, table, name=f"eval_{label}_heldout", params={"suite": "heldout"})
     return lake
 
 
