@@ -11,20 +11,7 @@ import pytest
 import yaml
 
 from curation.testing import make_lake
-from mixlake.cli import main
-from queries import (
-    ExportFormat,
-    MixManifest,
-    QueryError,
-    export_mix,
-    format_names,
-    get_format,
-    materialize_mix,
-    parse_spec,
-    read_manifest,
-    register_format,
-)
-from queries.export_formats import Converted, Row, unregister_format
+from queries import QueryError, export_mix, materialize_mix, parse_spec, read_manifest
 
 SPEC = """
 name: ex
@@ -286,83 +273,3 @@ def test_a_format_no_row_fits_is_an_error(exported_lake, tmp_path: Path) -> None
     with pytest.raises(QueryError, match="no row of the mix fits the trl-dpo format"):
         export_mix(lake, "ex", "trl-dpo", tmp_path / "d.jsonl")
     assert not list(tmp_path.iterdir())
-
-
-# ------------------------------------------------ the format registry
-
-
-def test_the_registry_names_every_format_by_use() -> None:
-    assert format_names("mix") == (
-        "jsonl",
-        "records",
-        "parquet",
-        "arrow",
-        "hf",
-        "sharegpt",
-        "alpaca",
-        "trl-sft",
-        "trl-dpo",
-        "axolotl",
-    )
-    assert format_names("download") == ("jsonl", "parquet", "csv")
-    assert get_format("csv", "download").media_type == "text/csv"
-    with pytest.raises(QueryError, match=r"^unknown download format 'hf'; use one of jsonl, "):
-        get_format("hf", "download")
-
-
-def test_a_taken_or_empty_name_is_refused() -> None:
-    class Again(ExportFormat):
-        name = "jsonl"
-
-    class Nameless(ExportFormat):
-        pass
-
-    with pytest.raises(QueryError, match="'jsonl' is already registered by JsonlFormat"):
-        register_format(Again)
-    with pytest.raises(QueryError, match="Nameless needs a name"):
-        register_format(Nameless)
-    assert type(get_format("jsonl")).__name__ == "JsonlFormat"
-
-
-@pytest.fixture
-def upper_format():  # type: ignore[no-untyped-def]
-    """A format added the way a contributor adds one: one small class."""
-
-    @register_format
-    class Upper(ExportFormat):
-        name = "upper-test"
-        version = 3
-
-        def convert(self, row: Row, trim: bool) -> Converted:
-            if "messages" not in row:
-                return None, "no messages", None
-            return {"id": row["id"], "said": row["messages"][0]["content"].upper()}, None, None
-
-        def write_sidecars(self, out: Path, files: dict[str, str]) -> None:
-            out.with_name("upper.txt").write_text(",".join(sorted(files)))
-
-    yield Upper
-    unregister_format("upper-test")
-
-
-def test_a_registered_format_exports_from_python_and_the_cli(
-    exported_lake, upper_format, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:  # type: ignore[no-untyped-def]
-    lake, mix = exported_lake
-    assert "upper-test" in format_names("mix")
-    manifest = MixManifest.from_file(export_mix(lake, "ex", "upper-test", tmp_path / "u.jsonl"))
-    assert manifest.format == "upper-test" and manifest.format_version == 3
-    assert (tmp_path / "upper.txt").read_text() == "train,val"
-    rows = [json.loads(line) for line in (tmp_path / "u.val.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in rows] == mix.rows("val").column("id").to_pylist()
-    assert rows[0]["said"].startswith("HI, I AM USER")
-    assert manifest.mix_order_file is None and not (tmp_path / "u.jsonl").exists()
-
-    args = ["mix", "export", "ex", "--lake", lake.uri, "--out"]
-    assert main([*args, str(tmp_path / "c" / "u.jsonl"), "--format", "upper-test"]) == 0
-    assert (tmp_path / "c" / "u.train.jsonl").is_file()
-    capsys.readouterr()
-    assert main([*args, str(tmp_path / "x.jsonl"), "--format", "nope"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "unknown export format 'nope'" in err
-    assert "upper-test" in err and "sharegpt" in err
