@@ -58,6 +58,15 @@ RowProgress = Callable[[int, int], None]
 class ColumnStep(Protocol):
     """A versioned transformation from some columns of `records` to new columns.
 
+    Optional class attributes, read with `getattr` (so they are not protocol members and a
+    step without them still is a `ColumnStep`):
+
+    - `model_step: bool` (default False): the step loads a model (tokenizer, embedder, LLM);
+      engines keep it loaded on long-lived workers (`curation.engine.is_model_step`).
+    - `batch_size: int` (default 1024): rows per batch when the registry runs it.
+    - `Params`: a frozen dataclass of its typed parameters, from which the registry
+      (`curation.steps.registry`, `@register_step`) derives the step's CLI options.
+
     Attributes:
         name: versioned name, e.g. `quality_heuristic_v1`; changing behaviour means a new suffix.
         input_columns: the `records` columns `__call__` reads (`id` is always available).

@@ -54,7 +54,11 @@ class ClassifierConfig:
             raise CurationError(f"c must be positive, got {self.c}")
 
 
-@register_step("quality_classifier_v1", group="score")
+@register_step(
+    "quality_classifier_v1",
+    group="score",
+    help="P(good) from a logistic regression on `embedding`, trained on the `labels` table.",
+)
 class ClassifierQualityStep:
     """P(good) from a logistic regression over embeddings; build it with `train`.
 

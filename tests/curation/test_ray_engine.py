@@ -106,8 +106,13 @@ def test_same_versions_and_journal(both: dict[str, Any]) -> None:
 
 
 def test_model_steps_run_on_actors() -> None:
+    """Actors are for steps that declare `model_step = True`; nothing else is guessed."""
     assert is_model_step(TokenCountStep())
     assert not is_model_step(HeuristicQualityStep())
+    holds_a_model = type("HoldsAModel", (), {"_model": None, "_tokenizer": None})
+    assert not is_model_step(holds_a_model())
+    declares = type("Declares", (), {"model_step": True})
+    assert is_model_step(declares())
 
 
 # ------------------------------------------------------------ a worker killed mid-step
