@@ -187,11 +187,9 @@ def _evaluate_into(
     engine: Engine | None,
 ) -> EvalResult:
     suite, options = step.suite, step.options
-    tokenizer = None
-    if suite.needs_tokenizer:
-        if step.loader is not None:
-            step.model()  # a custom loader's tokenizer is the one to count with
-        tokenizer = step.tokenizer()
+    # the tokenizer alone (no model) decides heldout's rows and counts its tokens, so an eval
+    # with nothing left to compute never loads the model
+    tokenizer = step.tokenizer() if suite.needs_tokenizer else None
     kept, excluded = suite.scorable(selected, tokenizer, options)
     step.examples = {ex.id: ex for ex in kept}
     ids = list(step.examples)

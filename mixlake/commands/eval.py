@@ -25,7 +25,7 @@ from evals import EvalOptions, EvalResult, evaluate, read_evals
 from evals.compare import Comparison, compare
 from evals.compare_plot import plot_comparison
 from evals.remote import evaluate_export, import_results
-from mixlake.options import LakeOpt, open_lake
+from mixlake.options import EngineOpt, GpusOpt, LakeOpt, RayAddressOpt, on_engine, open_lake
 from mixlake.output import console, err_console, show_table, summary
 
 SuiteOpt = Annotated[str, typer.Option("--suite", help="heldout | generation | numeric | choice.")]
@@ -85,7 +85,8 @@ def run(
     max_length: MaxLenOpt = 512,
     max_new_tokens: NewTokOpt = 64,
     replace: Annotated[
-        bool, typer.Option("--replace", help="Overwrite stored per-row values that differ.")
+        bool,
+        typer.Option("--replace", help="Recompute these rows even where values are stored."),
     ] = False,
     out: Annotated[
         Path | None,
@@ -93,13 +94,23 @@ def run(
     ] = None,
     precision: PrecisionOpt = None,
     lake: LakeOpt = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    gpus_per_worker: GpusOpt = 0,
 ) -> None:
-    """Evaluate a run or base model; per-row metrics become `eval_<target>_<suite>_*` columns."""
+    """Evaluate a run or base model; per-row metrics become `eval_<target>_<suite>_*` columns.
+
+    The rows are computed as a step (batched, resumable after a crash, one commit); with
+    `--engine ray` on Ray actors that each load the model once.
+    """
     the_lake = open_lake(lake)
     options = EvalOptions(
         batch_size=batch_size, max_length=max_length, max_new_tokens=max_new_tokens
     )
-    with _progress(f"eval {target} {suite}") as progress:
+    with (
+        on_engine(engine, ray_address, gpus_per_worker),
+        _progress(f"eval {target} {suite}") as progress,
+    ):
         result = evaluate(
             the_lake,
             target,

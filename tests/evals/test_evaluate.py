@@ -157,12 +157,30 @@ def test_evaluating_twice_adds_no_columns_and_no_version(eval_lake: Lake, tiny_l
     first = evaluate(eval_lake, str(tiny_llama), "heldout", eval_set="chat", limit=2)
     n_cols = len(eval_lake.records().schema.names)
     version = eval_lake.latest_version()
-    again = evaluate(eval_lake, str(tiny_llama), "heldout", eval_set="chat", limit=2)
+    # nothing left to compute: the model is not even loaded, and the aggregates are the same
+    again = evaluate(eval_lake, str(tiny_llama), "heldout", eval_set="chat", limit=2, loader=_never)
     assert again.version is None and first.version == version
+    assert again.run_level == first.run_level and again.ids == first.ids
     assert len(eval_lake.records().schema.names) == n_cols
     assert eval_lake.latest_version() == version
     values = _column(eval_lake, first.columns[0])
     assert sum(v is not None for v in values.values()) == 2  # --limit 2: the rest stay null
+
+
+def test_replace_recomputes_the_rows_evaluated_and_keeps_the_others(
+    eval_lake: Lake, tiny_llama: Path
+) -> None:
+    first = evaluate(eval_lake, str(tiny_llama), "heldout", eval_set="chat", limit=3)
+    before = _column(eval_lake, first.columns[0])
+    again = evaluate(eval_lake, str(tiny_llama), "heldout", eval_set="chat", limit=2, replace=True)
+    assert again.version == first.version + 1 and again.rows == 2  # type: ignore[operator]
+    after = _column(eval_lake, first.columns[0])
+    evaluated = {i: v for i, v in before.items() if v is not None}
+    assert len(evaluated) == 3
+    # the third row kept its value; the two recomputed ones agree with the first eval
+    assert {i: after[i] for i in evaluated} == pytest.approx(evaluated, rel=1e-4)
+    assert sum(v is not None for v in after.values()) == 3
+    assert [e.operation for e in eval_lake.log()].count("eval") == 2
 
 
 @pytest.mark.parametrize(
