@@ -15,6 +15,7 @@ not revisited: run with `replace=True` (`--replace`) after large ingests.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -45,7 +46,34 @@ from curation.steps.registry import register_step
 METHODS = ("exact", "near", "semantic")
 
 
-class BucketedDedup(DedupStep):
+class RegisteredDedup(DedupStep):
+    """A method the registry runs: `run` is `dedup` with the method's `Params`."""
+
+    @classmethod
+    def run(
+        cls,
+        lake: Lake,
+        params: Any = None,
+        *,
+        where: str | None = None,
+        replace: bool = False,
+        progress: RowProgress | None = None,
+    ) -> DedupReport:
+        """`dedup` with this method and its `Params` (the registry's run)."""
+        options = {} if params is None else dataclasses.asdict(params)
+        threshold = options.pop("threshold", None)
+        return dedup(
+            lake,
+            cls.method,
+            threshold=threshold,
+            where=where,
+            replace=replace,
+            progress=progress,
+            **options,
+        )
+
+
+class BucketedDedup(RegisteredDedup):
     """A method that groups rows by bucket keys on the current engine (`bucket_map`).
 
     Each fragment's rows are keyed where they are read; buckets meet in hash partitions,
@@ -222,7 +250,7 @@ class SemanticParams:
     command="semantic",
     help="SemDeDup: cosine within k-means clusters of `embedding`.",
 )
-class SemanticDedup(DedupStep):
+class SemanticDedup(RegisteredDedup):
     """SemDeDup: k-means on embeddings, then cosine ≥ `threshold` within each cluster."""
 
     method = "semantic"

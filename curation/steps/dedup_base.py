@@ -6,10 +6,9 @@ representatives, and the embedding matrix helper.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,6 @@ import pyarrow.compute as pc
 import xxhash
 
 from curation.errors import CurationError
-from curation.lake import Lake
 
 QUALITY_COLUMN = "quality_heuristic_v1"
 """Representatives are the rows with the highest value of this column, when it exists."""
@@ -71,35 +69,6 @@ class DedupStep:
     input_columns: tuple[str, ...] = ("id",)
     read_columns: tuple[str, ...] = ("text",)
     model_step = False
-
-    @classmethod
-    def run(
-        cls,
-        lake: Lake,
-        params: Any = None,
-        *,
-        where: str | None = None,
-        replace: bool = False,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> Any:
-        """`dedup` with this method and its `Params` (the registry's run): a `DedupReport`."""
-        from curation.steps.dedup import dedup  # the method classes live there
-
-        options = (
-            {}
-            if params is None
-            else {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
-        )
-        threshold = options.pop("threshold", None)
-        return dedup(
-            lake,
-            cls.method,
-            threshold=threshold,
-            where=where,
-            replace=replace,
-            progress=progress,
-            **options,
-        )
 
     def __init__(self) -> None:
         self.name = f"is_dup_{self.method}"
