@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 SECRET = "mixlake-test-secret-" + uuid.uuid4().hex[:8]
+KEY_ID = "mixlake-test-key-" + uuid.uuid4().hex[:8]
 
 
 def _free_port() -> int:
@@ -51,7 +52,7 @@ def s3_server() -> Iterator[str]:
     saved = {k: os.environ.get(k) for k in _ENV}
     os.environ.update(
         {
-            "AWS_ACCESS_KEY_ID": "mixlake-test-key",
+            "AWS_ACCESS_KEY_ID": KEY_ID,
             "AWS_SECRET_ACCESS_KEY": SECRET,
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -105,3 +106,16 @@ def bucket_objects(uri: str) -> dict[str, bytes]:
         for obj in page.get("Contents", []):
             out[obj["Key"]] = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
     return out
+
+
+def leaked_keys(uri: str, *folders: Path, texts: tuple[str, ...] = ()) -> list[str]:
+    """Where the access key id or the secret appear: bucket objects, files under `folders`
+    (a run folder, say) and `texts` (a command's output), as `s3://…`, paths or `text N`."""
+    keys = (SECRET.encode(), KEY_ID.encode())
+    found = [f"s3://{k}" for k, body in bucket_objects(uri).items() if any(x in body for x in keys)]
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and any(x in path.read_bytes() for x in keys):
+                found.append(str(path))
+    found += [f"text {i}" for i, t in enumerate(texts) if any(x.decode() in t for x in keys)]
+    return found

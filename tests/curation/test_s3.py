@@ -1,6 +1,6 @@
 """The lake on object storage: every lake command against a real S3 API (moto_server on
-127.0.0.1, started by the fixture), two writers on one bucket, a killed holder's lease, and no
-secret written anywhere."""
+127.0.0.1, started by the fixture), two writers on one bucket, a killed holder's lease,
+`mixlake train` and `mixlake serve` on an s3:// lake, and no key written anywhere."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from curation import Lake
 from queries import open_mix
@@ -22,7 +24,7 @@ from tests.curation.crashkit import (
     text_rows,
     write_jsonl,
 )
-from tests.curation.s3server import SECRET, bucket_objects
+from tests.curation.s3server import SECRET, bucket_objects, leaked_keys
 
 
 def _ok(lake: str, *args: str) -> str:
@@ -65,10 +67,11 @@ def test_every_lake_command_on_s3(s3_lake: str, tmp_path: Path) -> None:
     state = check_lake(s3_lake)  # type: ignore[arg-type]
     assert state.rows == 300 and "eval_rs3_heldout_loss" in state.columns
     assert open_mix(Lake(s3_lake), "crashmix").rows("train").num_rows > 0
-    # the lease is gone once the writers finished, and no secret was written anywhere
+    # the lease is gone once the writers finished, and no key was written anywhere (the
+    # bucket, the export and its manifest)
     objects = bucket_objects(s3_lake)
     assert not any(k.endswith("_mixlake/writer.lock") for k in objects)
-    assert not [k for k, body in objects.items() if SECRET.encode() in body]
+    assert leaked_keys(s3_lake, tmp_path) == []
 
 
 def test_two_writers_on_one_bucket(s3_lake: str, tmp_path: Path) -> None:
@@ -157,7 +160,7 @@ def test_storage_options_on_the_command_line(s3_lake: str, s3_server: str, tmp_p
         assert done.returncode == 0, done.stderr[-500:]
         assert SECRET not in done.stderr + done.stdout
     assert check_lake(s3_lake).rows == 30  # type: ignore[arg-type]
-    assert not [k for k, body in bucket_objects(s3_lake).items() if SECRET.encode() in body]
+    assert leaked_keys(s3_lake) == []
 
 
 def test_serve_and_train_on_an_s3_lake(s3_lake: str, tmp_path: Path) -> None:
@@ -197,3 +200,93 @@ def test_serve_and_train_on_an_s3_lake(s3_lake: str, tmp_path: Path) -> None:
     state = check_lake(s3_lake)  # type: ignore[arg-type]
     assert result.train_loss_column in state.columns
     assert Lake(s3_lake).dataset("exposures").count_rows() == result.exposures > 0
+
+
+def _toy_lake(uri: str, tmp_path: Path) -> tuple[Lake, Path]:
+    """A lake at `uri` holding the toy chat mix, and the tiny Llama trained on its texts."""
+    from queries import materialize_mix, parse_spec
+    from training.testing import make_tiny_llama, texts_of, toy_chat_rows, toy_spec
+
+    rows = toy_chat_rows(8)
+    lake = Lake.create(uri)
+    lake.ingest([write_jsonl(tmp_path / "toy.jsonl", rows)], source="toy")
+    materialize_mix(lake, parse_spec(toy_spec()))
+    return lake, make_tiny_llama(tmp_path / "model", texts_of(rows))
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.loads(answer.read())
+
+
+def test_train_then_serve_from_the_cli_on_an_s3_lake(s3_lake: str, tmp_path: Path) -> None:
+    """`mixlake train --lake s3://…` writes its run, exposures, pin and per-row loss into the
+    bucket; `mixlake serve --lake s3://…` (a real server) shows that run; no key anywhere."""
+    from training import get_run
+    from training.runs import exposures
+
+    lake, model = _toy_lake(s3_lake, tmp_path)
+    runs = tmp_path / "runs"
+    sets = {"base_model": model, "mix": "toy", "data_file": "null", "max_steps": 2}
+    config = Path(__file__).resolve().parents[2] / "training" / "configs" / "tiny-ddp.yaml"
+    command = [sys.executable, "-m", "mixlake", "train", str(config), "--lake", s3_lake]
+    command += [x for k, v in {**sets, "output_dir": runs}.items() for x in ("--set", f"{k}={v}")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("MIXLAKE_LAKE", None)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-1500:]
+    (run_dir,) = runs.iterdir()
+    lake = Lake(s3_lake)
+    run = get_run(lake, run_dir.name)
+    assert run.status == "finished" and run.metrics["steps"] == 2
+    seen = exposures(lake, run.run_id).to_pylist()
+    assert [(r["step"], r["rank"]) for r in seen] == [(1, 0), (1, 0), (2, 0), (2, 0)]
+    column = f"train_loss_{run.run_id}"
+    losses = lake.records().to_table(columns=["id", column]).to_pylist()
+    assert {r["id"] for r in losses if r[column] is not None} == {r["record_id"] for r in seen}
+    assert lake.tags(include_pins=True)[f"pin-run-{run.run_id}"] == run.records_version
+    keys = list(bucket_objects(s3_lake))
+    assert any("/exposures" in k for k in keys) and any("/runs" in k for k in keys)
+    assert leaked_keys(s3_lake, runs, texts=(done.stdout, done.stderr)) == []
+    canary = run_dir / "canary.txt"  # the scan does find a key where there is one
+    canary.write_text(f"secret={SECRET}")
+    assert leaked_keys(s3_lake, runs) == [str(canary)]
+    canary.unlink()
+
+    port = _free_port()
+    serve = [sys.executable, "-m", "mixlake", "serve", "--lake", s3_lake, "--port", str(port)]
+    server = subprocess.Popen(serve, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        listed = _wait_for(f"{url}/api/runs", server)["runs"]
+        assert [r["run_id"] for r in listed] == [run.run_id]
+        detail = _get(f"{url}/api/runs/{run.run_id}")
+        assert [h["step"] for h in detail["history"] if "loss" in h] == [1, 2]
+        records = _get(f"{url}/api/records?limit=3")
+        assert records["total"] == 8 and len(records["rows"]) == 3
+        assert column in records["columns"]
+    finally:
+        server.terminate()
+        out = server.communicate(timeout=30)[0].decode()
+    assert leaked_keys(s3_lake, texts=(out,)) == []
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(url: str, server: subprocess.Popen[bytes]) -> Any:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return _get(url)
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                out = server.communicate()[0].decode()
+                raise AssertionError(f"mixlake serve did not answer {url}: {out[-1500:]}") from None
+            time.sleep(0.3)
