@@ -79,3 +79,18 @@ def test_one_commit_each_with_the_same_journal_and_results(both: dict[str, Any])
     assert log(both["local_lake"]) == log(both["ray_lake"]) and len(log(both["ray_lake"])) == 2
     rows = lambda lake: read_evals(lake).select(["run_id", "suite", "metric", "value"])  # noqa: E731
     assert rows(both["local_lake"]).equals(rows(both["ray_lake"]))
+
+
+def test_the_cli_runs_an_eval_on_ray(
+    eval_lake: Lake, tiny_llama: Path, ray_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mixlake.cli import main
+
+    lake = ["--lake", eval_lake.uri]
+    args = [str(tiny_llama), "--suite", "heldout", "--eval-set", "chat", "--limit", "2"]
+    assert main(["eval", *args, "--engine", "ray", "--ray-address", ray_address, *lake]) == 0
+    assert "evaluated base_tiny_llama" in capsys.readouterr().err
+    loss = eval_lake.sql("SELECT count(eval_base_tiny_llama_heldout_loss) AS n FROM records")
+    assert loss["n"][0].as_py() == 2
+    assert main(["eval", *args, "--engine", "spark", *lake]) == 2
+    assert "unknown --engine 'spark'" in capsys.readouterr().err
