@@ -58,7 +58,9 @@ def test_every_lake_command_on_s3(s3_lake: str, tmp_path: Path) -> None:
     _ok(s3_lake, "mix", "export", "crashmix", "--out", str(tmp_path / "out.jsonl"))
     ids = lake.sql("SELECT id FROM records ORDER BY id LIMIT 10").column(0).to_pylist()
     results = tmp_path / "results.jsonl"
-    lines = [{"manifest": {"run_id": "rs3", "suite": "heldout", "mix": "eval-set:s3"}}]
+    lines: list[dict[str, Any]] = [
+        {"manifest": {"run_id": "rs3", "suite": "heldout", "mix": "eval-set:s3"}}
+    ]
     lines += [{"id": i, "loss": 1.5, "perplexity": 4.5} for i in ids]
     results.write_text("".join(json.dumps(line) + "\n" for line in lines))
     _ok(s3_lake, "eval", "import", str(results))
