@@ -1,18 +1,17 @@
 """`evaluate`: run one suite for one target on a mix split or an eval set, and write it back.
 
 Everything that can be checked without a model is checked first (suite name, target, mix or
-eval set, references), so a bad request fails before any model loads.
+eval set, references), so a bad request fails before any model loads. The rows are computed
+by `evals.steps.SuiteStep` through `curation.steps.base.apply`; results computed elsewhere
+(`mixlake eval import`) are written by `write_back` through the sparse write by id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from dataclasses import replace as replace_fields
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -25,72 +24,16 @@ from curation.steps.base import apply
 from evals.data import EvalExample, eval_set_examples, mix_examples
 from evals.errors import EvalError
 from evals.registry import get_suite
+from evals.result import EvalResult
 from evals.steps import Loader, SuiteStep, suite_schema
 from evals.suites import EvalOptions, Suite, SuiteOutput
 from evals.targets import Target, resolve_target
 from evals.writeback import append_run_metrics, results_table, write_results
 
 __all__ = ["EvalResult", "Loader", "RowsDone", "evaluate", "write_back"]
+
 RowsDone = Callable[[int, int], None]
 """Called with (rows done, rows total) while the model runs."""
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """One suite run for one target, and where it was written.
-
-    Attributes:
-        target: the target label (run id or `base_<model>`), as in column names.
-        suite: the suite name.
-        split: the mix split evaluated (None for an eval set).
-        mix: the mix name, or `eval-set:<source>`.
-        mix_checksum: the mix checksum (None for an eval set).
-        records_version: the records version the rows were read at.
-        run_level: overall metrics.
-        columns: the per-row `records` columns.
-        version: the records version the columns were written in (None: nothing new).
-        ids: the rows evaluated; `per_row` holds their metrics, `predictions` any answers.
-    """
-
-    target: str
-    suite: str
-    split: str | None
-    mix: str | None
-    mix_checksum: str | None
-    records_version: int
-    run_level: dict[str, float]
-    columns: tuple[str, ...]
-    version: int | None
-    ids: list[str] = field(default_factory=list)
-    per_row: dict[str, list[float | None]] = field(default_factory=dict)
-    predictions: list[str] = field(default_factory=list)
-    rows_written: int = 0
-
-    @property
-    def rows(self) -> int:
-        """Rows evaluated."""
-        return len(self.ids)
-
-    def write_jsonl(self, path: str | Path) -> Path:
-        """Write these results in the format `mixlake eval import` reads (manifest line first)."""
-        path = Path(path)
-        manifest = {
-            "manifest": {
-                "run_id": self.target,
-                "suite": self.suite,
-                "split": self.split,
-                "mix": self.mix,
-                "mix_checksum": self.mix_checksum,
-                "records_version": self.records_version,
-                "metrics": self.run_level,
-            }
-        }
-        lines = [orjson.dumps(manifest)]
-        for k, i in enumerate(self.ids):
-            lines.append(orjson.dumps({"id": i, **{m: v[k] for m, v in self.per_row.items()}}))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"\n".join(lines) + b"\n")
-        return path
 
 
 def evaluate(
