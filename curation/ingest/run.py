@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import glob
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -33,8 +32,7 @@ from curation.faults import crash_point
 from curation.ingest.bulk import canonical, hash_forms
 from curation.ingest.intake import Intake
 from curation.ingest.pipeline import ahead
-from curation.ingest.read_columnar import is_hf_folder
-from curation.ingest.readers import resolve_input
+from curation.ingest.readers import expand_inputs, resolve_input
 from curation.ingest.rejects import ARG, discard_pending, fragments_arg, list_rejects, take_pending
 from curation.ingest.rejects import ensure_table as ensure_rejects_table
 from curation.ingest.rejects import repair as repair_rejects
@@ -130,7 +128,7 @@ def ingest(
     _check_args(source, kind, on_error, mapping)
     if not paths:
         raise CurationError("nothing to ingest: give at least one file")
-    inputs = [resolve_input(p, fmt) for p in _expand(paths)]
+    inputs = [resolve_input(p, fmt) for p in expand_inputs(paths)]
     chosen = engine or current_engine()
     with lake.writing("ingest " + ", ".join(str(p) for p, _ in inputs)):
         repair_rejects(lake)
@@ -340,35 +338,6 @@ def _cyclic_gc_paused() -> Iterator[None]:
         if was_enabled:
             gc.enable()
             gc.collect(0)
-
-
-_DATA_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".parquet", ".pq")
-
-
-def _expand(paths: list[str | Path]) -> list[str | Path]:
-    """Globs → the files they match; plain folders → their JSONL and Parquet files (sorted).
-
-    A Hugging Face `save_to_disk` folder stays one input, and a folder without such files
-    is left for `resolve_input` to explain.
-    """
-    out: list[str | Path] = []
-    for p in paths:
-        text = str(p)
-        if any(c in text for c in "*?[") and not Path(text).exists():
-            matches = sorted(glob.glob(text, recursive=True))
-            if not matches:
-                raise CurationError(f"{text}: no file matches this pattern")
-            out += matches
-        elif Path(text).is_dir() and not is_hf_folder(Path(text)):
-            found = sorted(
-                f
-                for f in Path(text).rglob("*")
-                if f.is_file() and f.name.lower().endswith(_DATA_SUFFIXES)
-            )
-            out += found or [p]
-        else:
-            out.append(p)
-    return out
 
 
 def _existing_ids(records: lance.LanceDataset) -> IdSet:
