@@ -11,12 +11,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from curation.errors import CurationError
 from curation.models import SMOLLM2, load_causal_lm, load_tokenizer, resolve_model
+from curation.steps.registry import register_step
 
 RUBRIC = (
     "Here is a sample of chat training data:\n\n{sample}\n\n"
@@ -46,6 +48,7 @@ def parse_score(reply: str | None) -> int | None:
     return None
 
 
+@register_step("quality_judge_v1", group="score")
 class JudgeQualityStep:
     """Scores rows 1–5 with a local chat model (default: the shipped SmolLM2).
 
@@ -57,6 +60,23 @@ class JudgeQualityStep:
 
     name = "quality_judge_v1"
     input_columns: tuple[str, ...] = ("text",)
+    model_step = True
+    batch_size = 32
+    """Rows per `generate` call (and per `apply` batch: small batches make `where` scans slow)."""
+
+    @dataclass(frozen=True)
+    class Params:
+        """Parameters of `quality_judge_v1`.
+
+        Attributes:
+            model: Judge model: `smollm2` or a local chat-model folder.
+            max_chars: The sample is cut to this many characters before prompting.
+            max_new_tokens: Reply length limit (tokens).
+        """
+
+        model: str = SMOLLM2
+        max_chars: int = 1500
+        max_new_tokens: int = 8
 
     def __init__(self, model: str = SMOLLM2, max_chars: int = 1500, max_new_tokens: int = 8):
         if max_chars < 1 or max_new_tokens < 1:
