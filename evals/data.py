@@ -47,8 +47,11 @@ class EvalExample:
     answer: int | None = None
 
     def prompt_and_reference(self) -> tuple[list[Message] | str, str | None]:
-        """The prompt to answer (chat turns before the last assistant turn, or a string) and
-        the reference answer (None when the example has none)."""
+        """The prompt to answer and its reference answer.
+
+        The prompt is the chat turns before the last assistant turn, or a string; the
+        reference is None when the example has none.
+        """
         if self.messages:
             last = max(
                 (i for i, m in enumerate(self.messages) if m["role"] == "assistant"), default=None
@@ -123,8 +126,10 @@ def from_records(rows: Iterable[Mapping[str, Any]]) -> list[EvalExample]:
 def mix_examples(
     lake: Lake, mix: str, split: str, version: int | None = None, limit: int | None = None
 ) -> tuple[list[EvalExample], dict[str, Any]]:
-    """The rendered examples of a mix split (`NAME`, `NAME@VERSION`, or `version`), and the
-    mix's identity (name, version, checksum, records version).
+    """The rendered examples of a mix split, and the mix's identity.
+
+    The mix is `NAME`, `NAME@VERSION`, or `NAME` with `version`; its identity is its name,
+    version, checksum and records version.
 
     Raises:
         EvalError: the mix does not exist or the split is empty.
@@ -151,8 +156,10 @@ def mix_examples(
 def eval_set_examples(
     lake: Lake, name: str, limit: int | None = None
 ) -> tuple[list[EvalExample], dict[str, Any]]:
-    """The rows of eval set `name`, read at the latest version: the source registered under that
-    name in `eval_sets` (by `mixlake decontaminate`), else the records with `source = NAME`.
+    """The rows of eval set `name`, read at the latest version.
+
+    They are the source registered under that name in `eval_sets` (by `mixlake
+    decontaminate`), else the records with `source = NAME`.
 
     Raises:
         EvalError: no record has that source.

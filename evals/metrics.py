@@ -73,9 +73,12 @@ def corpus_chrf(predictions: Sequence[str], references: Sequence[str]) -> float:
 
 
 def parse_number(text: str | float | int | None) -> float | None:
-    """The number an answer gives, or None (`evals.numbers.parse_answer` has the rules and
-    says why there is none): `"$1,234.50"` → 1234.5, `"2 + 2 = 4"` → 4, `"5 m"` → 5,
-    `"3 billion"` → 3e9, `"Model X-200 costs $50"` → 50, `"10-20"` → None (a range)."""
+    """The number an answer gives, or None.
+
+    `evals.numbers.parse_answer` has the rules and says why there is none: `"$1,234.50"` →
+    1234.5, `"2 + 2 = 4"` → 4, `"5 m"` → 5, `"3 billion"` → 3e9, `"Model X-200 costs $50"` →
+    50, `"10-20"` → None (a range).
+    """
     from evals.numbers import parse_number as parse
 
     return parse(text)
@@ -96,8 +99,10 @@ def rmse(predictions: Sequence[float], references: Sequence[float]) -> float:
 def within_tolerance(
     prediction: float | None, reference: float, *, absolute: float = 0.0, relative: float = 0.05
 ) -> float:
-    """1.0 when |prediction − reference| ≤ max(absolute, relative·|reference|); a missing
-    prediction is a miss."""
+    """1.0 when |prediction − reference| ≤ max(absolute, relative·|reference|), else 0.0.
+
+    A missing prediction is a miss.
+    """
     if prediction is None:
         return 0.0
     return float(abs(prediction - reference) <= max(absolute, relative * abs(reference)))

@@ -1,5 +1,6 @@
-"""Reading the number an answer gives: signs, separators, multipliers, units and number words,
-or saying why there is none.
+"""Reading the number an answer gives, or saying why there is none.
+
+Signs, separators, multipliers, units and number words are understood.
 
 The rules, in order:
 

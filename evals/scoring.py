@@ -37,8 +37,10 @@ class Scored:
 
 
 def loss_text(tokenizer: Any, ex: EvalExample) -> tuple[str, list[Span] | None, bool]:
-    """The text of an example, the character spans whose tokens are scored (None: all), and
-    whether the tokenizer should add its special tokens (not for chat-rendered text).
+    """The text of an example, its scored character spans, and whether to add special tokens.
+
+    The spans are None when every token is scored; special tokens are not added to
+    chat-rendered text.
 
     Chats are scored on their assistant replies as training puts loss on them
     (`curation.steps.tokens.chat_loss_spans`: the reply and its end-of-turn token, not the
@@ -143,8 +145,9 @@ def score_encoded(
 def option_items(
     tokenizer: Any, prompt: list[Message] | str, options: Sequence[str]
 ) -> list[tuple[str, str, bool]]:
-    """One `(context, continuation, add_special_tokens)` request per option, as
-    lm-evaluation-harness builds them.
+    """One `(context, continuation, add_special_tokens)` request per option.
+
+    They are built as lm-evaluation-harness builds them.
 
     A text prompt is followed by `" " + option` (the separating space belongs to the
     continuation, where byte-level BPE puts it: `" Paris"` is one token); whitespace the prompt

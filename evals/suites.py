@@ -1,6 +1,8 @@
-"""Eval suites: each a small class with a `name`, the per-row metrics it writes back, a check
-that runs before any model loads, a per-row `compute` over a loaded model, and an `aggregate`
-of the run-level metrics from the per-row values.
+"""Eval suites, each a small class.
+
+A suite has a `name`, the per-row metrics it writes back, a check that runs before any model
+loads, a per-row `compute` over a loaded model, and an `aggregate` of the run-level metrics
+from the per-row values.
 
 `evals.steps.SuiteStep` runs `compute` as a column step through `curation.steps.base.apply`
 (batched, resumable, one commit); `aggregate` then reads the values back, so a resumed eval

@@ -139,9 +139,12 @@ def append_run_metrics(
     split: str | None,
     ids: Sequence[str] | None = None,
 ) -> int:
-    """Append run-level metrics to the `evals` table, and the record ids they were computed on
-    to `eval_ids` (what `compare` pairs); returns rows appended (0 when the same values, on the
-    same ids, are already the latest for this target, suite, mix, split and records version)."""
+    """Append run-level metrics to `evals`, and the record ids they cover to `eval_ids`.
+
+    The ids are what `compare` pairs. Returns the rows appended: 0 when the same values, on
+    the same ids, are already the latest for this target, suite, mix, split and records
+    version.
+    """
     now = dt.datetime.now(dt.UTC)
     if _already_there(lake, label, suite, run_level, mix, split, records_version, ids):
         return 0

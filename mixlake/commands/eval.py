@@ -1,5 +1,8 @@
-"""Eval commands: `mixlake eval RUN|BASE_MODEL --suite …`, `eval compare`, `eval import`,
-`eval offline` (an exported mix, no lake), and `mixlake evals` (run-level results)."""
+"""Eval commands: `mixlake eval RUN|BASE_MODEL --suite …` and the `eval` subcommands.
+
+`eval compare`, `eval import`, `eval offline` (an exported mix, no lake), and `mixlake evals`
+(run-level results).
+"""
 
 from __future__ import annotations
 
