@@ -4,7 +4,8 @@ The row path (`curation.ingest.row.normalize_row`) defines a record; the bulk pa
 (`curation.ingest.bulk.normalize_table`) is the fast way to the same result. For every row the
 bulk path accepts, its kind, text, turns, rejected answer, meta and id must equal the row
 path's; a row the row path rejects must be handed back, never accepted. Tests of both paths
-call `assert_paths_agree`; it refuses to pass having compared nothing.
+call `assert_paths_agree`; it refuses to pass having compared nothing. It raises
+AssertionError itself (no `assert` statements), so it checks under `python -O` too.
 """
 
 from __future__ import annotations
@@ -72,11 +73,13 @@ def bulk_outcomes(
     """
     bulk = normalize_table(table, mapping, kind, json_source=json_source)
     accepted, handed_back = set(bulk.rows.tolist()), set(bulk.fallback.tolist())
-    assert not accepted & handed_back, (
-        f"rows both accepted and handed back: {accepted & handed_back}"
-    )
+    if accepted & handed_back:
+        raise AssertionError(
+            f"rows both accepted and handed back: {sorted(accepted & handed_back)}"
+        )
     missing = set(range(table.num_rows)) - accepted - handed_back
-    assert not missing, f"rows neither accepted nor handed back: {sorted(missing)}"
+    if missing:
+        raise AssertionError(f"rows neither accepted nor handed back: {sorted(missing)}")
     ids = record_ids(bulk.core)[0].to_pylist()
     out: dict[int, Outcome] = {}
     for i, rec, rid in zip(bulk.rows.tolist(), bulk.core.to_pylist(), ids, strict=True):
@@ -114,13 +117,18 @@ def assert_paths_agree(
     """
     if rows is None:
         rows = [present(r) for r in table.to_pylist()]
-    assert len(rows) == table.num_rows, f"{len(rows)} rows for a table of {table.num_rows}"
+    if len(rows) != table.num_rows:
+        raise AssertionError(f"{len(rows)} rows for a table of {table.num_rows}")
     accepted = bulk_outcomes(table, mapping, kind, json_source=json_source)
-    assert accepted, f"the bulk path handed back all {table.num_rows} rows: nothing was compared"
+    if not accepted:
+        raise AssertionError(
+            f"the bulk path handed back all {table.num_rows} rows: nothing was compared"
+        )
     for i in sorted(accepted):
         expected = row_outcome(rows[i], mapping, kind)
-        assert accepted[i] == expected, (
-            f"row {i} differs between the paths: {rows[i]!r}\n"
-            f"  bulk: {accepted[i]!r}\n  row:  {expected!r}"
-        )
+        if accepted[i] != expected:
+            raise AssertionError(
+                f"row {i} differs between the paths: {rows[i]!r}\n"
+                f"  bulk: {accepted[i]!r}\n  row:  {expected!r}"
+            )
     return len(accepted)
