@@ -290,10 +290,10 @@ def run(rows: int | None = None) -> str:
             "row above).",
             "",
             "How: JSONL is read in 8 MiB blocks that Arrow's JSON reader parses and "
-            "`curation/columnar.py` normalises with Arrow compute; the row-by-row normaliser, "
+            "`curation/ingest/bulk.py` normalises with Arrow compute; the row-by-row normaliser, "
             "which defines the result and names the exact line of every error, only sees "
             "what the bulk path hands back (see docs/lake.md). Four stages overlap, each a "
-            "block ahead of the next (`curation/pipeline.py`): Arrow parse; normalise and "
+            "block ahead of the next (`curation/ingest/pipeline.py`): Arrow parse; normalise and "
             "build the canonical forms; SHA-256 and dedup; Lance's encoding and write. Time "
             "per 1M rows, measured stage by stage on this data: Arrow parse 1.1-1.3s "
             "(1.7-2.0s CPU), normalise 0.7-1.1s, canonical forms 0.5s, SHA-256 0.7s (a "
