@@ -32,7 +32,7 @@ def _timed(fn: Any) -> tuple[float, Any]:
 def _plain_datasketch(texts: list[str]) -> int:
     from datasketch import MinHash, MinHashLSH
 
-    from curation.steps.dedup import shingles
+    from curation.steps.dedup_base import shingles
 
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
     hashes = []

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 
 from curation import CurationError, Lake
-from curation.engine import LocalEngine, use_engine
+from curation.engine import Engine, LocalEngine, use_engine
 from curation.ray_engine import RayEngine, is_model_step
 from curation.steps import apply, column_provenance
 from curation.steps.dedup import dedup
@@ -228,7 +228,8 @@ def test_embedder_actors_cluster_and_semantic_dedup(tmp_path: Path, ray_address:
     assert is_model_step(EmbedStep(FakeEmbedder()))
     rows = corpus(1500, seed=6)
     lakes = [make_lake(tmp_path / n, {f"p{k}": rows[k::3] for k in range(3)}) for n in "lr"]
-    for lake, engine in zip(lakes, (LocalEngine(), RayEngine(ray_address)), strict=True):
+    engines: tuple[Engine, ...] = (LocalEngine(), RayEngine(ray_address))
+    for lake, engine in zip(lakes, engines, strict=True):
         with use_engine(engine):
             embed(lake, FakeEmbedder(dim=16))
             cluster(lake, 5, seed=1)
@@ -244,5 +245,7 @@ def test_without_ray_installed_the_engine_says_how_to_get_it(monkeypatch: Any) -
     from curation.ray_engine import make_engine
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if absent
+    engine = make_engine("ray", "127.0.0.1:1")
+    assert isinstance(engine, RayEngine)
     with pytest.raises(CurationError, match=r"pip install 'mixlake\[ray\]'"):
-        make_engine("ray", "127.0.0.1:1").workers()
+        engine.workers()
