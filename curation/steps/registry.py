@@ -10,8 +10,9 @@ classifier first, building an index after) defines a classmethod `run(lake, para
 replace, progress)`; the default run is `apply(cls.from_params(params), ...)`.
 
 The CLI derives one command per registered step (`mixlake <group> <command>`, or
-`mixlake <command>` without a group) from these declarations, so a new scorer is one file:
-a class with a name, `Params` and the decorator. `register_step` sets the registered name on
+`mixlake <command>` without a group) from these declarations, so a new scorer is one file
+in `curation/steps/` (every module there is imported, `load_builtin_steps`): a class with a
+name, `Params` and the decorator. `register_step` sets the registered name on
 the class as `registry_name`.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import pkgutil
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +42,8 @@ BUILTIN_MODULES = (
     "curation.steps.decontam",
     "curation.steps.cluster",
 )
-"""The modules whose steps ship with mixlake, in the order they are listed."""
+"""The order in which the shipped steps are listed; every other module of `curation.steps`
+is found and imported too (`load_builtin_steps`), its steps listed after these."""
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*_v[0-9]+$")
 T = TypeVar("T", bound=type)
@@ -285,9 +288,22 @@ def run_step(
 
 
 def load_builtin_steps() -> None:
-    """Import the shipped step modules so their classes are registered."""
-    for module in BUILTIN_MODULES:
+    """Import every module of `curation.steps` so the classes in them are registered.
+
+    Discovery, not a list: a new step module in `curation/steps/` registers itself.
+    """
+    global _loaded
+    if _loaded:
+        return
+    import curation.steps as package
+
+    found = sorted(m.name for m in pkgutil.iter_modules(package.__path__))
+    for module in (*BUILTIN_MODULES, *(f"{package.__name__}.{name}" for name in found)):
         importlib.import_module(module)
+    _loaded = True
+
+
+_loaded = False
 
 
 def attribute_help(cls: type) -> dict[str, str]:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
+import curation.steps
 from curation import CurationError, Lake
 from curation.engine import is_model_step
+from curation.steps import registry
 from curation.steps.dedup import METHODS, NearDedup
 from curation.steps.dedup_flag import WithDupFlag
 from curation.steps.quality import HeuristicQualityStep, HeuristicThresholds
@@ -149,3 +153,24 @@ def test_run_step_builds_from_params_and_applies(sample_lake: Lake, length_step:
     assert run_step("text_length_v1", sample_lake, entry.make_params(factor=2)).no_op
     assert entry.params_type is _Length.Params
     assert [f.name for f in dataclasses.fields(_Length.Params)] == ["factor", "label"]
+
+
+def test_a_new_module_in_the_steps_package_registers_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "toy_discovered.py").write_text(
+        "from curation.steps.registry import register_step\n\n\n"
+        '@register_step("toy_discovered_v1", group="score")\n'
+        "class ToyDiscovered:\n"
+        '    """A step no list names."""\n\n'
+        '    name = "toy_discovered_v1"\n'
+    )
+    monkeypatch.setattr(curation.steps, "__path__", [*curation.steps.__path__, str(tmp_path)])
+    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.delitem(sys.modules, "curation.steps.toy_discovered", raising=False)
+    try:
+        names = [e.name for e in registered_steps("score")]
+        assert names[-1] == "toy_discovered_v1" and names[0] == "quality_heuristic_v1"
+    finally:
+        unregister_step("toy_discovered_v1")
+        sys.modules.pop("curation.steps.toy_discovered", None)
