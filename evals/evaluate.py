@@ -147,6 +147,16 @@ def _evaluate_into(
         {"target": result.target, "suite": suite.name, "columns": list(names), "rows": len(ids)},
     )
     wanted = ids + ([] if step.kept is None else step.kept.column("id").to_pylist())
+    rows_progress = progress
+    if progress is not None and not _on_ray(engine):
+        # count the eval's rows as the model finishes them, not the table's rows scanned
+        finished = [0]
+
+        def tick(n: int) -> None:
+            finished[0] += n
+            progress(min(finished[0], len(ids)), len(ids))
+
+        step.progress, rows_progress = tick, None
     try:
         report = apply(
             step,
@@ -155,7 +165,7 @@ def _evaluate_into(
             replace=replace,
             entry=entry,
             batch_size=options.rows_per_batch,
-            progress=progress,
+            progress=rows_progress,
             engine=engine,
         )
     except CurationError as e:
@@ -256,6 +266,12 @@ def stored_values(
         keep = pc.invert(pc.is_in(table.column("id"), value_set=pa.array(exclude, pa.string())))
         table = table.filter(keep)
     return table
+
+
+def _on_ray(engine: Engine | None) -> bool:
+    from curation.engine import current_engine
+
+    return (engine or current_engine()).name != "local"
 
 
 def _nf4(target: Target) -> float:

@@ -79,6 +79,8 @@ class SuiteStep:
         self.examples = {ex.id: ex for ex in examples}
         self.loader = loader
         self.kept = kept
+        self.progress: Callable[[int], None] | None = None
+        """Told how many rows each batch computed (in this process only: not shipped)."""
         self._model: Any = None
         self._tokenizer: Any = None
 
@@ -103,7 +105,7 @@ class SuiteStep:
         if todo:
             model, tokenizer = self.model()
             computed = self.suite.compute(
-                model, tokenizer, [self.examples[i] for i in todo], self.options
+                model, tokenizer, [self.examples[i] for i in todo], self.options, self.progress
             )
         names = [*self.suite.metrics, *(("answer",) if self.suite.answers else ())]
         at = {i: k for k, i in enumerate(todo)}
@@ -144,7 +146,7 @@ class SuiteStep:
 
     def __getstate__(self) -> dict[str, Any]:
         """Ship without the loaded model: each worker loads its own."""
-        return {**self.__dict__, "_model": None, "_tokenizer": None}
+        return {**self.__dict__, "_model": None, "_tokenizer": None, "progress": None}
 
     def _kept_rows(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         if self.kept is None:

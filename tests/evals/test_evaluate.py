@@ -167,6 +167,21 @@ def test_evaluating_twice_adds_no_columns_and_no_version(eval_lake: Lake, tiny_l
     assert sum(v is not None for v in values.values()) == 2  # --limit 2: the rest stay null
 
 
+def test_progress_counts_the_rows_evaluated_not_the_table(
+    eval_lake: Lake, tiny_llama: Path
+) -> None:
+    seen: list[tuple[int, int]] = []
+    evaluate(
+        eval_lake,
+        str(tiny_llama),
+        "heldout",
+        eval_set="chat",
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen and seen[-1] == (6, 6) and eval_lake.records().count_rows() > 6
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
 def test_replace_recomputes_the_rows_evaluated_and_keeps_the_others(
     eval_lake: Lake, tiny_llama: Path
 ) -> None:
