@@ -47,6 +47,7 @@ class Judge(Suite):
     name = "judge"
     metrics = ("parsed", "score")
     answers = True
+    shaping_options = ("max_length", "max_new_tokens", "judge_model")
 
     def check(self, options: EvalOptions) -> None:
         """The judge model must be `smollm2` or an existing folder (checked without loading)."""

@@ -10,13 +10,17 @@ once (`model_step`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import hashlib
+import shutil
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.errors import CurationError
+from curation.lake import Lake
 from evals.data import EvalExample
 from evals.errors import EvalError
 from evals.suites import EvalOptions, Suite
@@ -36,9 +40,18 @@ def step_name(label: str, suite: str) -> str:
     return f"eval_{label}_{suite}"
 
 
-def step_params(label: str, suite: Suite) -> dict[str, Any]:
-    """The provenance parameters: the same for a local eval, a Ray eval and an import."""
-    return {"target": label, "suite": suite.name, "metrics": list(suite.metrics)}
+def step_params(label: str, suite: Suite, options: EvalOptions | None = None) -> dict[str, Any]:
+    """The provenance parameters of a target's suite columns.
+
+    Target, suite and metrics, plus the options that shape the per-row values
+    (`Suite.shaping_options`, e.g. `max_length`) when they are known: a local or Ray eval
+    knows them; results imported from a file do not. Stored with the columns and compared on
+    a rerun, so rows are never mixed from evals under different options.
+    """
+    params: dict[str, Any] = {"target": label, "suite": suite.name, "metrics": list(suite.metrics)}
+    if options is not None:
+        params["options"] = {name: getattr(options, name) for name in suite.shaping_options}
+    return params
 
 
 def suite_schema(label: str, suite: Suite) -> pa.Schema:
@@ -47,6 +60,28 @@ def suite_schema(label: str, suite: Suite) -> pa.Schema:
     if suite.answers:
         fields.append(pa.field(column_name(label, suite.name, "answer"), pa.string()))
     return pa.schema(fields)
+
+
+def checkpoints_for(lake: Lake, name: str, ids: Sequence[str]) -> Path | None:
+    """Keep apply's checkpoints of step `name` only if they were made for these `ids`.
+
+    apply keys its checkpoints by step, parameters and input rows, not by the ids a run is
+    restricted to: resumed with other ids (another `--limit`), a crashed eval's finished
+    fragments would stand for rows it never computed. A marker beside them names the ids
+    they were made for; other ids start afresh. Returns the marker (None on object storage,
+    where apply keeps no checkpoints); remove it once the eval is committed.
+    """
+    if "://" in lake.uri:
+        return None
+    root = Path(lake.uri) / "_checkpoints"
+    marker = root / f"{name}.ids"
+    digest = hashlib.blake2b("\n".join(sorted(ids)).encode(), digest_size=16).hexdigest()
+    if not marker.exists() or marker.read_text() != digest:
+        for folder in root.glob(f"{name}-v*"):
+            shutil.rmtree(folder, ignore_errors=True)
+        root.mkdir(parents=True, exist_ok=True)
+        marker.write_text(digest)
+    return marker
 
 
 class SuiteStep:
@@ -85,8 +120,8 @@ class SuiteStep:
         self._tokenizer: Any = None
 
     def params(self) -> dict[str, Any]:
-        """Target, suite and metrics (see `step_params`)."""
-        return step_params(self.target.label, self.suite)
+        """Target, suite, metrics and the options that shape them (see `step_params`)."""
+        return step_params(self.target.label, self.suite, self.options)
 
     def output_schema(self) -> pa.Schema:
         """The suite's columns (see `suite_schema`)."""

@@ -86,6 +86,8 @@ class Suite:
     metrics: ClassVar[tuple[str, ...]]
     lower_is_better: ClassVar[frozenset[str]] = frozenset()
     answers: ClassVar[bool] = False
+    shaping_options: ClassVar[tuple[str, ...]] = ("max_length",)
+    """The `EvalOptions` fields the per-row values depend on (recorded as provenance)."""
     needs_tokenizer: ClassVar[bool] = False
     """Whether `scorable` and `aggregate` need the target's tokenizer (loaded without the
     model)."""
@@ -223,6 +225,7 @@ class Generation(Suite):
     name = "generation"
     metrics = ("exact_match", "rouge_l", "bleu", "chrf")
     answers = True
+    shaping_options = ("max_length", "max_new_tokens")
 
     def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
         """The examples with a reference."""

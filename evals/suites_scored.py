@@ -32,6 +32,7 @@ class Numeric(Suite):
     metrics = ("hit", "abs_error", "prediction")
     lower_is_better = frozenset({"abs_error"})
     answers = True
+    shaping_options = ("max_length", "max_new_tokens", "relative_tolerance", "absolute_tolerance")
 
     def select(self, examples: Sequence[EvalExample]) -> list[EvalExample]:
         """The examples whose reference parses as a number."""

@@ -20,6 +20,7 @@ from curation.codeversion import git_commit
 from curation.commit import Entry
 from curation.errors import CurationError
 from curation.lake import Lake
+from curation.steps.provenance import column_provenance
 from curation.steps.values import ValuesReport, write_values
 from evals.errors import EvalError
 from evals.evaluated_ids import append_evaluated_ids, read_evaluated_ids
@@ -101,7 +102,8 @@ def write_results(
 
     The sparse write by id of `curation.steps.values`: rows still null are filled, rows
     holding the same values (within `TOLERANCE`) are left alone, so importing twice is a
-    no-op, and differing rows need `replace`.
+    no-op, and differing rows need `replace`. Columns a local eval made keep that eval's
+    parameters (its options, which a results file does not carry).
 
     Raises:
         EvalError: stored values differ and `replace` is not set; or the columns exist with
@@ -118,13 +120,26 @@ def write_results(
             lake,
             table,
             name=step_name(label, suite.name),
-            params=step_params(label, suite),
+            params=_params(lake, label, suite),
             replace=replace,
             entry=entry,
             tolerance=TOLERANCE,
         )
     except CurationError as e:
         raise EvalError(f"writing {step_name(label, suite.name)}: {e}") from None
+
+
+def _params(lake: Lake, label: str, suite: Suite) -> dict[str, Any]:
+    """The stored columns' parameters when this target's suite made them, else the minimal."""
+    first = suite_schema(label, suite).names[0]
+    schema = lake.records().schema
+    if first in schema.names:
+        made_by = column_provenance(schema.field(first))
+        if made_by.get("step") == step_name(label, suite.name) and isinstance(
+            made_by.get("params"), dict
+        ):
+            return dict(made_by["params"])
+    return step_params(label, suite)
 
 
 def append_run_metrics(

@@ -15,8 +15,10 @@ apply's rules, provenance, one commit and one journal entry:
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lance
@@ -141,6 +143,7 @@ def write_values(
             values = table.filter(pc.is_in(table.column("id"), value_set=todo))
             rows = len(todo)
         step = ValuesStep(name, params, values)
+        _forget_checkpoints(lake, name)
         report = apply(
             step,
             lake,
@@ -150,6 +153,19 @@ def write_values(
             progress=progress,
         )
     return ValuesReport(names, rows, unchanged, report.version)
+
+
+def _forget_checkpoints(lake: Lake, name: str) -> None:
+    """Drop what a crashed earlier write of `name` left in apply's checkpoints.
+
+    apply keys its batch checkpoints by step, parameters and input rows, not by the values a
+    `ValuesStep` carries: a rerun with another table would reuse the crashed write's values.
+    Looking values up again costs nothing, so a sparse write never resumes.
+    """
+    if "://" in lake.uri:
+        return  # apply keeps no checkpoints on object storage
+    for folder in (Path(lake.uri) / "_checkpoints").glob(f"{name}-v*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _checked(table: pa.Table) -> pa.Table:

@@ -95,3 +95,29 @@ def test_other_params_are_refused(lake: Lake) -> None:
     _write(lake, _table(ids[:1], [1.0]))
     with pytest.raises(CurationError, match="was made by v with parameters"):
         write_values(lake, _table(ids[1:2], [1.0]), name="v", params={"source": "other"})
+
+
+def test_a_crashed_write_never_lends_its_values_to_the_next(tmp_path: Path) -> None:
+    """The checkpoints of apply are keyed by the rows, not by the values a write carries."""
+    from curation.steps.base import apply
+    from curation.steps.values import ValuesStep
+
+    lake = make_lake(tmp_path, {s: [{"text": f"{s} {i}"} for i in range(3)] for s in "ab"})
+    assert len(lake.records().get_fragments()) == 2
+    ids = _ids(lake)
+
+    class Crashing(ValuesStep):
+        calls = 0
+
+        def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+            Crashing.calls += 1
+            if Crashing.calls > 1:  # the second fragment
+                raise RuntimeError("power cut")
+            return super().__call__(batch)
+
+    stale = _table(ids, [9.0] * len(ids))
+    with pytest.raises(CurationError, match="power cut"):
+        apply(Crashing("v", {"source": "test"}, stale), lake, ids=ids)
+    assert list((Path(lake.uri) / "_checkpoints").glob("v-v*/fragment-*.json"))  # left behind
+    _write(lake, _table(ids, [float(k) for k in range(len(ids))]))
+    assert [_column(lake, "v_score")[i] for i in ids] == [float(k) for k in range(len(ids))]

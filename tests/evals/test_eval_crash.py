@@ -27,16 +27,17 @@ CHILD = """
 import sys
 from curation import Lake
 from evals import EvalOptions, evaluate
-evaluate(Lake(sys.argv[1]), sys.argv[2], "heldout", eval_set="chat",
+limit = int(sys.argv[3]) or None
+evaluate(Lake(sys.argv[1]), sys.argv[2], "heldout", eval_set="chat", limit=limit,
          options=EvalOptions(rows_per_batch=2))
 """
 
 
-def _killed_eval(lake: Path, model: Path, point: str) -> None:
+def _killed_eval(lake: Path, model: Path, point: str, limit: int = 0) -> None:
     env = {**os.environ, CRASH_ENV: point, "TOKENIZERS_PARALLELISM": "false"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(lake), str(model)],
+        [sys.executable, "-c", CHILD, str(lake), str(model), str(limit)],
         env=env,
         capture_output=True,
         text=True,
@@ -91,3 +92,23 @@ def test_a_killed_eval_resumes_without_recomputing(
     assert resumed.version == version + 1
     assert [e.operation for e in crashed.log()].count("eval") == 1
     assert not list((uri / "_checkpoints").glob("*/batch-*.arrow"))  # cleaned up on commit
+
+
+def test_a_rerun_on_other_rows_does_not_take_the_crashed_runs_work_for_its_own(
+    eval_lake: Lake, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = Path(eval_lake.uri)
+    _killed_eval(uri, tiny_llama, "step:fragment-done", limit=2)  # chat's fragment, 2 rows
+    assert _rows_checkpointed(uri) == 0 and list((uri / "_checkpoints").glob("*/fragment-*"))
+    scored: list[Any] = []
+    real = suites.score_texts
+
+    def counting(model: Any, tokenizer: Any, items: Any, **kw: Any) -> Any:
+        scored.extend(items)
+        return real(model, tokenizer, items, **kw)
+
+    monkeypatch.setattr(suites, "score_texts", counting)
+    result = evaluate(eval_lake, str(tiny_llama), "heldout", eval_set="chat")
+    assert len(scored) == 6 and result.rows == 6  # all six, not the crashed run's two
+    values = eval_lake.records().to_table(columns=[LOSS]).column(LOSS)
+    assert len(values) - values.null_count == 6
