@@ -1,5 +1,7 @@
-"""Compare two eval targets: metrics side by side with a paired interval, the rows with the
-biggest wins and losses, and a breakdown by source, cluster and quality.
+"""Compare two eval targets.
+
+Metrics side by side with a paired interval, the rows with the biggest wins and losses, and a
+breakdown by source, cluster and quality.
 
 A metric with per-row values is compared on the rows both targets were evaluated on: A, B and
 the delta are per-row means over those n rows, and the interval (a paired t-interval by
@@ -275,8 +277,10 @@ def _latest_results(
 def _evaluated_ids(
     latest: dict[ResultKey, Result], recorded: dict[EvalKey, frozenset[str]]
 ) -> dict[tuple[str, str, str | None, str | None], frozenset[str]]:
-    """(run_id, suite, mix, split) → the ids its latest evaluation covered (absent when it was
-    written before ids were recorded)."""
+    """(run_id, suite, mix, split) → the ids its latest evaluation covered.
+
+    A key is absent when its evaluation was written before ids were recorded.
+    """
     when: dict[tuple[str, str, str | None, str | None], dt.datetime] = {}
     for (run, suite, mix, split, _), (_, at) in latest.items():
         key = (run, suite, mix, split)
