@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace as replace_fields
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -21,6 +22,7 @@ from curation.errors import CurationError
 from curation.lake import Lake
 from curation.sqltext import identifier
 from curation.steps.base import apply
+from curation.steps.provenance import column_provenance
 from evals.data import EvalExample, eval_set_examples, mix_examples
 from evals.errors import EvalError
 from evals.registry import get_suite
@@ -137,7 +139,9 @@ def _evaluate_into(
     step.examples = {ex.id: ex for ex in kept}
     ids = list(step.examples)
     names = tuple(step.output_schema().names)
-    if replace:
+    if replace and _made_alike(lake, step):
+        # other rows keep their values; under other options they would be mislabelled, and
+        # go (they stay in history)
         step.kept = stored_values(lake, names, exclude=ids)
     where = f"{result.mix}/{result.split}" if result.split else str(result.mix)
     entry = Entry(
@@ -269,6 +273,16 @@ def stored_values(
         keep = pc.invert(pc.is_in(table.column("id"), value_set=pa.array(exclude, pa.string())))
         table = table.filter(keep)
     return table
+
+
+def _made_alike(lake: Lake, step: SuiteStep) -> bool:
+    """Whether the stored columns (if any) were made with this step's parameters."""
+    schema = lake.records().schema
+    first = step.output_schema().names[0]
+    if first not in schema.names:
+        return False
+    made_by = column_provenance(schema.field(first))
+    return bool(made_by.get("params") == orjson.loads(orjson.dumps(step.params())))
 
 
 def _on_ray(engine: Engine | None) -> bool:

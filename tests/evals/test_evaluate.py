@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from curation import Lake
-from evals import EvalError, evaluate
+from evals import EvalError, EvalOptions, evaluate
 from evals.models import load_model
 from evals.targets import Target
 from queries import materialize_mix, parse_spec
@@ -196,6 +196,27 @@ def test_replace_recomputes_the_rows_evaluated_and_keeps_the_others(
     assert {i: after[i] for i in evaluated} == pytest.approx(evaluated, rel=1e-4)
     assert sum(v is not None for v in after.values()) == 3
     assert [e.operation for e in eval_lake.log()].count("eval") == 2
+    # other options shape other values: refused, then --replace keeps only rows made so
+    with pytest.raises(EvalError, match="was made by eval_base_tiny_llama_heldout"):
+        evaluate(
+            eval_lake,
+            str(tiny_llama),
+            "heldout",
+            eval_set="chat",
+            limit=2,
+            options=EvalOptions(max_length=64),
+        )
+    short = evaluate(
+        eval_lake,
+        str(tiny_llama),
+        "heldout",
+        eval_set="chat",
+        limit=2,
+        options=EvalOptions(max_length=64),
+        replace=True,
+    )
+    values = _column(eval_lake, short.columns[0])
+    assert sum(v is not None for v in values.values()) == 2
 
 
 @pytest.mark.parametrize(
