@@ -139,6 +139,7 @@ def _evaluate_into(
     step.examples = {ex.id: ex for ex in kept}
     ids = list(step.examples)
     names = tuple(step.output_schema().names)
+    _check_alike(lake, step, replace)
     if replace and _made_alike(lake, step):
         # other rows keep their values; under other options they would be mislabelled, and
         # go (they stay in history)
@@ -273,6 +274,24 @@ def stored_values(
         keep = pc.invert(pc.is_in(table.column("id"), value_set=pa.array(exclude, pa.string())))
         table = table.filter(keep)
     return table
+
+
+def _check_alike(lake: Lake, step: SuiteStep, replace: bool) -> None:
+    """Refuse, in the eval's own words, to add rows made under other options."""
+    schema = lake.records().schema
+    first = step.output_schema().names[0]
+    if replace or first not in schema.names or _made_alike(lake, step):
+        return
+    stored = column_provenance(schema.field(first)).get("params") or {}
+    if stored.get("target") != step.target.label or stored.get("suite") != step.suite.name:
+        return  # not an eval's columns: apply says what made them
+    was = stored.get("options", "not recorded")
+    now = step.params().get("options")
+    raise EvalError(
+        f"{step.name}: the stored columns were made with options {was}, this eval uses {now}; "
+        "evaluate with the same options, or pass --replace to recompute these rows (the "
+        "others go null; the old values stay in history)"
+    )
 
 
 def _made_alike(lake: Lake, step: SuiteStep) -> bool:

@@ -197,7 +197,7 @@ def test_replace_recomputes_the_rows_evaluated_and_keeps_the_others(
     assert sum(v is not None for v in after.values()) == 3
     assert [e.operation for e in eval_lake.log()].count("eval") == 2
     # other options shape other values: refused, then --replace keeps only rows made so
-    with pytest.raises(EvalError, match="was made by eval_base_tiny_llama_heldout"):
+    with pytest.raises(EvalError, match=r"made with options \{'max_length': 512\}, this eval"):
         evaluate(
             eval_lake,
             str(tiny_llama),
