@@ -13,24 +13,21 @@ from dataclasses import replace as replace_fields
 from typing import Any
 
 import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from curation.commit import Entry
 from curation.engine import Engine
 from curation.errors import CurationError
 from curation.lake import Lake
-from curation.sqltext import identifier
 from curation.steps.base import apply
 from curation.steps.provenance import column_provenance
 from evals.data import EvalExample, eval_set_examples, mix_examples
 from evals.errors import EvalError
 from evals.registry import get_suite
 from evals.result import EvalResult
-from evals.steps import Loader, SuiteStep, checkpoints_for, suite_schema
+from evals.steps import Loader, SuiteStep, checkpoints_for
 from evals.suites import EvalOptions, Suite, SuiteOutput
 from evals.targets import Target, resolve_target
-from evals.writeback import append_run_metrics, results_table, write_results
+from evals.writeback import append_run_metrics, stored_values, write_back
 
 __all__ = ["EvalResult", "Loader", "RowsDone", "evaluate", "write_back"]
 
@@ -217,63 +214,6 @@ def _read_back(
     }
     answers = [rows[ex.id][names[-1]] for ex in done] if suite.answers else [None] * len(done)
     return per_row, answers, done
-
-
-def write_back(lake: Lake, result: EvalResult, *, replace: bool = False) -> EvalResult:
-    """Write an `EvalResult` computed elsewhere: per-row columns, run-level rows in `evals`.
-
-    Per-row values go through the sparse write by id (`evals.writeback.write_results`), with
-    the step name and parameters a local eval uses, so the columns are the same.
-    """
-    suite = get_suite(result.suite)
-    names = suite_schema(result.target, suite).names
-    table = results_table(result.target, suite, result.ids, result.per_row, result.predictions)
-    if suite.answers and not result.predictions and names[-1] in lake.records().schema.names:
-        table = table.drop_columns([names[-1]])  # no answers to compare with the stored ones
-    where = f"{result.mix}/{result.split}" if result.split else str(result.mix)
-    report = write_results(
-        lake,
-        result.target,
-        suite,
-        table,
-        message=f"eval {result.target} {suite.name} on {where}: {result.rows} rows → "
-        f"eval_{result.target}_{suite.name}_*",
-        replace=replace,
-    )
-    append_run_metrics(
-        lake,
-        result.target,
-        suite.name,
-        result.run_level,
-        mix=result.mix,
-        mix_checksum=result.mix_checksum,
-        records_version=result.records_version,
-        split=result.split,
-        ids=result.ids,
-    )
-    return replace_fields(
-        result, columns=report.columns, version=report.version, rows_written=report.rows_written
-    )
-
-
-def stored_values(
-    lake: Lake,
-    names: tuple[str, ...],
-    *,
-    only: list[str] | None = None,
-    exclude: list[str] | None = None,
-) -> pa.Table | None:
-    """Stored rows (`id` + `names`) whose first column is set (None: the columns are absent)."""
-    ds = lake.records()
-    if any(n not in ds.schema.names for n in names):
-        return None
-    table = ds.to_table(columns=["id", *names], filter=f"{identifier(names[0])} IS NOT NULL")
-    if only is not None:
-        table = table.filter(pc.is_in(table.column("id"), value_set=pa.array(only, pa.string())))
-    if exclude:
-        keep = pc.invert(pc.is_in(table.column("id"), value_set=pa.array(exclude, pa.string())))
-        table = table.filter(keep)
-    return table
 
 
 def _check_alike(lake: Lake, step: SuiteStep, replace: bool) -> None:
