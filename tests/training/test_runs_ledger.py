@@ -78,3 +78,23 @@ def test_a_ledger_without_rank_reads_as_rank_0_and_gains_the_column(tmp_path: Pa
         "added column rank (0: written by one process)",
         "run new: 1 exposures after step 0",
     ]
+
+
+def test_train_loss_is_a_sparse_write_by_id(tmp_path: Path) -> None:
+    from curation.steps.base import column_provenance
+    from training.runs import write_train_loss
+
+    lake = make_lake(tmp_path, {"toy": [{"text": f"row {i}"} for i in range(5)]})
+    ids = sorted(lake.records().to_table(columns=["id"]).column("id").to_pylist())
+    losses = {ids[0]: 1.25, ids[2]: 0.5}
+    version = write_train_loss(lake, "r0a1b2c3", losses)
+    assert version == lake.latest_version()
+    table = lake.records().to_table(columns=["id", "train_loss_r0a1b2c3"])
+    got = dict(zip(table["id"].to_pylist(), table["train_loss_r0a1b2c3"].to_pylist(), strict=True))
+    assert got == {ids[0]: 1.25, ids[1]: None, ids[2]: 0.5, ids[3]: None, ids[4]: None}
+    field = lake.records().schema.field("train_loss_r0a1b2c3")
+    assert field.type == pa.float32()
+    assert column_provenance(field)["params"] == {"run_id": "r0a1b2c3", "rows": 2}
+    assert lake.log()[0].message.startswith("train_loss_r0a1b2c3: computed")
+    assert write_train_loss(lake, "r0a1b2c3", losses) is None  # the same losses: no version
+    assert write_train_loss(lake, "r0a1b2c3", {}) is None
