@@ -19,6 +19,7 @@ def sft_config(config: TrainConfig, output_dir: Path, max_steps: int, evaluate: 
     """The trl `SFTConfig` for a run (data preparation is ours: tokenized, masked, in order)."""
     from trl import SFTConfig
 
+    from training.distributed import fsdp_arguments
     from training.models import pick_device
 
     device = pick_device(config.device)
@@ -56,6 +57,7 @@ def sft_config(config: TrainConfig, output_dir: Path, max_steps: int, evaluate: 
         accelerator_config={"dispatch_batches": False, "split_batches": False},
         # Every LoRA weight gets a gradient at every step: DDP need not search for unused ones.
         ddp_find_unused_parameters=False,
+        **fsdp_arguments(config),
     )
 
 

@@ -32,7 +32,6 @@ from training.distributed import (
     broadcast,
     check_fsdp,
     check_resume_batch,
-    fsdp_arguments,
     gather,
     global_batch,
     setup,
@@ -234,7 +233,7 @@ def train(
         if ranks.is_main:
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
             error = {"error": str(e)[:300]}
-            failed = _replace(run, status=status, finished_at=_now(), metrics=error)
+            failed = dataclasses.replace(run, status=status, finished_at=_now(), metrics=error)
             write_run_file(run_dir, failed, source, lake, ranks.world_size)
             if lake is not None:
                 save_run(lake, failed)
@@ -325,8 +324,6 @@ def _fit(fit: Fit, progress: bool) -> RunResult:
         )
     use_eval = bool(evals)
     args = sft_config(config, fit.run_dir, fit.max_steps, use_eval)
-    if config.fsdp:
-        args = dataclasses.replace(args, **fsdp_arguments(config))
     train_data = datasets.IterableDataset.from_generator(stream.examples)
     eval_data = datasets.Dataset.from_list(evals) if use_eval else None
     bar = ProgressCallback(ledger, fit.start_step, enabled=progress)
@@ -365,7 +362,7 @@ def _fit(fit: Fit, progress: bool) -> RunResult:
     metrics["world_size"] = ranks.world_size
     column = None
     exposed = 0
-    done = _replace(
+    done = dataclasses.replace(
         run,
         status="finished",
         metrics={**metrics, "history": history},
@@ -387,21 +384,8 @@ def _fit(fit: Fit, progress: bool) -> RunResult:
         write_run_file(fit.run_dir, done, source, lake, ranks.world_size)
         if lake is not None:
             save_run(lake, done)
+    step = trainer.state.global_step
     return RunResult(
-        run.run_id,
-        "finished",
-        trainer.state.global_step,
-        fit.run_dir,
-        adapter,
-        metrics,
-        best,
-        exposed,
-        column,
-        fit.start_step,
-        history,
-        rows,
-    )
-
-
-def _replace(run: Run, **changes: Any) -> Run:
-    return dataclasses.replace(run, **changes)
+        run.run_id, "finished", step, fit.run_dir, adapter, metrics, best, exposed, column,
+        fit.start_step, history, rows,
+    )  # fmt: skip

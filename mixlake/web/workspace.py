@@ -12,7 +12,7 @@ import pyarrow as pa
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from mixlake.web import facets, grid, labels, records
+from mixlake.web import export, facets, grid, labels, records
 from mixlake.web.api import ref_of
 from mixlake.web.errors import WebError
 from mixlake.web.mapview import colour_options
@@ -93,6 +93,7 @@ def records_page(
         config=orjson.dumps(config).decode(),
         search_ready="embedding" in schema.names,
         embedded=embedded,
+        export_formats=list(export.formats()),
         labelled=labels.count(lake),
         map_colors=colour_options(schema) if _has_vectors(schema) else [],
     )

@@ -210,7 +210,8 @@ def test_tsv(lake: Lake, tmp_path: Path) -> None:
 
 
 def test_hugging_face_save_to_disk_folder(lake: Lake, tmp_path: Path) -> None:
-    datasets = pytest.importorskip("datasets")
+    import datasets  # a dev dependency: a missing one must fail, not skip
+
     rows = {
         "messages": [
             [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],

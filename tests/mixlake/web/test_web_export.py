@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fastapi.testclient import TestClient
 
 from curation import Lake
 from curation.testing import make_lake
+from mixlake.web import create_app
 from mixlake.web.errors import WebError
 from mixlake.web.export import export_rows, formats
 from queries import ExportFormat, format_names, register_format
@@ -68,3 +71,12 @@ def test_builtin_downloads_and_an_unknown_name(lake: Lake, tmp_path: Path) -> No
     assert pq.read_table(tmp_path / "x.parquet").num_rows == 4
     with pytest.raises(WebError, match="unknown download format 'hf'; use one of jsonl, parquet"):
         export_rows(lake, version, "hf", "", [], [])
+
+
+def test_the_records_page_offers_the_registrys_formats(lake: Lake, tsv: None) -> None:
+    client = TestClient(create_app(lake.uri), base_url="http://127.0.0.1")
+    page = client.get("/records")
+    assert page.status_code == 200
+    offered = re.findall(r"<option>([\w-]+)</option>", page.text.split('name="format"')[1])
+    assert offered[: len(format_names("download"))] == list(format_names("download"))
+    assert "tsv-test" in offered
