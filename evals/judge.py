@@ -21,7 +21,7 @@ from curation.steps.judge import PREFILL, parse_score
 from evals.data import EvalExample, Message
 from evals.errors import EvalError
 from evals.scoring import Progress, render_chat
-from evals.suites import EvalOptions, PerRow, Suite, answer
+from evals.suite_base import EvalOptions, PerRow, Suite, answer
 
 RUBRIC = (
     "You are grading an assistant's answer.\n\nQuestion:\n{question}\n\n{reference}"

@@ -1,4 +1,4 @@
-"""The `numeric` and `choice` suites (see `evals.suites` for the protocol).
+"""The `numeric` and `choice` suites (see `evals.suite_base` for the protocol).
 
 - `numeric`: numbers parsed from greedy answers (`evals.numbers`): hit within tolerance,
   absolute error; MAE and RMSE of the model and of the mean-predictor and random baselines over
@@ -17,12 +17,19 @@ from typing import Any
 
 import numpy as np
 
-from evals import metrics, suites
+from evals import metrics
 from evals.data import EvalExample
 from evals.errors import EvalError
 from evals.numbers import parse_answer
 from evals.scoring import Progress, encode_continuation, option_items, score_encoded
-from evals.suites import EvalOptions, PerRow, Suite, prompts_and_refs, with_references
+from evals.suite_base import (
+    EvalOptions,
+    PerRow,
+    Suite,
+    answer,
+    prompts_and_refs,
+    with_references,
+)
 
 
 class Numeric(Suite):
@@ -57,7 +64,7 @@ class Numeric(Suite):
         """Greedy answers, the number each holds, its hit and absolute error."""
         prompts, ref_texts = prompts_and_refs(examples)
         refs = _refs(ref_texts)
-        answers = suites.answer(model, tokenizer, prompts, options, progress)
+        answers = answer(model, tokenizer, prompts, options, progress)
         preds = [parse_answer(a).value for a in answers]
         pairs = list(zip(preds, refs, strict=True))
         return {

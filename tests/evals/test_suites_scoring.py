@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from evals import suites
+from evals import suite_base, suites
 from evals.data import EvalExample
 from evals.errors import EvalError
 from evals.scoring import encode_continuation, option_items
@@ -85,7 +85,7 @@ def test_numeric_mae_of_model_and_baselines_over_the_same_rows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     answers = ["It costs $50", "no idea", "10-20", "2 + 2 = 35"]
-    monkeypatch.setattr(suites, "greedy_generate", lambda *a, **k: list(answers))
+    monkeypatch.setattr(suite_base, "greedy_generate", lambda *a, **k: list(answers))
     refs = ["50", "20", "30", "35"]
     examples = [EvalExample(id=f"n{i}", prompt="q", completion=r) for i, r in enumerate(refs)]
     out = Numeric().run(None, None, examples, EvalOptions(seed=1))
