@@ -64,8 +64,10 @@ PACKAGES = ("curation", "queries", "training", "evals", "mixlake")
 
 
 def module_graph(root: Path = ROOT) -> dict[str, set[str]]:
-    """Module → the modules of ours it imports, anywhere in the file (functions included),
-    except under `if TYPE_CHECKING:` (never run)."""
+    """Module → the modules of ours it imports, anywhere in the file (functions included).
+
+    Imports under `if TYPE_CHECKING:` (never run) do not count.
+    """
     modules: dict[str, Path] = {}
     for package in PACKAGES:
         for path in (root / package).rglob("*.py"):

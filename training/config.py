@@ -150,6 +150,7 @@ class TrainConfig:
     decoder layer) instead of DDP. GPUs only: on CPUs accelerate would silently train DDP."""
 
     def __post_init__(self) -> None:
+        """Normalise `target_modules` and check the values (a `TrainingError` names the key)."""
         if isinstance(self.target_modules, list | str):
             mods = (
                 [self.target_modules]

@@ -231,8 +231,10 @@ def load_for_inference(
 
 
 def _as_trained(model: Any) -> None:
-    """Cast the 16-bit parameters that are not 4-bit weights to float32, as
-    `prepare_model_for_kbit_training` does for training (norms, embeddings, head)."""
+    """Cast the 16-bit parameters that are not 4-bit weights to float32.
+
+    As `prepare_model_for_kbit_training` does for training (norms, embeddings, head).
+    """
     import torch
 
     for param in model.parameters():

@@ -1,5 +1,6 @@
-"""Data enrichment: the summaries of embed, dedup, pii, decontaminate and cluster, the
-`dedup` group, and `search`.
+"""Data enrichment commands: step summaries, the `dedup` group, and `search`.
+
+The summaries are those of embed, dedup, pii, decontaminate and cluster.
 
 The step commands themselves are derived from the step registry (`enrich_score`); this
 module says what each prints.

@@ -1,5 +1,8 @@
-"""Fixtures shared by the curation tests: a real S3 API for the object-storage lake, and a
-two-node Ray cluster on this machine for the distributed engine."""
+"""Fixtures shared by the curation tests.
+
+A real S3 API for the object-storage lake, and a two-node Ray cluster on this machine for the
+distributed engine.
+"""
 
 from tests.curation.ray_cluster import ray_address
 from tests.curation.s3server import s3_lake, s3_server

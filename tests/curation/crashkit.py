@@ -1,5 +1,7 @@
-"""Helpers for the fault-injection and concurrency tests: run the CLI in a child process,
-kill it at a named crash point (or at a random instant), and check what the lake looks like.
+"""Helpers for the fault-injection and concurrency tests.
+
+Run the CLI in a child process, kill it at a named crash point (or at a random instant), and
+check what the lake looks like.
 """
 
 from __future__ import annotations

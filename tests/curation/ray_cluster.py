@@ -95,8 +95,11 @@ def _wait_for_nodes(address: str, nodes: int) -> None:
 
 
 def corpus(rows: int, seed: int = 0) -> list[dict[str, str]]:
-    """Text rows with exact duplicates (case/punctuation changed), near duplicates (one word
-    changed) and chat-free plain prose with a few emails, so every step has work."""
+    """Text rows that give every step work.
+
+    Exact duplicates (case/punctuation changed), near duplicates (one word changed) and
+    chat-free plain prose with a few emails.
+    """
     import random
 
     rng = random.Random(seed)

@@ -1,5 +1,8 @@
-"""A real S3 API on 127.0.0.1 for the tests: `moto_server` from `moto[server]`, started and
-stopped by the `s3_lake` fixture. Lance and the lake's lease both talk to it over HTTP."""
+"""A real S3 API on 127.0.0.1 for the tests.
+
+`moto_server` from `moto[server]`, started and stopped by the `s3_lake` fixture. Lance and the
+lake's lease both talk to it over HTTP.
+"""
 
 from __future__ import annotations
 
@@ -109,8 +112,11 @@ def bucket_objects(uri: str) -> dict[str, bytes]:
 
 
 def leaked_keys(uri: str, *folders: Path, texts: tuple[str, ...] = ()) -> list[str]:
-    """Where the access key id or the secret appear: bucket objects, files under `folders`
-    (a run folder, say) and `texts` (a command's output), as `s3://…`, paths or `text N`."""
+    """Where the access key id or the secret appear.
+
+    Searches bucket objects, files under `folders` (a run folder, say) and `texts` (a command's
+    output); places are named as `s3://…`, paths or `text N`.
+    """
     keys = (SECRET.encode(), KEY_ID.encode())
     found = [f"s3://{k}" for k, body in bucket_objects(uri).items() if any(x in body for x in keys)]
     for folder in folders:

@@ -178,7 +178,7 @@ def test_materialize_crash(base_lake: Path, point: str, tmp_path: Path) -> None:
 
 
 def test_ingest_killed_at_random_instants(tmp_path: Path) -> None:
-    """kill -9 at seeded random instants of a larger ingest: always old or new, never half."""
+    """A kill -9 at seeded random instants of a larger ingest: always old or new, never half."""
     import random
 
     data = write_jsonl(tmp_path / "big.jsonl", text_rows(60_000, "big"))

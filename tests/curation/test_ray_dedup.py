@@ -1,5 +1,8 @@
-"""Near and exact dedup group through map → hash partitions → reduce; the groups must be
-exactly those of datasketch's own MinHashLSH run in one process, for any partition count."""
+"""Near and exact dedup group through map → hash partitions → reduce.
+
+The groups must be exactly those of datasketch's own MinHashLSH run in one process, for any
+partition count.
+"""
 
 from __future__ import annotations
 

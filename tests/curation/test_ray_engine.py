@@ -117,8 +117,11 @@ def test_model_steps_run_on_actors() -> None:
 
 # ------------------------------------------------------------ a worker killed mid-step
 class StallOnce:
-    """quality_heuristic_v1, except that the first worker to reach a real batch writes its pid
-    to `marker` and waits to be killed; later calls (the retry) compute normally."""
+    """quality_heuristic_v1 with a worker that waits to be killed.
+
+    The first worker to reach a real batch writes its pid to `marker` and waits to be killed;
+    later calls (the retry) compute normally.
+    """
 
     name = "quality_heuristic_v1"
     input_columns = HeuristicQualityStep.input_columns
@@ -219,8 +222,10 @@ def test_cli_engine_options(tmp_path: Path, ray_address: str, capsys: Any) -> No
 
 # ------------------------------------------------- model steps on actors, prepared steps
 def test_embedder_actors_cluster_and_semantic_dedup(tmp_path: Path, ray_address: str) -> None:
-    """An embedder step runs on actors; cluster and semantic dedup fit on the driver and
-    write on workers; all equal the local engine's columns."""
+    """An embedder step runs on actors; cluster and semantic dedup fit on the driver.
+
+    They write on workers; all equal the local engine's columns.
+    """
     from curation.steps.cluster import cluster
     from curation.steps.embed import EmbedStep, embed
     from curation.testing import FakeEmbedder

@@ -1,5 +1,7 @@
-"""Ingest of many files at once: a folder or a glob, parsed and normalised in Ray tasks, commits
-one version with exactly the ids, dedup counts, rejects and errors of the local path."""
+"""Ingest of many files at once: a folder or a glob, parsed and normalised in Ray tasks.
+
+It commits one version with exactly the ids, dedup counts, rejects and errors of the local path.
+"""
 
 from __future__ import annotations
 

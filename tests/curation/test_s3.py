@@ -1,6 +1,8 @@
-"""The lake on object storage: every lake command against a real S3 API (moto_server on
-127.0.0.1, started by the fixture), two writers on one bucket, a killed holder's lease,
-`mixlake train` and `mixlake serve` on an s3:// lake, and no key written anywhere."""
+"""The lake on object storage, against a real S3 API (moto_server on 127.0.0.1).
+
+Every lake command, two writers on one bucket, a killed holder's lease, `mixlake train` and
+`mixlake serve` on an s3:// lake, and no key written anywhere. The fixture starts the server.
+"""
 
 from __future__ import annotations
 
@@ -136,8 +138,10 @@ def test_a_killed_holder_loses_its_lease(s3_lake: str, tmp_path: Path) -> None:
 
 
 def test_storage_options_on_the_command_line(s3_lake: str, s3_server: str, tmp_path: Path) -> None:
-    """With no AWS_* variables at all, `--storage-option` carries endpoint and keys, and the
-    secret ends up nowhere in the bucket."""
+    """With no AWS_* variables, `--storage-option` carries endpoint and keys.
+
+    The secret ends up nowhere in the bucket.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     opts = [
         f"--storage-option=endpoint={s3_server}",
@@ -166,8 +170,10 @@ def test_storage_options_on_the_command_line(s3_lake: str, s3_server: str, tmp_p
 
 
 def test_serve_and_train_on_an_s3_lake(s3_lake: str, tmp_path: Path) -> None:
-    """The web UI reads an s3:// lake, and a run trains from a mix pinned in it (its exposures,
-    pin and per-row loss written back to the bucket)."""
+    """The web UI reads an s3:// lake, and a run trains from a mix pinned in it.
+
+    The run's exposures, pin and per-row loss are written back to the bucket.
+    """
     from fastapi.testclient import TestClient
 
     from mixlake.web import create_app
@@ -222,8 +228,11 @@ def _get(url: str) -> Any:
 
 
 def test_train_then_serve_from_the_cli_on_an_s3_lake(s3_lake: str, tmp_path: Path) -> None:
-    """`mixlake train --lake s3://…` writes its run, exposures, pin and per-row loss into the
-    bucket; `mixlake serve --lake s3://…` (a real server) shows that run; no key anywhere."""
+    """`mixlake train` and `mixlake serve` on an s3:// lake, from the CLI.
+
+    `train --lake s3://…` writes its run, exposures, pin and per-row loss into the bucket;
+    `serve --lake s3://…` (a real server) shows that run; no key is written anywhere.
+    """
     from training import get_run
     from training.runs import exposures
 

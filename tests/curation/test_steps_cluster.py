@@ -96,8 +96,11 @@ def test_errors(tmp_path: Path) -> None:
 def test_a_crash_between_column_and_description_is_repaired(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`cluster` commits the column, then rewrites `clusters`: a rerun after a crash between
-    the two describes the clustering the column holds, not the one before it."""
+    """`cluster` commits the column, then rewrites `clusters`.
+
+    A rerun after a crash between the two describes the clustering the column holds, not the
+    one before it.
+    """
     import lance
 
     lake = make_lake(tmp_path, {"s": ROWS})

@@ -1,5 +1,8 @@
-"""Fixtures for the eval tests: a tiny random Llama with a word-level tokenizer, and a lake
-with chat, prompt/completion, numeric and multiple-choice eval sets."""
+"""Fixtures for the eval tests.
+
+A tiny random Llama with a word-level tokenizer, and a lake with chat, prompt/completion,
+numeric and multiple-choice eval sets.
+"""
 
 from __future__ import annotations
 

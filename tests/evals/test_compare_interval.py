@@ -1,5 +1,7 @@
-"""`compare` prints a delta and an interval of the same statistic, says which, and is honest at
-small n (a paired t-interval, n shown, n < 30 flagged)."""
+"""`compare` prints a delta and an interval of the same statistic, and says which.
+
+It is honest at small n: a paired t-interval, n shown, n < 30 flagged.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""A tuned run is evaluated as it was trained (nf4 base + adapter); the full-precision base is an
-option with its own label."""
+"""A tuned run is evaluated as it was trained (nf4 base + adapter).
+
+The full-precision base is an option with its own label.
+"""
 
 from __future__ import annotations
 

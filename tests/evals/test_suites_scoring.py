@@ -1,5 +1,8 @@
-"""Choice scoring by context/continuation log-likelihood, numeric MAE over the same rows, and
-heldout's handling of chats without a reply — with stub models whose answers are known."""
+"""Suite scoring, with stub models whose answers are known.
+
+Choice scoring by context/continuation log-likelihood, numeric MAE over the same rows, and
+heldout's handling of chats without a reply.
+"""
 
 from __future__ import annotations
 

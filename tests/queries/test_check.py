@@ -1,5 +1,7 @@
-"""`check_mix`: every problem is reported with the spec file, the component and the reason,
-and nothing is written."""
+"""`check_mix` reports every problem and writes nothing.
+
+Each problem names the spec file, the component and the reason.
+"""
 
 from __future__ import annotations
 

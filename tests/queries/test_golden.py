@@ -32,8 +32,10 @@ def test_golden_mix_selects_exactly_the_expected_rows(tmp_path: Path) -> None:
 
 
 def _check_the_reviewed_semantics(lake: Lake, rows: list[list[object]]) -> None:
-    """What the expected ids must mean, so regenerating the file (when the id hash changed)
-    cannot slip in a different selection."""
+    """What the expected ids must mean.
+
+    Regenerating the file (when the id hash changed) cannot slip in a different selection.
+    """
     records = {r["id"]: r for r in lake.records().to_table().to_pylist()}
 
     def of(component: str) -> list[dict[str, object]]:

@@ -1,5 +1,7 @@
-"""`runs` and `exposures` writes: one commit each, carrying its journal entry; the `rank` column
-is added to a ledger written before it had one."""
+"""`runs` and `exposures` writes: one commit each, carrying its journal entry.
+
+The `rank` column is added to a ledger written before it had one.
+"""
 
 from __future__ import annotations
 
