@@ -23,6 +23,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, get_type_hints
@@ -295,10 +296,11 @@ def load_builtin_steps() -> None:
     global _loaded
     if _loaded:
         return
-    import curation.steps as package
-
-    found = sorted(m.name for m in pkgutil.iter_modules(package.__path__))
-    for module in (*BUILTIN_MODULES, *(f"{package.__name__}.{name}" for name in found)):
+    # The package is loaded already (this module is imported through it); it is looked up,
+    # not imported, because `curation.steps` imports this module (no import cycle).
+    package = __name__.rpartition(".")[0]
+    found = sorted(m.name for m in pkgutil.iter_modules(sys.modules[package].__path__))
+    for module in (*BUILTIN_MODULES, *(f"{package}.{name}" for name in found)):
         importlib.import_module(module)
     _loaded = True
 
