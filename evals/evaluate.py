@@ -24,7 +24,7 @@ from evals.data import EvalExample, eval_set_examples, mix_examples
 from evals.errors import EvalError
 from evals.registry import get_suite
 from evals.result import EvalResult
-from evals.steps import Loader, SuiteStep, checkpoints_for
+from evals.steps import Loader, SuiteStep
 from evals.suites import EvalOptions, Suite, SuiteOutput
 from evals.targets import Target, resolve_target
 from evals.writeback import append_run_metrics, stored_values, write_back
@@ -159,7 +159,6 @@ def _evaluate_into(
             progress(min(finished[0], len(ids)), len(ids))
 
         step.progress, rows_progress = tick, None
-    marker = checkpoints_for(lake, step.name, wanted)
     try:
         report = apply(
             step,
@@ -173,8 +172,6 @@ def _evaluate_into(
         )
     except CurationError as e:
         raise EvalError(f"writing {step.name}: {e}") from None
-    if marker is not None:
-        marker.unlink(missing_ok=True)
     per_row, answers, done = _read_back(lake, suite, names, kept)
     run_level = suite.aggregate(done, {**per_row, "answer": answers}, options, tokenizer)
     run_level = {**run_level, **excluded, "nf4_base": _nf4(step.target)}

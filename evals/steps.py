@@ -10,17 +10,13 @@ once (`model_step`).
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.errors import CurationError
-from curation.lake import Lake
 from evals.data import EvalExample
 from evals.errors import EvalError
 from evals.suites import EvalOptions, Suite
@@ -60,28 +56,6 @@ def suite_schema(label: str, suite: Suite) -> pa.Schema:
     if suite.answers:
         fields.append(pa.field(column_name(label, suite.name, "answer"), pa.string()))
     return pa.schema(fields)
-
-
-def checkpoints_for(lake: Lake, name: str, ids: Sequence[str]) -> Path | None:
-    """Keep apply's checkpoints of step `name` only if they were made for these `ids`.
-
-    apply keys its checkpoints by step, parameters and input rows, not by the ids a run is
-    restricted to: resumed with other ids (another `--limit`), a crashed eval's finished
-    fragments would stand for rows it never computed. A marker beside them names the ids
-    they were made for; other ids start afresh. Returns the marker (None on object storage,
-    where apply keeps no checkpoints); remove it once the eval is committed.
-    """
-    if "://" in lake.uri:
-        return None
-    root = Path(lake.uri) / "_checkpoints"
-    marker = root / f"{name}.ids"
-    digest = hashlib.blake2b("\n".join(sorted(ids)).encode(), digest_size=16).hexdigest()
-    if not marker.exists() or marker.read_text() != digest:
-        for folder in root.glob(f"{name}-v*"):
-            shutil.rmtree(folder, ignore_errors=True)
-        root.mkdir(parents=True, exist_ok=True)
-        marker.write_text(digest)
-    return marker
 
 
 class SuiteStep:

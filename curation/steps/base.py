@@ -264,7 +264,7 @@ def _add_new(
         if progress:
             progress(min(done[0], total), total)
 
-    checkpoint = _checkpoint_path(lake, step, where, int(ds.version), replacing)
+    checkpoint = _checkpoint_path(lake, step, where, int(ds.version), replacing, job.ids)
     try:
         fragments, merged, resumed = current_engine().merge_columns(
             Source.of(ds, getattr(lake, "storage_options", None)),
@@ -380,12 +380,26 @@ def _count(ds: lance.LanceDataset, predicate: str) -> int:
 
 
 def _checkpoint_path(
-    lake: Lake, step: ColumnStep, where: str | None, version: int, replacing: list[str]
+    lake: Lake,
+    step: ColumnStep,
+    where: str | None,
+    version: int,
+    replacing: list[str],
+    ids: pa.Array | None,
 ) -> Path | None:
+    """The checkpoint folder of one computation: a rerun of the same work finds it.
+
+    Keyed by everything that decides the values written: the step and its parameters, the
+    rows (`where` and the `ids` a sparse write restricts to), the version and what it replaces.
+    """
     if "://" in lake.uri:
         return None
+    rows = None
+    if ids is not None:
+        ordered = sorted(str(i) for i in ids.to_pylist())
+        rows = hashlib.blake2b("\n".join(ordered).encode(), digest_size=16).hexdigest()
     key = orjson.dumps(
-        [step.name, _jsonable(step.params()), where, version, replacing],
+        [step.name, _jsonable(step.params()), where, version, replacing, rows],
         option=orjson.OPT_SORT_KEYS,
     )
     digest = hashlib.blake2b(key, digest_size=8).hexdigest()

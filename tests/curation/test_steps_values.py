@@ -121,3 +121,35 @@ def test_a_crashed_write_never_lends_its_values_to_the_next(tmp_path: Path) -> N
     assert list((Path(lake.uri) / "_checkpoints").glob("v-v*/fragment-*.json"))  # left behind
     _write(lake, _table(ids, [float(k) for k in range(len(ids))]))
     assert [_column(lake, "v_score")[i] for i in ids] == [float(k) for k in range(len(ids))]
+
+
+def test_a_crashed_restricted_run_never_lends_its_batches_to_other_rows(tmp_path: Path) -> None:
+    """Checkpoints are keyed by the ids a sparse write covers, not only name and params."""
+    from curation.steps.base import apply
+    from curation.steps.values import ValuesStep
+
+    lake = make_lake(tmp_path, {s: [{"text": f"{s} {i}"} for i in range(3)] for s in "ab"})
+    ids = _ids(lake)
+    rows = lake.records().to_table(columns=["id", "source"]).to_pylist()
+    by_source = {s: sorted(r["id"] for r in rows if r["source"] == s) for s in "ab"}
+    first = [by_source["a"][0], by_source["b"][0]]  # one row in each fragment
+    second = [i for i in ids if i not in first]
+    values = _table(ids, [float(k) for k in range(len(ids))])
+
+    class Crashing(ValuesStep):
+        calls = 0
+
+        def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+            Crashing.calls += 1
+            if Crashing.calls > 1:  # after the first fragment's batch is checkpointed
+                raise RuntimeError("power cut")
+            return super().__call__(batch)
+
+    with pytest.raises(CurationError, match="power cut"):
+        apply(Crashing("v", {"source": "test"}, values), lake, ids=first)
+    assert list((Path(lake.uri) / "_checkpoints").glob("v-v*/fragment-*.json"))  # left behind
+    report = apply(ValuesStep("v", {"source": "test"}, values), lake, ids=second)
+    written = _column(lake, "v_score")
+    assert report.rows_computed == len(second)
+    assert {i: written[i] for i in second} == {i: float(ids.index(i)) for i in second}
+    assert all(written[i] is None for i in first)  # the crashed run's rows were not lent
