@@ -156,12 +156,14 @@ def compare(
             bootstrap).
 
     Raises:
-        EvalError: a target with no eval results, no suite evaluated for both, or an unknown
-            method.
+        EvalError: a target with no eval results, the same target twice, no suite evaluated
+            for both, or an unknown method.
     """
     if method not in ("t", "bca"):
         raise EvalError(f"unknown interval method {method!r}; give t or bca")
     la, lb = _label(lake, a), _label(lake, b)
+    if la == lb:
+        raise EvalError(f"{a} and {b} are both {la}: compare two different targets")
     names = set(lake.records().schema.names)
     suites = [s for s in SUITES if _has(names, la, s) and _has(names, lb, s)]
     if suite is not None:

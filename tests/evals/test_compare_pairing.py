@@ -140,3 +140,14 @@ def test_the_same_values_on_other_rows_are_recorded_again(
     c = compare(lake, "base_m", "r1234abcd", mix="curated", resamples=200)
     assert len(c.deltas) == 2 * LIMIT
     assert {m.ci.n for m in c.metrics if m.ci is not None} == {2 * LIMIT}
+
+
+def test_a_target_compared_with_itself_is_a_one_line_error(
+    two_mixes: tuple[Lake, MaterializedMix, MaterializedMix],
+) -> None:
+    lake, curated, _ = two_mixes
+    test_ids = curated.rows("test")["id"].to_pylist()
+    _evaluated("base_m", curated, test_ids[:LIMIT], [2.0] * LIMIT)
+    with pytest.raises(EvalError, match="compare two different targets") as e:
+        compare(lake, "base_m", "base_m", mix="curated")
+    assert "\n" not in str(e.value)
