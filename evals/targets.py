@@ -183,12 +183,9 @@ def adapter_target(
     if adapter is None:
         quant = dict(NF4_DEFAULT) if precision == "nf4" else None
         return Target(label + (NF4_SUFFIX if quant else ""), base, quantization=quant)
-    run_file = Path(adapter).parent / "run.json"
-    run: dict[str, Any] = {}
-    if run_file.is_file():
-        import json
+    from training.models import adapter_run_config
 
-        run = {"config": json.loads(run_file.read_text()).get("config") or {}}
+    run: dict[str, Any] = {"config": adapter_run_config(adapter) or {}}
     quant = _run_quantization(run) if precision != "full" else None
     if precision == "full" and _run_quantization(run) is not None:
         label += FULL_SUFFIX

@@ -204,10 +204,11 @@ def fsdp_arguments(config: TrainConfig) -> dict[str, Any]:
 
     FSDP2 (`fully_shard`) wraps each decoder layer (the model's `_no_split_modules`) and the
     whole model. Checkpoints hold full state dicts (what a resume on another world size needs;
-    not run here: FSDP needs GPUs, `check_fsdp`). With a 4-bit base accelerate leaves bitsandbytes' uint8-stored weights out of
-    the sharding (replicated on every rank, as with DDP); the LoRA weights, norms, embeddings
-    and head are sharded. `cpu_ram_efficient_loading` stays off: each rank loads the base on
-    its own GPU (`models.load_for_training`), then `fully_shard` keeps its shard.
+    not run here: FSDP needs GPUs, `check_fsdp`). An FSDP run stores the 4-bit weights in the
+    compute dtype (`models.quantization_config`'s `quant_storage`), so they are sharded with
+    the LoRA weights, norms, embeddings and head. `cpu_ram_efficient_loading` stays off: each
+    rank loads the base on its own GPU (`models.load_for_training`), then `fully_shard` keeps
+    its shard.
     """
     if not config.fsdp:
         return {}

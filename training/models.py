@@ -72,9 +72,21 @@ def load_tokenizer(folder: Path) -> Any:
 
 
 def quantization_config(
-    quant_type: str = "nf4", double_quant: bool = True, compute_dtype: str = "bfloat16"
+    quant_type: str = "nf4",
+    double_quant: bool = True,
+    compute_dtype: str = "bfloat16",
+    quant_storage: str | None = None,
 ) -> Any:
-    """A bitsandbytes 4-bit config."""
+    """A bitsandbytes 4-bit config.
+
+    Args:
+        quant_type: `nf4` or `fp4`.
+        double_quant: quantize the quantization constants too.
+        compute_dtype: the dtype the 4-bit layers compute in.
+        quant_storage: the dtype the packed 4-bit weights are stored as (default uint8).
+            FSDP shards only parameters of one float dtype, so an FSDP run stores them as
+            its compute dtype (`bnb_4bit_quant_storage`, as peft's FSDP+QLoRA guide does).
+    """
     import torch
     from transformers import BitsAndBytesConfig
 
@@ -83,6 +95,7 @@ def quantization_config(
         bnb_4bit_quant_type=quant_type,
         bnb_4bit_use_double_quant=double_quant,
         bnb_4bit_compute_dtype=getattr(torch, compute_dtype),
+        bnb_4bit_quant_storage=getattr(torch, quant_storage or "uint8"),
     )
 
 
@@ -106,6 +119,7 @@ def _load_base(
                 config.bnb_4bit_quant_type,
                 config.bnb_4bit_use_double_quant,
                 config.bnb_4bit_compute_dtype,
+                config.bnb_4bit_compute_dtype if config.fsdp else None,
             )
             if config
             else quantization_config(quant_type, double_quant, dtype)
@@ -243,14 +257,30 @@ def _as_trained(model: Any) -> None:
             param.data = param.data.to(torch.float32)
 
 
+def adapter_run_config(adapter: str | Path) -> dict[str, Any] | None:
+    """The config an adapter was trained with: its run folder's `run.json` (a `RunRecord`).
+
+    Returns None when the adapter has no `run.json` beside it (a folder from elsewhere).
+
+    Raises:
+        TrainingError: the `run.json` is there but malformed (file and field named).
+    """
+    from training.run_record import RunRecord
+
+    folder = Path(adapter).parent
+    if not (folder / "run.json").is_file():
+        return None
+    return RunRecord.from_file(folder).config
+
+
 def adapter_base(adapter: str | Path) -> str:
     """The base model an adapter was trained on, as recorded in its run.json."""
-    import json
-
-    run_file = Path(adapter).parent / "run.json"
-    if not run_file.is_file():
+    config = adapter_run_config(adapter)
+    if config is None:
         raise TrainingError(f"adapter {adapter}: no run.json beside it; give the base model")
-    return str(json.loads(run_file.read_text())["config"]["base_model"])
+    if not config.get("base_model"):
+        raise TrainingError(f"adapter {adapter}: its run.json names no base_model; give it")
+    return str(config["base_model"])
 
 
 def generate(

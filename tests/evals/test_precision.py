@@ -5,6 +5,7 @@ The full-precision base is an option with its own label.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from evals import evaluate
 from evals.data import from_rendered
 from evals.scoring import loss_text, score_texts
 from queries import materialize_mix, parse_spec
-from training import TrainConfig, train
+from training import TrainConfig, TrainingError, train
 from training.testing import make_tiny_llama, texts_of, toy_chat_rows, toy_spec
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
@@ -119,6 +120,11 @@ def test_an_offline_adapter_is_evaluated_as_its_run_json_says(
     assert full.label == "r1_fullprec" and full.quantization is None
     bare = tmp_path / "run" / "adapter"
     bare.mkdir(parents=True)
-    (bare.parent / "run.json").write_text('{"config": {"load_in_4bit": false}}')
+    record = json.loads((Path(adapter).parent / "run.json").read_text())
+    record["config"]["load_in_4bit"] = False  # a run trained on a full-precision base
+    (bare.parent / "run.json").write_text(json.dumps(record))
     assert adapter_target("r2", "smollm2", str(bare)).quantization is None
+    (bare.parent / "run.json").write_text('{"config": {"load_in_4bit": false}}')
+    with pytest.raises(TrainingError, match=r"run\.json: not a run record \(missing run_id"):
+        adapter_target("r2", "smollm2", str(bare))  # the typed record, not a guess
     assert adapter_target("base_x", "x", None, "nf4").label == "base_x_nf4"

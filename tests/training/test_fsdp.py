@@ -86,7 +86,7 @@ def test_fsdp_arguments_give_trl_and_accelerate_an_fsdp2_plugin(tmp_path: Path) 
     assert fsdp_arguments(gpu_config(fsdp=False)) == {}
     config = TrainConfig(data_file="mix.jsonl", device="auto")  # sft_config resolves the device
     base = sft_config(config, tmp_path, 4, False)
-    args = dataclasses.replace(base, **fsdp_arguments(gpu_config()))  # as the trainer does
+    args = dataclasses.replace(base, **fsdp_arguments(gpu_config()))  # what sft_config adds
     assert args.fsdp is True
     assert args.fsdp_plugin_args == {
         "fsdp_version": 2,
@@ -163,3 +163,23 @@ def test_cli_refuses_fsdp_on_cpus_in_one_line_and_writes_nothing(
         assert len(re.findall(r"exitcode\s+:\s*2", text)) == 2, text
     assert not out.exists()  # refused before the run folder
     assert len(list_runs(world["lake"])) == runs
+
+
+def test_an_fsdp_run_stores_its_4bit_weights_in_the_compute_dtype(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """FSDP shards parameters of one float dtype: the packed 4-bit base must be stored so."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from training.models import _load_base
+
+    seen: list[Any] = []
+    monkeypatch.setattr(
+        AutoModelForCausalLM, "from_pretrained", lambda folder, **kw: seen.append(kw)
+    )
+    _load_base(tmp_path, True, "cpu", gpu_config(), "bfloat16")
+    _load_base(tmp_path, True, "cpu", gpu_config(fsdp=False), "bfloat16")
+    fsdp, ddp = (kw["quantization_config"] for kw in seen)
+    assert fsdp.bnb_4bit_quant_storage == torch.bfloat16 == fsdp.bnb_4bit_compute_dtype
+    assert ddp.bnb_4bit_quant_storage == torch.uint8  # bitsandbytes' default, as before
