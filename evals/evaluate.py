@@ -222,6 +222,13 @@ def _check_alike(lake: Lake, step: SuiteStep, replace: bool) -> None:
     stored = column_provenance(schema.field(first)).get("params") or {}
     if stored.get("target") != step.target.label or stored.get("suite") != step.suite.name:
         return  # not an eval's columns: apply says what made them
+    was_version, now_version = stored.get("suite_version", 1), step.suite.version
+    if was_version != now_version:
+        raise EvalError(
+            f"{step.name}: the stored columns were made by version {was_version} of suite "
+            f"{step.suite.name}, this is version {now_version}; pass --replace to recompute "
+            "these rows (the others go null; the old values stay in history)"
+        )
     was = stored.get("options", "not recorded")
     now = step.params().get("options")
     raise EvalError(

@@ -45,6 +45,8 @@ def step_params(label: str, suite: Suite, options: EvalOptions | None = None) ->
     a rerun, so rows are never mixed from evals under different options.
     """
     params: dict[str, Any] = {"target": label, "suite": suite.name, "metrics": list(suite.metrics)}
+    if suite.version != 1:  # version 1 predates the key: columns made then stay comparable
+        params["suite_version"] = suite.version
     if options is not None:
         params["options"] = {name: getattr(options, name) for name in suite.shaping_options}
     return params

@@ -68,6 +68,9 @@ class Suite:
     """
 
     name: ClassVar[str]
+    version: ClassVar[int] = 1
+    """Bumped when what the suite computes per row changes: a version above 1 is part of its
+    columns' provenance, so a rerun never mixes rows of two versions (`--replace` rebuilds)."""
     metrics: ClassVar[tuple[str, ...]]
     lower_is_better: ClassVar[frozenset[str]] = frozenset()
     answers: ClassVar[bool] = False

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from curation import Lake
+from curation.steps import column_provenance
 from evals import EvalError, EvalOptions, evaluate
 from evals.models import load_model
 from evals.targets import Target
@@ -275,3 +276,18 @@ def test_a_registered_eval_set_is_found_by_its_name(eval_lake: Lake, tiny_llama:
     assert result.rows == 3 and result.mix == "eval-set:trivia"
     with pytest.raises(EvalError, match="registered eval sets: trivia"):
         evaluate(eval_lake, "smollm2", "heldout", eval_set="nope", loader=_never)
+
+
+def test_a_new_version_of_a_suite_never_mixes_its_rows_with_the_old(
+    eval_lake: Lake, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evals.registry import get_suite
+
+    first = evaluate(eval_lake, str(tiny_llama), "heldout", eval_set="chat", limit=2)
+    monkeypatch.setattr(type(get_suite("heldout")), "version", 2)
+    with pytest.raises(EvalError, match=r"made by version 1 of suite heldout, this is version 2"):
+        evaluate(eval_lake, str(tiny_llama), "heldout", eval_set="chat", limit=3)
+    again = evaluate(eval_lake, str(tiny_llama), "heldout", eval_set="chat", limit=3, replace=True)
+    assert again.version == first.version + 1  # type: ignore[operator]
+    made = column_provenance(eval_lake.records().schema.field(first.columns[0]))
+    assert made["params"]["suite_version"] == 2
