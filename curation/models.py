@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from curation.errors import CurationError
+from curation.errors import CurationError, one_line
 
 SMOLLM2 = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -127,7 +127,7 @@ def prepare_smollm2(force: bool = False, notify: Notify | None = None) -> Path:
             quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
             tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         except (OSError, ValueError, RuntimeError) as e:
-            raise CurationError(f"cannot read {gguf}: {_first_line(e)}") from e
+            raise CurationError(f"cannot read {gguf}: {one_line(e)}") from e
         config = quantized.config
         if hasattr(config, "quantization_config"):
             del config.quantization_config
@@ -175,7 +175,7 @@ def _smollm2_tokenizer_folder() -> Path:
         try:
             tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         except (OSError, ValueError) as e:
-            raise CurationError(f"cannot read the tokenizer of {gguf}: {_first_line(e)}") from e
+            raise CurationError(f"cannot read the tokenizer of {gguf}: {one_line(e)}") from e
         tokenizer.save_pretrained(tmp)
 
     return _publish(build, target)
@@ -204,7 +204,7 @@ def load_tokenizer(name_or_path: str = SMOLLM2) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError, TypeError) as e:
-        raise CurationError(f"tokenizer {name_or_path!r}: {_first_line(e)}") from e
+        raise CurationError(f"tokenizer {name_or_path!r}: {one_line(e)}") from e
     _tokenizers[key] = tokenizer
     return tokenizer
 
@@ -233,14 +233,9 @@ def load_causal_lm(name_or_path: str = SMOLLM2, dtype: str = "bfloat16") -> Any:
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype)
     except (OSError, ValueError) as e:
-        raise CurationError(f"model {name_or_path!r}: {_first_line(e)}") from e
+        raise CurationError(f"model {name_or_path!r}: {one_line(e)}") from e
     finally:
         if bars:
             hf_logging.enable_progress_bar()
     model.eval()
     return model
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:300] if text else type(e).__name__

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from curation.errors import one_line
 from training.config import TrainConfig
 from training.errors import TrainingError
 
@@ -65,7 +66,7 @@ def load_tokenizer(folder: Path) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError, TypeError) as e:
-        raise TrainingError(f"tokenizer in {folder}: {_first_line(e)}") from e
+        raise TrainingError(f"tokenizer in {folder}: {one_line(e)}") from e
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -127,7 +128,7 @@ def _load_base(
     try:
         return AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     except (OSError, ValueError) as e:
-        raise TrainingError(f"base model {folder}: {_first_line(e)}") from e
+        raise TrainingError(f"base model {folder}: {one_line(e)}") from e
 
 
 def keep_cpu_weights_trainable(model: Any) -> int:
@@ -293,8 +294,3 @@ def generate(
     from curation.generate import greedy_generate
 
     return greedy_generate(model, tokenizer, [messages], max_new_tokens=max_new_tokens)[0]
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:300] if text else type(e).__name__

@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from curation import Lake
+from curation.errors import one_line
 from curation.lake import VersionRef
 from mixlake.web.errors import WebError
 
@@ -36,7 +37,7 @@ def check_predicate(predicate: str) -> str:
     try:
         tokens = duckdb.tokenize(text)
     except (duckdb.Error, RuntimeError) as e:
-        raise WebError(f"where: {_first_line(e)}") from None
+        raise WebError(f"where: {one_line(e)}") from None
     depth = 0
     bounds = [pos for pos, _ in tokens] + [len(text)]
     for (pos, kind), end in zip(tokens, bounds[1:], strict=False):
@@ -96,20 +97,16 @@ def run_select(
     try:
         statements = con.extract_statements(query)
     except duckdb.Error as e:
-        raise WebError(f"where: {_first_line(e)}") from None
+        raise WebError(f"where: {one_line(e)}") from None
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise WebError("where: only a single read-only predicate is allowed")
     try:
         return con.sql(query, params=params or None).to_arrow_table()
     except duckdb.Error as e:
-        raise WebError(f"where: {_first_line(e)}") from None
+        raise WebError(f"where: {one_line(e)}") from None
 
 
 def where_clause(predicate: str) -> str:
     """`WHERE (<predicate>)` for a checked predicate, or an empty string."""
     checked = check_predicate(predicate)
     return f"WHERE ({checked})" if checked else ""
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
