@@ -11,10 +11,10 @@ Two pieces make a lake operation trustworthy:
   it, so concurrent ingests cannot both add the same id and two materializations cannot take
   the same mix version. Readers never take it. On a local lake it is an `flock` on
   `<lake>/_mixlake/writer.lock`: the kernel releases it when its process dies (kill -9 leaves
-  no stale lock). On `s3://` it is a lease object written with conditional puts
-  (`curation.objectlock`), which a killed holder loses after `MIXLAKE_LOCK_TTL` seconds. A
-  writer that finds it held says who holds it and waits (`MIXLAKE_LOCK_TIMEOUT` seconds,
-  default: forever; 0 fails at once, naming the holder).
+  no stale lock). On `s3://` and `az://` it is a lease object written with conditional
+  writes (`curation.objectlock`), which a killed holder loses after `MIXLAKE_LOCK_TTL`
+  seconds. A writer that finds it held says who holds it and waits (`MIXLAKE_LOCK_TIMEOUT`
+  seconds, default: forever; 0 fails at once, naming the holder).
 
 `commit` refuses to commit on top of a version that moved under the lock (only a non-mixlake
 writer can do that), so nothing is ever rebased silently.

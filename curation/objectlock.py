@@ -1,7 +1,8 @@
-"""The writer lock of a lake on object storage: a lease object written with conditional puts.
+"""The writer lock of a lake on object storage: a lease object written with conditional writes.
 
-S3 (and S3-compatible stores) refuse a `PUT` with `If-None-Match: *` when the object exists,
-and a `PUT`/`DELETE` with `If-Match: <etag>` when it changed. That is enough for a lease:
+S3 and Azure Blob refuse a create when the object exists (`If-None-Match: *`), and a
+rewrite/delete when it changed since it was read (`If-Match: <etag>`). That is enough for a
+lease:
 
 - acquire: create `<lake>/_mixlake/writer.lock` only if absent; its body names the holder
   and when the lease expires;
@@ -12,8 +13,10 @@ and a `PUT`/`DELETE` with `If-Match: <etag>` when it changed. That is enough for
 - a holder killed with -9 cannot release: its lease expires after `MIXLAKE_LOCK_TTL`
   seconds (default 30) and the next writer removes it with `If-Match` on the dead lease.
 
-Credentials and endpoint come from the environment (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`,
-…), the same ones Lance reads; nothing secret is written into the lease.
+The lease logic is here; the four conditional calls are a `LeaseStore` per scheme:
+`curation.objectlock_s3` (s3://, boto3) and `curation.objectlock_az` (az://, abfs[s]://,
+azure-storage-blob). Credentials and endpoint come from the environment, the same variables
+Lance reads; nothing secret is written into the lease.
 """
 
 from __future__ import annotations
@@ -27,29 +30,83 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 from urllib.parse import urlparse
 
 from curation.errors import CurationError
 
 TTL_ENV = "MIXLAKE_LOCK_TTL"
+LOCK_NAME = "_mixlake/writer.lock"
+S3_SCHEMES = ("s3", "s3a")
+AZURE_SCHEMES = ("az", "azure", "abfs", "abfss")
+
+
+class LeaseStore(Protocol):
+    """The conditional writes of one object store, on the lease object of one lake.
+
+    Each call raises `CurationError` for anything but the expected "it exists" / "it changed"
+    / "it is gone" answers, which come back as `None` / `False`.
+    """
+
+    where: str
+    """The container, for messages (e.g. `s3://bucket`)."""
+
+    def create(self, body: bytes) -> str | None:
+        """Write the object only if it is absent; its etag, or None when it exists."""
+        ...
+
+    def read(self) -> tuple[bytes, str] | None:
+        """The object's body and etag, or None when it is absent."""
+        ...
+
+    def replace(self, body: bytes, etag: str) -> str | None:
+        """Rewrite the object only if its etag is `etag`; the new etag, or None if it changed."""
+        ...
+
+    def delete(self, etag: str) -> bool:
+        """Delete the object only if its etag is `etag`; False when it changed or is gone."""
+        ...
+
+
+def lease_store(lake_uri: str) -> LeaseStore:
+    """The lease store for the lake at `lake_uri`, chosen by its scheme.
+
+    Raises:
+        CurationError: a scheme mixlake has no lease for (gs://, …).
+    """
+    parsed = urlparse(lake_uri)
+    prefix = parsed.path.strip("/")
+    key = f"{prefix}/{LOCK_NAME}" if prefix else LOCK_NAME
+    if parsed.scheme in S3_SCHEMES:
+        from curation.objectlock_s3 import S3LeaseStore
+
+        return S3LeaseStore(parsed.netloc, key)
+    if parsed.scheme in AZURE_SCHEMES:
+        from curation.objectlock_az import AzureLeaseStore
+
+        return AzureLeaseStore(parsed.netloc, key)
+    raise CurationError(
+        f"writing to a {parsed.scheme}:// lake needs a writer lock mixlake has only for s3:// "
+        "(and S3-compatible stores) and az:// (Azure Blob); set MIXLAKE_SINGLE_WRITER=1 if "
+        "you are sure no other process writes to this lake"
+    )
 
 
 class ObjectStoreLock:
-    """A lease on `<lake>/_mixlake/writer.lock` in an S3 bucket."""
+    """A lease on `<lake>/_mixlake/writer.lock` in an object store (S3 or Azure Blob)."""
 
-    def __init__(self, lake_uri: str, operation: str) -> None:
-        """Prepare the lease for the lake at an `s3://bucket/prefix` URI."""
-        parsed = urlparse(lake_uri)
-        if parsed.scheme not in ("s3", "s3a"):
-            raise CurationError(
-                f"writing to a {parsed.scheme}:// lake needs a writer lock mixlake has only for "
-                "s3:// (and S3-compatible stores); set MIXLAKE_SINGLE_WRITER=1 if you are sure "
-                "no other process writes to this lake"
-            )
-        self.bucket = parsed.netloc
-        prefix = parsed.path.strip("/")
-        self.key = f"{prefix}/_mixlake/writer.lock" if prefix else "_mixlake/writer.lock"
+    def __init__(self, lake_uri: str, operation: str, store: LeaseStore | None = None) -> None:
+        """Prepare the lease for the lake at `lake_uri` (`s3://bucket/prefix`, `az://…`).
+
+        Args:
+            lake_uri: the lake.
+            operation: what the holder does, shown to writers that wait.
+            store: the conditional writes to use; by default the one of the URI's scheme.
+
+        Raises:
+            CurationError: a scheme without a lease store, or a bad `MIXLAKE_LOCK_TTL`.
+        """
+        self.store = store if store is not None else lease_store(lake_uri)
         self.operation = operation
         self.owner = uuid.uuid4().hex
         self.ttl = _ttl()
@@ -57,19 +114,23 @@ class ObjectStoreLock:
         self.lost = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._client: Any = None
 
     # ------------------------------------------------------------------ life cycle
     def acquire(self, timeout: float | None, notice: Callable[[str], None] | None) -> None:
-        """Take the lease, waiting while a live holder has it (up to `timeout` seconds)."""
+        """Take the lease, waiting while a live holder has it (up to `timeout` seconds).
+
+        Raises:
+            CurationError: a live holder kept it past `timeout`, or the store failed.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         told = False
         while True:
-            if self._try_create():
+            self.etag = self.store.create(self._body())
+            if self.etag is not None:
                 break
             holder, etag, expired = self._read()
             if expired and etag is not None:
-                self._remove_dead(etag)
+                self.store.delete(etag)  # a dead lease: only if nobody renewed it meanwhile
                 continue
             if deadline is not None and time.monotonic() >= deadline:
                 waited = f" after {timeout:g}s" if timeout else ""
@@ -85,7 +146,11 @@ class ObjectStoreLock:
         self._thread.start()
 
     def check(self) -> None:
-        """Raise when the lease was lost, so nothing is committed without it."""
+        """Raise when the lease was lost, so nothing is committed without it.
+
+        Raises:
+            CurationError: the lease expired and may be another writer's now.
+        """
         if self.lost:
             raise CurationError(
                 "lost the lake's writer lock (its lease expired: the process stalled for more "
@@ -99,24 +164,10 @@ class ObjectStoreLock:
             self._thread.join(timeout=5)
         if self.etag is not None and not self.lost:
             with contextlib.suppress(Exception):
-                self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=self.etag)
+                self.store.delete(self.etag)
         self.etag = None
 
-    # ------------------------------------------------------------------ S3 calls
-    @property
-    def client(self) -> Any:
-        """A boto3 S3 client configured from the environment (endpoint included)."""
-        if self._client is None:
-            try:
-                import boto3
-            except ImportError:
-                raise CurationError(
-                    "writing to an s3:// lake needs boto3 (`pip install boto3`) for its lock"
-                ) from None
-            endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-            self._client = boto3.client("s3", endpoint_url=endpoint or None)
-        return self._client
-
+    # ------------------------------------------------------------------ internals
     def _body(self) -> bytes:
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.ttl)
         return json.dumps(
@@ -127,60 +178,30 @@ class ObjectStoreLock:
             }
         ).encode()
 
-    def _try_create(self) -> bool:
-        try:
-            out = self.client.put_object(
-                Bucket=self.bucket, Key=self.key, Body=self._body(), IfNoneMatch="*"
-            )
-        except Exception as e:
-            if _precondition_failed(e):
-                return False
-            raise CurationError(f"cannot write the lake's lock in s3://{self.bucket}: {e}") from e
-        self.etag = out["ETag"]
-        return True
-
     def _read(self) -> tuple[str, str | None, bool]:
+        """Who holds the lease, its etag (None: gone) and whether it has expired."""
+        got = self.store.read()
+        if got is None:
+            return "nobody (just released)", None, False
+        raw, etag = got
         try:
-            got = self.client.get_object(Bucket=self.bucket, Key=self.key)
-        except Exception as e:
-            if _not_found(e):
-                return "nobody (just released)", None, False
-            raise CurationError(f"cannot read the lake's lock in s3://{self.bucket}: {e}") from e
-        try:
-            body = json.loads(got["Body"].read())
+            body = json.loads(raw)
             expires = dt.datetime.fromisoformat(body["expires"])
             holder = str(body.get("holder", "another mixlake process"))
         except (ValueError, KeyError, TypeError):
-            return "an unreadable lock", got.get("ETag"), True
-        return holder, got.get("ETag"), expires < dt.datetime.now(dt.UTC)
-
-    def _remove_dead(self, etag: str) -> None:
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=etag)
-        except Exception as e:
-            if not (_precondition_failed(e) or _not_found(e)):
-                raise CurationError(f"cannot clear an expired lock: {e}") from e
+            return "an unreadable lock", etag, True
+        return holder, etag, expires < dt.datetime.now(dt.UTC)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.ttl / 3):
             try:
-                out = self.client.put_object(
-                    Bucket=self.bucket, Key=self.key, Body=self._body(), IfMatch=self.etag
-                )
-                self.etag = out["ETag"]
+                etag = None if self.etag is None else self.store.replace(self._body(), self.etag)
             except Exception:
+                etag = None
+            if etag is None:
                 self.lost = True
                 return
-
-
-def _precondition_failed(e: Exception) -> bool:
-    code = str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
-    return code in ("PreconditionFailed", "412", "ConditionalRequestConflict")
-
-
-def _not_found(e: Exception) -> bool:
-    code = str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
-    return code in ("NoSuchKey", "404", "NotFound")
+            self.etag = etag
 
 
 def _ttl() -> float:

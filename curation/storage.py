@@ -1,7 +1,8 @@
 """Object-storage settings: `--storage-option KEY=VALUE` and `Lake(uri, storage_options=…)`.
 
-Lance, boto3 (the lake's lease on S3) and every library mixlake hands a lake URI to read the
-usual environment variables (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, …).
+Lance, boto3 and azure-storage-blob (the lake's lease on S3 and on Azure Blob) and every
+library mixlake hands a lake URI to read the usual environment variables
+(`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`, `AZURE_STORAGE_ACCOUNT_NAME`, …).
 Options given on the command line or in Python are set there for the running process, so
 every part of mixlake sees the same settings and no option has to be threaded through every
 call. They are never written anywhere: not into the lake, the journal, a run folder or a log.
@@ -33,6 +34,12 @@ _ENV = {
     "azure_storage_account_name": "AZURE_STORAGE_ACCOUNT_NAME",
     "account_key": "AZURE_STORAGE_ACCOUNT_KEY",
     "azure_storage_account_key": "AZURE_STORAGE_ACCOUNT_KEY",
+    "sas_token": "AZURE_STORAGE_SAS_TOKEN",
+    "azure_storage_sas_token": "AZURE_STORAGE_SAS_TOKEN",
+    "use_emulator": "AZURE_STORAGE_USE_EMULATOR",
+    "azure_storage_use_emulator": "AZURE_STORAGE_USE_EMULATOR",
+    "azure_endpoint": "AZURE_STORAGE_ENDPOINT",
+    "azure_storage_endpoint": "AZURE_STORAGE_ENDPOINT",
 }
 _PREFIXES = ("AWS_", "GOOGLE_", "AZURE_")
 
@@ -72,3 +79,5 @@ def apply_storage_options(options: dict[str, str]) -> None:
         os.environ[name] = value
         if name == "AWS_DEFAULT_REGION":
             os.environ["AWS_REGION"] = value
+        if name == "AWS_ALLOW_HTTP":  # Lance's Azure store reads its own variable
+            os.environ["AZURE_ALLOW_HTTP"] = value
