@@ -45,9 +45,9 @@ from curation.steps.provenance import (  # noqa: F401 (re-exported: steps import
     META_PARAMS,
     META_STEP,
     META_VERSION,
-    _jsonable,
     _with_provenance,
     column_provenance,
+    jsonable,
 )
 
 RowProgress = Callable[[int, int], None]
@@ -219,10 +219,10 @@ def _apply_locked(
         return _add_new(step, lake, ds, out_schema, where, batch_size, progress, stop, present, job)
     if present:
         made_by = column_provenance(ds.schema.field(names[0]))
-        if made_by.get("params") != _jsonable(step.params()) or made_by.get("step") != step.name:
+        if made_by.get("params") != jsonable(step.params()) or made_by.get("step") != step.name:
             raise CurationError(
                 f"column {names[0]} was made by {made_by.get('step')} with parameters "
-                f"{made_by.get('params')}; now asked with {_jsonable(step.params())}. Give the "
+                f"{made_by.get('params')}; now asked with {jsonable(step.params())}. Give the "
                 "step a new name or pass --replace (the old column stays in history)"
             )
         return _fill_missing(step, lake, ds, out_schema, where, batch_size, progress, job)
@@ -399,7 +399,7 @@ def _checkpoint_path(
         ordered = sorted(str(i) for i in ids.to_pylist())
         rows = hashlib.blake2b("\n".join(ordered).encode(), digest_size=16).hexdigest()
     key = orjson.dumps(
-        [step.name, _jsonable(step.params()), where, version, replacing, rows],
+        [step.name, jsonable(step.params()), where, version, replacing, rows],
         option=orjson.OPT_SORT_KEYS,
     )
     digest = hashlib.blake2b(key, digest_size=8).hexdigest()

@@ -10,14 +10,12 @@ plain rerun are assigned to the nearest stored centroid, so earlier labels stay 
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 import lance
 import numpy as np
 import numpy.typing as npt
-import orjson
 import pyarrow as pa
 
 from curation.commit import Entry
@@ -27,7 +25,12 @@ from curation.lake import Lake
 from curation.sqltext import in_list
 from curation.steps.base import RowProgress, StepReport, apply
 from curation.steps.dedup_base import embedding_matrix
-from curation.steps.provenance import column_provenance
+from curation.steps.provenance import (
+    column_provenance,
+    jsonable,
+    provenance_metadata,
+    stored_params,
+)
 from curation.steps.registry import register_step
 
 TOP_TERMS = 6
@@ -154,7 +157,7 @@ def _stored_centroids(lake: Lake, params: dict[str, Any]) -> np.ndarray | None:
     if not lake.has_table("clusters"):
         return None
     meta = lake.dataset("clusters").schema.metadata or {}
-    if orjson.loads(meta.get(b"mixlake.params", b"{}")) != params:
+    if stored_params(meta) != jsonable(params):
         return None
     table = lake.dataset("clusters").to_table(columns=["cluster", "centroid"])
     order = np.argsort(table.column("cluster").to_numpy())
@@ -274,11 +277,7 @@ def cluster(
         if step.centroids is None:
             raise CurationError("cluster: no rows with embeddings matched; nothing to cluster")
         table, texts = describe_clusters(lake, step.centroids, column)
-        meta = {
-            b"mixlake.params": orjson.dumps(step.params(), option=orjson.OPT_SORT_KEYS),
-            b"mixlake.records_version": str(lake.latest_version()).encode(),
-            b"mixlake.created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").encode(),
-        }
+        meta = provenance_metadata(step.name, step.params(), lake.latest_version())
         table = table.replace_schema_metadata(meta)
         uri = lake.table_uri("clusters")
         entry = Entry("clusters", f"described {table.num_rows} clusters", step.params())

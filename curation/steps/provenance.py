@@ -35,18 +35,37 @@ def column_provenance(field: pa.Field) -> dict[str, Any]:
     }
 
 
-def _with_provenance(step: _Named, records_version: int) -> pa.Schema:
+def provenance_metadata(
+    step: str, params: dict[str, Any], records_version: int
+) -> dict[bytes, bytes]:
+    """The metadata that records what made a column (or a step's side table).
+
+    Args:
+        step: the step name.
+        params: its parameters (made JSON-safe, keys sorted).
+        records_version: the `records` version it was computed on.
+    """
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    meta = {
-        META_STEP: step.name.encode(),
-        META_PARAMS: orjson.dumps(_jsonable(step.params()), option=orjson.OPT_SORT_KEYS),
+    return {
+        META_STEP: step.encode(),
+        META_PARAMS: orjson.dumps(jsonable(params), option=orjson.OPT_SORT_KEYS),
         META_VERSION: str(records_version).encode(),
         META_CREATED: stamp.encode(),
     }
+
+
+def stored_params(meta: dict[bytes, bytes] | None) -> Any:
+    """The parameters recorded in provenance metadata (`{}` when none are)."""
+    return orjson.loads((meta or {}).get(META_PARAMS, b"{}"))
+
+
+def _with_provenance(step: _Named, records_version: int) -> pa.Schema:
+    meta = provenance_metadata(step.name, step.params(), records_version)
     return pa.schema(
         [f.with_metadata({**(f.metadata or {}), **meta}) for f in step.output_schema()]
     )
 
 
-def _jsonable(params: dict[str, Any]) -> Any:
+def jsonable(params: dict[str, Any]) -> Any:
+    """`params` as stored: JSON-safe (other values as strings), keys sorted."""
     return orjson.loads(orjson.dumps(params, default=str, option=orjson.OPT_SORT_KEYS))
