@@ -68,8 +68,9 @@ class AzureLeaseStore:
         """
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 
+        blob = self.blob
         try:
-            out = self.blob.upload_blob(body, overwrite=False)
+            out = blob.upload_blob(body, overwrite=False)
         except (ResourceExistsError, ResourceModifiedError):
             return None
         except Exception as e:
@@ -84,8 +85,9 @@ class AzureLeaseStore:
         """
         from azure.core.exceptions import ResourceNotFoundError
 
+        blob = self.blob
         try:
-            got = self.blob.download_blob()
+            got = blob.download_blob()
             return bytes(got.readall()), str(got.properties.etag)
         except ResourceNotFoundError:
             return None
@@ -101,8 +103,9 @@ class AzureLeaseStore:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
+        blob = self.blob
         try:
-            out = self.blob.upload_blob(
+            out = blob.upload_blob(
                 body, overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified
             )
         except (ResourceModifiedError, ResourceNotFoundError):
@@ -120,8 +123,9 @@ class AzureLeaseStore:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
+        blob = self.blob
         try:
-            self.blob.delete_blob(etag=etag, match_condition=MatchConditions.IfNotModified)
+            blob.delete_blob(etag=etag, match_condition=MatchConditions.IfNotModified)
         except (ResourceModifiedError, ResourceNotFoundError):
             return False
         except Exception as e:

@@ -41,7 +41,7 @@ _ENV = {
     "azure_endpoint": "AZURE_STORAGE_ENDPOINT",
     "azure_storage_endpoint": "AZURE_STORAGE_ENDPOINT",
 }
-_PREFIXES = ("AWS_", "GOOGLE_", "AZURE_")
+_PREFIXES = ("AWS_", "GOOGLE_", "AZURE_", "AZURITE_")
 
 
 def parse_storage_options(items: list[str]) -> dict[str, str]:
@@ -66,7 +66,7 @@ def apply_storage_options(options: dict[str, str]) -> None:
     """Set the environment variables that carry `options` for this process.
 
     Keys are Lance's object-store option names (`endpoint`, `allow_http`, `region`,
-    `aws_access_key_id`, …) or the variables themselves (`AWS_…`, `GOOGLE_…`, `AZURE_…`).
+    `aws_access_key_id`, …) or the variables themselves (`AWS_…`, `GOOGLE_…`, `AZURE_…`, `AZURITE_…`).
 
     Raises:
         CurationError: a key mixlake does not know how to pass on.

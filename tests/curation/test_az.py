@@ -22,6 +22,7 @@ from curation.errors import CurationError
 from curation.objectlock import ObjectStoreLock
 from queries import open_mix
 from tests.curation.azurite import (
+    ACCOUNT,
     EMULATOR_ACCOUNT,
     SECRET,
     container_blobs,
@@ -172,36 +173,66 @@ def test_storage_options_on_the_command_line(az_lake: str, az_server: str, tmp_p
     assert leaked_keys(az_lake) == []
 
 
-def test_the_emulator_settings(
-    az_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`AZURE_STORAGE_USE_EMULATOR=true`: Lance and the lease use Azurite's development key.
+def test_the_emulator_settings(az_server: str, tmp_path: Path) -> None:
+    """`use_emulator=true` (Python storage options): Lance and the lease use Azurite's dev key.
 
-    Lance still needs the account's name to place the lake (`AZURE_STORAGE_ACCOUNT_NAME`).
+    Lance still needs the account's name to place the lake (`account_name`). It runs in a
+    child process: Lance keeps the Azure settings it first saw for the rest of a process.
     """
-    for name in (
-        "AZURE_STORAGE_ACCOUNT_NAME",
-        "AZURE_STORAGE_ACCOUNT_KEY",
-        "AZURE_STORAGE_ENDPOINT",
-    ):
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("AZURE_STORAGE_USE_EMULATOR", "true")
-    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", EMULATOR_ACCOUNT)
-    monkeypatch.setenv("AZURITE_BLOB_STORAGE_URL", az_server)
-    container_client(az_server, "emulated", account=EMULATOR_ACCOUNT).create_container()
-    uri = "az://emulated/lake"
-    lake = Lake.create(uri)
-    with writer_lock(uri, "held by this test"):
-        names = [
-            b.name for b in container_client(az_server, "emulated", EMULATOR_ACCOUNT).list_blobs()
-        ]
-        assert "lake/_mixlake/writer.lock" in names
-        with pytest.raises(CurationError, match="held by this test"):
-            ObjectStoreLock(uri, "a second writer").acquire(0, None)
-    lake.ingest([write_jsonl(tmp_path / "d.jsonl", text_rows(5, "emu"))], source="emu")
-    assert check_lake(uri).rows == 5  # type: ignore[arg-type]
-    names = [b.name for b in container_client(az_server, "emulated", EMULATOR_ACCOUNT).list_blobs()]
+    emulated = container_client(az_server, "emulated", account=EMULATOR_ACCOUNT)
+    emulated.create_container()
+    data = write_jsonl(tmp_path / "d.jsonl", text_rows(5, "emu"))
+    script = f"""
+        import pytest
+        from curation import Lake
+        from curation.commit import writer_lock
+        from curation.errors import CurationError
+        from curation.objectlock import ObjectStoreLock
+        from tests.curation.crashkit import check_lake
+
+        options = {{"use_emulator": "true", "account_name": {EMULATOR_ACCOUNT!r},
+                    "AZURITE_BLOB_STORAGE_URL": {az_server!r}}}
+        lake = Lake.create("az://emulated/lake", storage_options=options)
+        with writer_lock("az://emulated/lake", "held by this test"):
+            print("held", flush=True)
+            input()
+            with pytest.raises(CurationError, match="held by this test"):
+                ObjectStoreLock("az://emulated/lake", "a second writer").acquire(0, None)
+        lake.ingest([{str(data)!r}], source="emu")
+        print("rows", check_lake("az://emulated/lake").rows, flush=True)
+        """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AZURITE_"))}
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None and child.stdin is not None
+    assert child.stdout.readline().strip() == "held", child.communicate()[1][-800:]
+    assert "lake/_mixlake/writer.lock" in [b.name for b in emulated.list_blobs()]
+    out, err = child.communicate("\n", timeout=120)
+    assert child.returncode == 0, err[-800:]
+    assert out.split() == ["rows", "5"]
+    names = [b.name for b in emulated.list_blobs()]
     assert "lake/_mixlake/writer.lock" not in names
+    assert any(n.startswith("lake/records.lance/") for n in names)
+
+
+def test_an_abfss_uri_names_the_same_lake(az_lake: str, tmp_path: Path) -> None:
+    """`abfss://container@account.dfs.core.windows.net/prefix` shares the az:// lake's lease."""
+    container = az_lake.removeprefix("az://").split("/", 1)[0]
+    abfss = f"abfss://{container}@{ACCOUNT}.dfs.core.windows.net/lake"
+    lake = Lake.create(abfss)
+    with (
+        writer_lock(az_lake, "held as az://"),
+        pytest.raises(CurationError, match="held as az://"),
+    ):
+        ObjectStoreLock(abfss, "a second writer").acquire(0, None)
+    lake.ingest([write_jsonl(tmp_path / "d.jsonl", text_rows(3, "abfss"))], source="abfss")
+    assert check_lake(az_lake).rows == 3  # type: ignore[arg-type]
 
 
 def test_gs_writes_still_need_the_single_writer_promise(monkeypatch: pytest.MonkeyPatch) -> None:
