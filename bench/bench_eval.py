@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROWS = 8
+ROWS = 48
 MAX_LENGTH = 256
 BATCH = 8
 REPEATS = 3
