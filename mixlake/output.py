@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +29,8 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+
+from curation.errors import CurationError, one_line
 
 # Off a terminal (pipes, CI logs) rich would wrap at 80 columns; tables read better wider.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140
@@ -226,3 +229,32 @@ def step_items(report: Any, *, with_columns: bool = True) -> dict[str, Any]:
         "version": report.version if report.version is not None else "unchanged",
         "resumed": "yes" if report.resumed else "no",
     }
+
+
+def write_table(result: pa.Table, fmt: str, out: Path | None) -> None:
+    """Print an Arrow table (`table`), or write it as csv, json, jsonl or parquet.
+
+    Machine formats go to `out`, or raw to stdout (byte-exact in a pipe); parquet to stdout
+    only when stdout is not a terminal.
+    """
+    if fmt != "table" and fmt not in MACHINE_FORMATS:
+        raise CurationError(f"unknown --format {fmt!r}; use table, {', '.join(MACHINE_FORMATS)}")
+    if fmt == "table" and out is not None:  # `--out x.csv`: the suffix names the format
+        fmt = out.suffix.lower().lstrip(".")
+        if fmt not in MACHINE_FORMATS:
+            raise CurationError(
+                f"--out {out}: give --format csv|json|jsonl|parquet (or a file with that suffix)"
+            )
+    if fmt == "table":
+        show_arrow(result)
+        return
+    if fmt == "parquet" and out is None and sys.stdout.isatty():
+        raise CurationError("--format parquet needs --out FILE (or a pipe: it is binary)")
+    data = encode_table(result, fmt)
+    if out is None:
+        write_raw(data)
+        return
+    try:
+        out.write_bytes(data)
+    except OSError as e:
+        raise CurationError(f"--out {out}: {e.strerror or one_line(e)}") from None

@@ -5,16 +5,13 @@ init, ingest, rejects, log, tag(s), show, head, diff, rollback, delete, sql, sta
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
-import pyarrow as pa
 import typer
 from rich.progress import TaskID
 
 from curation import CurationError, Lake, delete, diff, gc, list_rejects, rollback, stats
-from curation.errors import one_line
 from curation.ingest import parse_mapping
 from curation.lake import default_lake_uri
 from curation.query import sql
@@ -32,20 +29,26 @@ from mixlake.options import (
     version_ref,
 )
 from mixlake.output import (
-    MACHINE_FORMATS,
     byte_progress,
     console,
-    encode_table,
     show_arrow,
     show_table,
     summary,
     write_raw,
+    write_table,
 )
 
 
-def init(lake: LakeOpt = None) -> None:
-    """Create a lake with an empty `records` table."""
-    created = Lake.create(lake or default_lake_uri())
+def init(
+    path: Annotated[
+        str | None, typer.Argument(help="Where to create it (the same as --lake).")
+    ] = None,
+    lake: LakeOpt = None,
+) -> None:
+    """Create a lake with an empty `records` table (`mixlake init PATH` or `--lake PATH`)."""
+    if path is not None and lake is not None and path != lake:
+        raise typer.BadParameter(f"two places given: {path} and --lake {lake}; give one")
+    created = Lake.create(path or lake or default_lake_uri())
     summary("lake created", {"at": created.uri, "version": created.latest_version()})
 
 
@@ -271,35 +274,6 @@ def sql_cmd(
     summary(
         "sql", {"rows": result.num_rows, "version": the_lake.resolve(version_ref(version, tag))}
     )
-
-
-def write_table(result: pa.Table, fmt: str, out: Path | None) -> None:
-    """Print an Arrow table (`table`), or write it as csv, json, jsonl or parquet.
-
-    Machine formats go to `out`, or raw to stdout (byte-exact in a pipe); parquet to stdout
-    only when stdout is not a terminal.
-    """
-    if fmt != "table" and fmt not in MACHINE_FORMATS:
-        raise CurationError(f"unknown --format {fmt!r}; use table, {', '.join(MACHINE_FORMATS)}")
-    if fmt == "table" and out is not None:  # `--out x.csv`: the suffix names the format
-        fmt = out.suffix.lower().lstrip(".")
-        if fmt not in MACHINE_FORMATS:
-            raise CurationError(
-                f"--out {out}: give --format csv|json|jsonl|parquet (or a file with that suffix)"
-            )
-    if fmt == "table":
-        show_arrow(result)
-        return
-    if fmt == "parquet" and out is None and sys.stdout.isatty():
-        raise CurationError("--format parquet needs --out FILE (or a pipe: it is binary)")
-    data = encode_table(result, fmt)
-    if out is None:
-        write_raw(data)
-        return
-    try:
-        out.write_bytes(data)
-    except OSError as e:
-        raise CurationError(f"--out {out}: {e.strerror or one_line(e)}") from None
 
 
 def stats_cmd(

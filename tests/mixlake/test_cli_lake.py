@@ -66,6 +66,17 @@ def test_init_ingest_log_tag(cli: Cli, data: Path) -> None:
     assert "versions: 2" in err
 
 
+def test_init_takes_the_path_as_an_argument_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", str(tmp_path / "here")]) == 0
+    assert "lake created" in capsys.readouterr().err
+    assert (tmp_path / "here" / "records.lance").is_dir()
+    assert main(["init", str(tmp_path / "a"), "--lake", str(tmp_path / "b")]) == 2
+    assert "two places given" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_init_twice_is_a_user_error(cli: Cli) -> None:
     cli.ok("init")
     code, _, err = cli("init")
