@@ -112,6 +112,7 @@ class ObjectStoreLock:
         self.ttl = _ttl()
         self.etag: str | None = None
         self.lost = False
+        self._renewed = 0.0  # monotonic time the last write of the lease was sent
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -125,8 +126,10 @@ class ObjectStoreLock:
         deadline = None if timeout is None else time.monotonic() + timeout
         told = False
         while True:
+            sent = time.monotonic()
             self.etag = self.store.create(self._body())
             if self.etag is not None:
+                self._renewed = sent
                 break
             holder, etag, expired = self._read()
             if expired and etag is not None:
@@ -148,9 +151,15 @@ class ObjectStoreLock:
     def check(self) -> None:
         """Raise when the lease was lost, so nothing is committed without it.
 
+        Lost means a renewal failed, or none succeeded for a whole lease time (the process
+        was paused or the store unreachable): by then another writer may hold it, whether
+        or not the heartbeat has run since.
+
         Raises:
             CurationError: the lease expired and may be another writer's now.
         """
+        if time.monotonic() - self._renewed >= self.ttl:
+            self.lost = True
         if self.lost:
             raise CurationError(
                 "lost the lake's writer lock (its lease expired: the process stalled for more "
@@ -158,11 +167,11 @@ class ObjectStoreLock:
             )
 
     def release(self) -> None:
-        """Stop renewing and delete our own lease."""
+        """Stop renewing and delete our own lease (only ours: the delete is conditional)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        if self.etag is not None and not self.lost:
+        if self.etag is not None:
             with contextlib.suppress(Exception):
                 self.store.delete(self.etag)
         self.etag = None
@@ -194,14 +203,15 @@ class ObjectStoreLock:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.ttl / 3):
+            sent = time.monotonic()
             try:
                 etag = None if self.etag is None else self.store.replace(self._body(), self.etag)
             except Exception:
                 etag = None
-            if etag is None:
+            if etag is None or self.lost:
                 self.lost = True
                 return
-            self.etag = etag
+            self.etag, self._renewed = etag, sent
 
 
 def _ttl() -> float:

@@ -8,6 +8,7 @@ written anywhere. The fixture installs and starts Azurite (see tests/curation/az
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -144,6 +145,69 @@ def test_a_lost_lease_refuses_to_commit(az_lake: str, monkeypatch: pytest.Monkey
         lease.release()
     # release leaves the other writer's lease alone
     assert blob.download_blob().readall() == b'{"holder": "the next writer"}'
+
+
+def test_a_paused_holder_does_not_commit(az_lake: str, tmp_path: Path) -> None:
+    """A holder stopped (SIGSTOP) past its lease resumes after another writer committed.
+
+    Its ingest refuses to commit, so the other writer's rows are the only ones.
+    """
+    _ok(az_lake, "init")
+    env = {**os.environ, "MIXLAKE_LOCK_TTL": "2", "MIXLAKE_LAKE": az_lake}
+    paused = write_jsonl(tmp_path / "paused.jsonl", text_rows(7, "paused"))
+    script = f"""
+        import sys
+        from curation import Lake
+        from curation.commit import writer_lock
+        from curation.errors import CurationError
+        lake = Lake({az_lake!r})
+        with writer_lock({az_lake!r}, "a paused job"):
+            print("held", flush=True)
+            sys.stdin.readline()
+            try:
+                lake.ingest([{str(paused)!r}], source="paused")
+            except CurationError as e:
+                print("refused:", e, flush=True)
+        """
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    os.kill(holder.pid, signal.SIGSTOP)
+    try:
+        data = write_jsonl(tmp_path / "d.jsonl", text_rows(10, "d"))
+        command = [sys.executable, "-m", "mixlake", "ingest", str(data), "-s", "d"]
+        run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        assert run.returncode == 0, run.stderr[-400:]
+    finally:
+        os.kill(holder.pid, signal.SIGCONT)
+    out, _ = holder.communicate("\n", timeout=120)
+    assert "refused: lost the lake's writer lock" in out
+    state = check_lake(az_lake)  # type: ignore[arg-type]
+    assert state.rows == 10 and state.version == 2
+
+
+def test_a_stalled_heartbeat_counts_as_lost(az_lake: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No renewal for a whole lease time: check() refuses even before any renewal failed."""
+    monkeypatch.setenv("MIXLAKE_LOCK_TTL", "1")
+    lease = ObjectStoreLock(az_lake, "stalled job")
+    lease.acquire(0, None)
+    try:
+        lease.check()
+        lease._stop.set()  # the heartbeat stalls (a hung request, a starved thread)
+        assert lease._thread is not None
+        lease._thread.join()
+        time.sleep(1.1)
+        assert not lease.lost  # nothing failed: only the lease's age tells
+        with pytest.raises(CurationError, match="lost the lake's writer lock"):
+            lease.check()
+    finally:
+        lease.release()
+    assert "lake/_mixlake/writer.lock" not in container_blobs(az_lake)  # still ours: deleted
 
 
 def test_storage_options_on_the_command_line(az_lake: str, az_server: str, tmp_path: Path) -> None:
