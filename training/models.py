@@ -6,12 +6,18 @@ Base models are local folders or the alias `smollm2` (prepared once from the shi
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from curation.errors import one_line
 from training.config import TrainConfig
 from training.errors import TrainingError
+
+# On CPUs with AVX-512 bf16, bitsandbytes warns at import that it could not fetch a faster
+# 4-bit kernel from the Hugging Face hub (the `kernels` package, a download); it then uses the
+# kernel it ships. Nothing a user could act on offline, so only its errors are shown.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 SMOLLM2 = "smollm2"
 
