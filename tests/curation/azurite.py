@@ -1,7 +1,8 @@
 """A real Azure Blob API on 127.0.0.1 for the tests: Azurite, Microsoft's local emulator.
 
-The npm package `azurite` (pinned below) is installed once into a cache folder
-(`MIXLAKE_AZURITE_CACHE`, default `~/.cache/mixlake/azurite-<version>`) with npm, then
+The npm package `azurite` is installed once, with `npm ci` from the lock in `azurite_lock/`
+(every package pinned), into a cache folder (`MIXLAKE_AZURITE_CACHE`, default
+`~/.cache/mixlake/azurite-<version>-<lock hash>`), then
 started in memory on a free port by the `az_server` fixture. It serves a random account and
 key made for the session (so a test can look for the key) and Azurite's well-known
 development account. Lance and the lake's lease both talk to it over HTTP. The tests skip
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import hashlib
 import os
 import shutil
 import socket
@@ -42,27 +44,34 @@ _ENV = (
 )
 
 
+LOCK = Path(__file__).with_name("azurite_lock")
+"""`package.json` and `package-lock.json` pinning Azurite and every package it pulls in."""
+
+
 def azurite_bin() -> Path:
-    """The `azurite-blob` executable, installed into the cache folder on first use."""
+    """The `azurite-blob` executable, installed with `npm ci` from the lock on first use."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node and npm are needed to run Azurite, the local Azure Blob API")
-    default = Path.home() / ".cache" / "mixlake" / f"azurite-{AZURITE_VERSION}"
+    digest = hashlib.sha256((LOCK / "package-lock.json").read_bytes()).hexdigest()[:12]
+    default = Path.home() / ".cache" / "mixlake" / f"azurite-{AZURITE_VERSION}-{digest}"
     cache = Path(os.environ.get("MIXLAKE_AZURITE_CACHE") or default)
     exe = cache / "node_modules" / ".bin" / "azurite-blob"
     cache.mkdir(parents=True, exist_ok=True)
     with (cache / ".install.lock").open("w") as guard:
         fcntl.flock(guard, fcntl.LOCK_EX)  # one install at a time (parallel test sessions)
         if not exe.exists():
-            args = [npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund"]
+            for name in ("package.json", "package-lock.json"):
+                shutil.copyfile(LOCK / name, cache / name)
             done = subprocess.run(
-                [*args, "--no-save", f"azurite@{AZURITE_VERSION}"],
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=cache,
                 capture_output=True,
                 text=True,
                 timeout=600,
                 check=False,
             )
-            assert done.returncode == 0 and exe.exists(), f"npm install azurite: {done.stderr}"
+            assert done.returncode == 0 and exe.exists(), f"npm ci azurite: {done.stderr}"
     return exe
 
 
