@@ -9,6 +9,12 @@ import pytest
 
 from curation import Lake
 from curation.testing import make_lake
+from tests.curation.ray_cluster import ray_address
+
+# The two-node Ray cluster (session-scoped), defined once here so the curation and eval tests
+# share one cluster: two definitions in two folders' conftests would start a second cluster
+# while the first one's driver connection is still open.
+__all__ = ["ray_address"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

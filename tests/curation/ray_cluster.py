@@ -83,6 +83,8 @@ def _wait_for_nodes(address: str, nodes: int) -> None:
     """Block until the cluster reports `nodes` alive nodes (a second raylet joins async)."""
     import ray
 
+    if ray.is_initialized():  # a driver connection left by an earlier test's engine
+        ray.shutdown()
     ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     try:
         deadline = time.monotonic() + 60

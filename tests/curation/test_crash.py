@@ -255,4 +255,7 @@ def test_ctrl_c_during_a_step_exits_cleanly(base_lake: Path, command: tuple[str,
             assert proc.returncode in (0, 130, -signal.SIGINT), (proc.returncode, err[-500:])
             break
         assert proc.returncode == 130, (proc.returncode, err[-500:])
-        assert check_lake(base_lake).version == 2  # interrupted: nothing committed
+        version = check_lake(base_lake).version  # the lake's invariants hold either way
+        if version == 3:  # the signal landed after the commit, before the summary: the new one
+            break
+        assert version == 2  # interrupted before the commit: nothing committed

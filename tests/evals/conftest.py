@@ -12,9 +12,6 @@ import pytest
 
 from curation import Lake
 from curation.testing import make_lake
-from tests.curation.ray_cluster import ray_address
-
-__all__ = ["ray_address"]  # the two-node Ray cluster fixture, for evals on Ray
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} </s> {% endfor %}"
