@@ -9,6 +9,7 @@ import pytest
 from curation import Lake
 from mixlake.cli import main
 from queries import read_manifest
+from tests.queries.conftest import enriched_lake
 
 GOOD = """
 name: cli
@@ -32,9 +33,8 @@ def run(lake: Lake, *args: str) -> int:
     return main([*args, "--lake", lake.uri])
 
 
-def test_mix_commands_end_to_end(
-    fresh_lake: Lake, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_mix_commands_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fresh_lake = enriched_lake(tmp_path / "lake")
     spec = tmp_path / "cli.yaml"
     spec.write_text(GOOD)
     assert run(fresh_lake, "mix", "check", str(spec)) == 0
@@ -70,8 +70,9 @@ def test_mix_commands_end_to_end(
 
 
 def test_check_problems_exit_2_and_write_nothing(
-    fresh_lake: Lake, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    fresh_lake = enriched_lake(tmp_path / "lake")
     spec = tmp_path / "bad.yaml"
     spec.write_text(GOOD.replace("n_tokens < 12", "n_tokenz < 12"))
     assert run(fresh_lake, "mix", "materialize", str(spec)) == 2

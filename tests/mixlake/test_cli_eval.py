@@ -8,6 +8,9 @@ import pytest
 
 from curation import Lake
 from mixlake.cli import main
+from tests.evals.conftest import eval_lake, tiny_llama
+
+__all__ = ["eval_lake", "tiny_llama"]  # the eval tests' fixtures: a tiny Llama and its lake
 
 
 def test_eval_compare_import_and_list_from_the_cli(
