@@ -16,16 +16,16 @@ import fcntl
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.services import environment, free_port, stop, wait_for_port
 
 AZURITE_VERSION = "3.37.0"
 ACCOUNT = "mixlake" + uuid.uuid4().hex[:8]
@@ -75,12 +75,6 @@ def azurite_bin() -> Path:
     return exe
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def az_server() -> Iterator[str]:
     """The blob endpoint of an Azurite server (`http://127.0.0.1:PORT`).
@@ -88,7 +82,7 @@ def az_server() -> Iterator[str]:
     The AZURE_* variables point every client at it with the session's account and key.
     """
     exe = azurite_bin()
-    port = _free_port()
+    port = free_port()
     workspace = tempfile.mkdtemp(prefix="mixlake-azurite-")
     args = [str(exe), "--blobHost", "127.0.0.1", "--blobPort", str(port)]
     args += ["--inMemoryPersistence", "--silent", "--disableTelemetry", "--skipApiVersionCheck"]
@@ -98,42 +92,24 @@ def az_server() -> Iterator[str]:
     with log.open("wb") as out:  # the child keeps its own handle
         proc = subprocess.Popen(args, stdout=out, stderr=out, env=env, cwd=workspace)
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                proc.wait()
-                err = log.read_text(errors="replace")
-                raise RuntimeError(f"azurite did not start: {err[-800:]}") from None
-            time.sleep(0.1)
-    saved = {k: os.environ.get(k) for k in _ENV}
-    for k in _ENV:
-        os.environ.pop(k, None)
-    os.environ.update(
-        {
+    try:
+        wait_for_port(
+            proc,
+            port,
+            "azurite",
+            timeout=60,
+            details=lambda: ": " + log.read_text(errors="replace")[-800:],
+        )
+        values = {
             "AZURE_STORAGE_ACCOUNT_NAME": ACCOUNT,
             "AZURE_STORAGE_ACCOUNT_KEY": SECRET,
             "AZURE_STORAGE_ENDPOINT": f"{endpoint}/{ACCOUNT}",
             "AZURE_ALLOW_HTTP": "true",
         }
-    )
-    try:
-        yield endpoint
+        with environment(_ENV, values):
+            yield endpoint
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         shutil.rmtree(workspace, ignore_errors=True)
 
 

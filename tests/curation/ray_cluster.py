@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.services import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 OBJECT_STORE = str(150 * 1024 * 1024)
@@ -32,13 +33,6 @@ def ray_binary() -> str:
     if not found:
         raise RuntimeError("the ray CLI is missing: run `make install` (ray is a dev dependency)")
     return found
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env() -> dict[str, str]:

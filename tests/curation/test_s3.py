@@ -27,6 +27,7 @@ from tests.curation.crashkit import (
     write_jsonl,
 )
 from tests.curation.s3server import SECRET, bucket_objects, leaked_keys
+from tests.services import free_port
 
 
 def _ok(lake: str, *args: str) -> str:
@@ -264,7 +265,7 @@ def test_train_then_serve_from_the_cli_on_an_s3_lake(s3_lake: str, tmp_path: Pat
     assert leaked_keys(s3_lake, runs) == [str(canary)]
     canary.unlink()
 
-    port = _free_port()
+    port = free_port()
     serve = [sys.executable, "-m", "mixlake", "serve", "--lake", s3_lake, "--port", str(port)]
     server = subprocess.Popen(serve, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -280,14 +281,6 @@ def test_train_then_serve_from_the_cli_on_an_s3_lake(s3_lake: str, tmp_path: Pat
         server.terminate()
         out = server.communicate(timeout=30)[0].decode()
     assert leaked_keys(s3_lake, texts=(out,)) == []
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for(url: str, server: subprocess.Popen[bytes]) -> Any:

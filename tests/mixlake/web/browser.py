@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import pytest
 
 from curation import Lake
 from mixlake.web.sample import build_sample_lake
+from tests.services import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[3]
@@ -71,17 +71,11 @@ def assert_png(path: Path, width: int, height: int) -> None:
     assert struct.unpack(">II", data[16:24]) == (width, height), path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Lake]]:
     """`mixlake serve --allow-writes` on a fresh sample lake: (its URL, the lake)."""
     lake = build_sample_lake(tmp_path_factory.mktemp("ui"))
-    port = _free_port()
+    port = free_port()
     exe = Path(sys.executable).with_name("mixlake")
     cmd = [str(exe), "serve", "--lake", lake.uri, "--port", str(port), "--allow-writes"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ)
