@@ -15,14 +15,11 @@ Writing paths (each one Lance commit carrying its journal entry, under the write
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import lance
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -49,6 +46,7 @@ from curation.steps.provenance import (  # noqa: F401 (re-exported: steps import
     column_provenance,
     jsonable,
 )
+from curation.steps.selection import checkpoint_path, count_matching, ids_matching
 
 RowProgress = Callable[[int, int], None]
 """Called with (rows done, rows total)."""
@@ -241,7 +239,7 @@ def _add_new(
     replacing: list[str],
     job: _Job,
 ) -> StepReport:
-    wanted = _ids_matching(ds, where) if where else None
+    wanted = ids_matching(ds, where) if where else None
     if job.ids is not None:
         wanted = job.ids if wanted is None else pc.filter(wanted, pc.is_in(wanted, job.ids))
     if isinstance(step, PreparedStep):
@@ -264,7 +262,7 @@ def _add_new(
         if progress:
             progress(min(done[0], total), total)
 
-    checkpoint = _checkpoint_path(lake, step, where, int(ds.version), replacing, job.ids)
+    checkpoint = checkpoint_path(lake, step, where, int(ds.version), replacing, job.ids)
     try:
         fragments, merged, resumed = current_engine().merge_columns(
             Source.of(ds, getattr(lake, "storage_options", None)),
@@ -313,7 +311,7 @@ def _fill_missing(
 ) -> StepReport:
     first = out_schema.names[0]
     predicate = f"({identifier(first)} IS NULL)" + (f" AND ({where})" if where else "")
-    todo = _count(ds, predicate) if job.ids is None else _count_ids(ds, predicate, job.ids)
+    todo = count_matching(ds, predicate, job.ids)
     if todo == 0:
         return StepReport(step.name, tuple(out_schema.names), 0, None)
     if isinstance(step, PreparedStep):
@@ -355,52 +353,3 @@ def _entry(
         message,
         {"step": step.name, "params": step.params(), "where": where, "replaced": replaced},
     )
-
-
-def _ids_matching(ds: lance.LanceDataset, where: str) -> pa.Array:
-    try:
-        return ds.to_table(columns=["id"], filter=where).column("id").combine_chunks()
-    except (ValueError, OSError) as e:
-        raise CurationError(f"bad --where predicate {where!r}: {one_line(e)}") from None
-
-
-def _count_ids(ds: lance.LanceDataset, predicate: str, ids: pa.Array) -> int:
-    try:
-        found = ds.to_table(columns=["id"], filter=predicate).column("id")
-    except (ValueError, OSError) as e:
-        raise CurationError(f"bad --where predicate {predicate!r}: {one_line(e)}") from None
-    return int(pc.sum(pc.is_in(found, value_set=ids)).as_py() or 0)
-
-
-def _count(ds: lance.LanceDataset, predicate: str) -> int:
-    try:
-        return int(ds.count_rows(filter=predicate))
-    except (ValueError, OSError) as e:
-        raise CurationError(f"bad --where predicate {predicate!r}: {one_line(e)}") from None
-
-
-def _checkpoint_path(
-    lake: Lake,
-    step: ColumnStep,
-    where: str | None,
-    version: int,
-    replacing: list[str],
-    ids: pa.Array | None,
-) -> Path | None:
-    """The checkpoint folder of one computation: a rerun of the same work finds it.
-
-    Keyed by everything that decides the values written: the step and its parameters, the
-    rows (`where` and the `ids` a sparse write restricts to), the version and what it replaces.
-    """
-    if "://" in lake.uri:
-        return None
-    rows = None
-    if ids is not None:
-        ordered = sorted(str(i) for i in ids.to_pylist())
-        rows = hashlib.blake2b("\n".join(ordered).encode(), digest_size=16).hexdigest()
-    key = orjson.dumps(
-        [step.name, jsonable(step.params()), where, version, replacing, rows],
-        option=orjson.OPT_SORT_KEYS,
-    )
-    digest = hashlib.blake2b(key, digest_size=8).hexdigest()
-    return Path(lake.uri) / "_checkpoints" / f"{step.name}-v{version}-{digest}"
